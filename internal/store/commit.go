@@ -1,0 +1,284 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+type reqKind int
+
+const (
+	reqLocal reqKind = iota
+	reqRemote
+	reqMerge
+	reqAdvance
+)
+
+type mergeItem struct {
+	key   []byte
+	state *State
+}
+
+type request struct {
+	kind    reqKind
+	keys    []Key
+	fn      func([]*State) ([]Mutation, error)
+	records []*Record
+	merge   []mergeItem
+	advance map[string]uint64
+
+	commit  Commit
+	applied int
+	err     error
+	done    chan struct{}
+}
+
+// loop is the single writer: it takes every request queued at the moment,
+// applies them in order to one indexed batch, commits it with one fsync and
+// only then answers them. It exits when the store is closed.
+func (s *Store) loop() {
+	defer close(s.done)
+	group := make([]*request, 0, s.cfg.MaxGroup)
+	for {
+		group = group[:0]
+		select {
+		case r := <-s.reqs:
+			group = append(group, r)
+		case <-s.quit:
+			return
+		}
+	drain:
+		for len(group) < s.cfg.MaxGroup {
+			select {
+			case r := <-s.reqs:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// group is the pending change of one commit.
+type group struct {
+	s      *Store
+	b      *pebble.Batch
+	vv     map[string]uint64
+	leaves map[uint16][leafHashSize]byte
+	spaces map[string]bool
+}
+
+func (s *Store) commitGroup(reqs []*request) {
+	start := time.Now()
+	g := &group{s: s, b: s.db.NewIndexedBatch(), vv: map[string]uint64{}, leaves: map[uint16][leafHashSize]byte{}, spaces: map[string]bool{}}
+	defer func() { _ = g.b.Close() }()
+	for _, r := range reqs {
+		switch r.kind {
+		case reqLocal:
+			r.err = g.local(r)
+		case reqRemote:
+			r.err = g.remote(r)
+		case reqMerge:
+			r.err = g.merge(r)
+		case reqAdvance:
+			for o, seq := range r.advance {
+				if seq > g.applied(o) {
+					g.setVV(o, seq)
+				}
+			}
+		}
+	}
+	for b, leaf := range g.leaves {
+		_ = g.b.Set(leafKey(b), leaf[:], nil)
+	}
+	var err error
+	if !g.b.Empty() {
+		err = g.b.Commit(pebble.Sync)
+	}
+	if err != nil {
+		err = fmt.Errorf("committing to the store: %w", err)
+		s.log.Error("store commit failed; refusing further writes", "err", err)
+	}
+	s.mu.Lock()
+	if err != nil {
+		s.fatal = err
+	} else {
+		for o, seq := range g.vv {
+			s.vv[o] = seq
+		}
+		for b, leaf := range g.leaves {
+			s.leaves[b] = leaf
+		}
+		if !g.b.Empty() {
+			close(s.changed)
+			s.changed = make(chan struct{})
+		}
+	}
+	s.mu.Unlock()
+	s.m.commitSeconds.Observe(time.Since(start).Seconds())
+	s.m.groupSize.Observe(float64(len(reqs)))
+	for _, r := range reqs {
+		if err != nil && r.err == nil {
+			r.err = err
+			r.commit = Commit{}
+		}
+		close(r.done)
+	}
+}
+
+func (g *group) applied(origin string) uint64 {
+	if v, ok := g.vv[origin]; ok {
+		return v
+	}
+	g.s.mu.Lock()
+	defer g.s.mu.Unlock()
+	return g.s.vv[origin]
+}
+
+func (g *group) setVV(origin string, seq uint64) {
+	g.vv[origin] = seq
+	_ = g.b.Set(vvKey(origin), binary.BigEndian.AppendUint64(nil, seq), nil)
+}
+
+// read returns the current state of a storage key (an empty state when
+// absent) and its encoding.
+func (g *group) read(k []byte) (*State, []byte, error) {
+	v, closer, err := g.b.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return &State{}, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	raw := bytes.Clone(v)
+	_ = closer.Close()
+	st, err := UnmarshalState(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, raw, nil
+}
+
+// write stores a new state, keeping the bucket digest in step. It reports
+// whether the stored bytes changed.
+func (g *group) write(k []byte, space string, old []byte, st *State) bool {
+	enc := st.Marshal()
+	if old != nil && bytes.Equal(old, enc) {
+		return false
+	}
+	_, bucket, _ := decodeDataKey(k)
+	leaf, ok := g.leaves[bucket]
+	if !ok {
+		g.s.mu.Lock()
+		leaf = g.s.leaves[bucket]
+		g.s.mu.Unlock()
+	}
+	if old != nil {
+		xorInto(&leaf, itemHash(k, old))
+	}
+	xorInto(&leaf, itemHash(k, enc))
+	g.leaves[bucket] = leaf
+	_ = g.b.Set(k, enc, nil)
+	if !g.spaces[space] {
+		g.spaces[space] = true
+		_ = g.b.Set(spaceKey(space), nil, nil)
+	}
+	return true
+}
+
+func (g *group) local(r *request) error {
+	states := make([]*State, len(r.keys))
+	for i, k := range r.keys {
+		st, raw, err := g.read(dataKey(k))
+		if err != nil {
+			return err
+		}
+		if raw != nil {
+			states[i] = st
+		}
+	}
+	muts, err := r.fn(states)
+	if err != nil {
+		return err
+	}
+	if len(muts) == 0 {
+		return nil
+	}
+	for i := range muts {
+		if err := muts[i].Validate(); err != nil {
+			return err
+		}
+	}
+	ts := g.s.clock.Now()
+	origin := g.s.origin
+	rec := &Record{Origin: origin, Seq: g.applied(origin) + 1, TS: ts, Mutations: muts}
+	tag := rec.Tag()
+	for i := range rec.Mutations {
+		m := &rec.Mutations[i]
+		k := dataKey(m.Key)
+		cur, raw, err := g.read(k)
+		if err != nil {
+			return err
+		}
+		m.observeRemoves(cur)
+		cur.Merge(m.delta(tag))
+		g.write(k, m.Key.Space, raw, cur)
+	}
+	_ = g.b.Set(logKey(origin, rec.Seq), rec.Marshal(), nil)
+	g.setVV(origin, rec.Seq)
+	r.commit = Commit{Seq: rec.Seq, TS: ts}
+	g.s.m.writes.WithLabelValues("local").Inc()
+	return nil
+}
+
+func (g *group) remote(r *request) error {
+	for _, rec := range r.records {
+		have := g.applied(rec.Origin)
+		if rec.Seq <= have {
+			continue
+		}
+		if rec.Seq != have+1 {
+			return &GapError{Origin: rec.Origin, Have: have, Got: rec.Seq}
+		}
+		tag := rec.Tag()
+		for i := range rec.Mutations {
+			m := &rec.Mutations[i]
+			k := dataKey(m.Key)
+			cur, raw, err := g.read(k)
+			if err != nil {
+				return err
+			}
+			cur.Merge(m.delta(tag))
+			g.write(k, m.Key.Space, raw, cur)
+		}
+		_ = g.b.Set(logKey(rec.Origin, rec.Seq), rec.Marshal(), nil)
+		g.setVV(rec.Origin, rec.Seq)
+		r.applied++
+		g.s.m.writes.WithLabelValues("remote").Inc()
+	}
+	return nil
+}
+
+func (g *group) merge(r *request) error {
+	for _, it := range r.merge {
+		cur, raw, err := g.read(it.key)
+		if err != nil {
+			return err
+		}
+		if !cur.Merge(it.state) && raw != nil {
+			continue
+		}
+		k, _, _ := decodeDataKey(it.key)
+		if g.write(it.key, k.Space, raw, cur) {
+			r.applied++
+			g.s.m.writes.WithLabelValues("repair").Inc()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,428 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meridian-platform/meridian/internal/hlc"
+)
+
+func openStore(t *testing.T, dir, region string) *Store {
+	t.Helper()
+	s, err := Open(Config{Dir: dir, Region: region})
+	if err != nil {
+		t.Fatalf("open %s: %v", region, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func key(k string) Key { return Key{Space: "t", Hash: []byte(k)} }
+
+func docOf(t *testing.T, s *Store, k Key) string {
+	t.Helper()
+	st, err := s.Get(k)
+	if err != nil {
+		t.Fatalf("get %s: %v", k, err)
+	}
+	if !st.Exists() {
+		return "<none>"
+	}
+	return string(st.Base.Doc)
+}
+
+func TestPutGetDeleteSurviveReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(Config{Dir: dir, Region: "us-east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := s.Apply(ctx, Mutation{Key: key("a"), Put: []byte("one")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(ctx, Mutation{Key: key("b"), Put: []byte("two")}); err != nil {
+		t.Fatal(err)
+	}
+	c3, err := s.Apply(ctx, Mutation{Key: key("b"), Delete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1.Seq != 1 || c3.Seq != 3 {
+		t.Fatalf("got seqs %d, %d; want 1, 3", c1.Seq, c3.Seq)
+	}
+	origin, root := s.Origin(), s.Root()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, "us-east")
+	if got := docOf(t, s, key("a")); got != "one" {
+		t.Fatalf("after reopen a = %q, want one", got)
+	}
+	if got := docOf(t, s, key("b")); got != "<none>" {
+		t.Fatalf("after reopen deleted b = %q, want none", got)
+	}
+	if s.Origin() != origin || s.Root() != root {
+		t.Fatalf("reopen changed identity or digest: origin %q→%q", origin, s.Origin())
+	}
+	if got := s.VV()[origin]; got != 3 {
+		t.Fatalf("version vector after reopen = %d, want 3", got)
+	}
+	c4, err := s.Apply(ctx, Mutation{Key: key("c"), Put: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c4.Seq != 4 || !c3.TS.Less(c4.TS) {
+		t.Fatalf("write after reopen got seq %d ts %v; want seq 4 after %v", c4.Seq, c4.TS, c3.TS)
+	}
+}
+
+func TestOpenRefusesAnotherRegionsData(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Config{Dir: dir, Region: "us-east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	_, err = Open(Config{Dir: dir, Region: "eu-west"})
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte(`belongs to region "us-east"`)) {
+		t.Fatalf("got %v, want an error naming the owning region", err)
+	}
+}
+
+func TestUpdateErrorWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir(), "us-east")
+	before := s.Root()
+	want := errors.New("condition failed")
+	_, err := s.Update(ctx, []Key{key("a")}, func(st []*State) ([]Mutation, error) {
+		if st[0] != nil {
+			t.Errorf("state of unwritten key = %+v, want nil", st[0])
+		}
+		return nil, want
+	})
+	if !errors.Is(err, want) {
+		t.Fatalf("got %v, want %v", err, want)
+	}
+	_, err = s.Apply(ctx, Mutation{Key: key("a"), Put: []byte("x")}, Mutation{Key: Key{}, Put: []byte("bad")})
+	if err == nil {
+		t.Fatal("mutation with an empty keyspace accepted")
+	}
+	if s.Root() != before || s.VV()[s.Origin()] != 0 {
+		t.Fatal("failed writes changed the store")
+	}
+	if got := docOf(t, s, key("a")); got != "<none>" {
+		t.Fatalf("half-applied write visible: a = %q", got)
+	}
+}
+
+func TestConcurrentWritesAreGapFreeAndDurable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(Config{Dir: dir, Region: "us-east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, per = 16, 50
+	var wg sync.WaitGroup
+	seqs := make(chan uint64, writers*per)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range per {
+				c, err := s.Apply(ctx, Mutation{Key: key(fmt.Sprintf("%d-%d", w, i)), Put: []byte("v")})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				seqs <- c.Seq
+			}
+		})
+	}
+	wg.Wait()
+	close(seqs)
+	seen := map[uint64]bool{}
+	for q := range seqs {
+		seen[q] = true
+	}
+	for q := uint64(1); q <= writers*per; q++ {
+		if !seen[q] {
+			t.Fatalf("sequence %d never acknowledged: log has a gap", q)
+		}
+	}
+	recs, err := s.ReadLog(s.Origin(), 1, writers*per+10, 1<<30)
+	if err != nil || len(recs) != writers*per {
+		t.Fatalf("read log: %d records, err %v; want %d", len(recs), err, writers*per)
+	}
+	_ = s.Close()
+	s = openStore(t, dir, "us-east")
+	for w := range writers {
+		for i := range per {
+			if got := docOf(t, s, key(fmt.Sprintf("%d-%d", w, i))); got != "v" {
+				t.Fatalf("acknowledged write %d-%d lost after reopen", w, i)
+			}
+		}
+	}
+}
+
+func TestCounterSumsAcrossRegionsAndResetsOnPut(t *testing.T) {
+	a := &State{}
+	mk := func(origin string, wall int64, m Mutation) *State {
+		return m.delta(Tag{TS: hlc.Timestamp{WallNanos: wall}, Origin: origin})
+	}
+	a.Merge(mk("us", 10, Mutation{Put: []byte("doc")}))
+	a.Merge(mk("us", 11, Mutation{Counters: []CounterDelta{{Field: "stock", Delta: "5"}}}))
+	a.Merge(mk("eu", 11, Mutation{Counters: []CounterDelta{{Field: "stock", Delta: "-2.5"}}}))
+	a.Merge(mk("ap", 12, Mutation{Counters: []CounterDelta{{Field: "stock", Delta: "1"}}}))
+	sum, err := a.CounterSum("stock")
+	if err != nil || sum.String() != "3.5" {
+		t.Fatalf("counter sum = %v (%v), want 3.5", sum, err)
+	}
+	// A whole-item write at 11.5 replaces the increments before it but not the
+	// one after it.
+	a.Merge(&State{Base: Base{Tag: Tag{TS: hlc.Timestamp{WallNanos: 11, Logical: 5}, Origin: "eu"}, Doc: []byte("new")}})
+	sum, _ = a.CounterSum("stock")
+	if sum.String() != "1" || string(a.Base.Doc) != "new" {
+		t.Fatalf("after put: sum %v doc %q, want 1 and new", sum, a.Base.Doc)
+	}
+}
+
+func TestSetIsAddWins(t *testing.T) {
+	tag := func(o string, w int64) Tag { return Tag{TS: hlc.Timestamp{WallNanos: w}, Origin: o} }
+	base := &State{}
+	base.Merge((&Mutation{Put: []byte("doc")}).delta(tag("us", 1)))
+	base.Merge((&Mutation{SetAdd: []SetOp{{Field: "tags", Elems: [][]byte{[]byte("red")}}}}).delta(tag("us", 2)))
+
+	// eu removes red having observed the add; us concurrently adds red again.
+	rm := Mutation{SetRemove: []SetOp{{Field: "tags", Elems: [][]byte{[]byte("red"), []byte("blue")}}}}
+	rm.observeRemoves(base)
+	eu := cloneState(base)
+	eu.Merge(rm.delta(tag("eu", 3)))
+	us := cloneState(base)
+	us.Merge((&Mutation{SetAdd: []SetOp{{Field: "tags", Elems: [][]byte{[]byte("red")}}}}).delta(tag("us", 3)))
+
+	eu.Merge(us)
+	us.Merge(eu)
+	if !bytes.Equal(eu.Marshal(), us.Marshal()) {
+		t.Fatal("replicas diverged")
+	}
+	got := fmt.Sprintf("%s", eu.SetMembers("tags", [][]byte{[]byte("blue")}))
+	if got != "[red]" {
+		t.Fatalf("members = %s, want [red] (concurrent add wins, base element blue removed)", got)
+	}
+}
+
+func cloneState(s *State) *State {
+	c, err := UnmarshalState(s.Marshal())
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// TestMergeIsASemilattice checks, on random states, that merge is
+// commutative, associative and idempotent on the canonical encoding.
+func TestMergeIsASemilattice(t *testing.T) {
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	t.Logf("seed %d", seed)
+	var writes uint32 // every write gets its own tag, as in a real cluster
+	randState := func() *State {
+		s := &State{}
+		for range rng.IntN(6) {
+			o := []string{"us", "eu", "ap"}[rng.IntN(3)]
+			writes++
+			tg := Tag{TS: hlc.Timestamp{WallNanos: int64(rng.IntN(20)), Logical: writes}, Origin: o}
+			m := Mutation{}
+			switch rng.IntN(4) {
+			case 0:
+				m.Put = []byte(fmt.Sprint(rng.IntN(5)))
+			case 1:
+				m.Delete = true
+			case 2:
+				m.Counters = []CounterDelta{{Field: "n", Delta: fmt.Sprint(rng.IntN(9) - 4)}}
+			case 3:
+				m.SetAdd = []SetOp{{Field: "s", Elems: [][]byte{{byte('a' + rng.IntN(3))}}}}
+				if rng.IntN(2) == 0 {
+					m.SetRemove = []SetOp{{Field: "s", Elems: [][]byte{{byte('a' + rng.IntN(3))}}}}
+					m.observeRemoves(s)
+				}
+			}
+			s.Merge(m.delta(tg))
+		}
+		return s
+	}
+	join := func(a, b *State) *State { c := cloneState(a); c.Merge(b); return c }
+	for i := range 2000 {
+		a, b, c := randState(), randState(), randState()
+		if !bytes.Equal(join(a, b).Marshal(), join(b, a).Marshal()) {
+			t.Fatalf("case %d (seed %d): merge not commutative", i, seed)
+		}
+		if !bytes.Equal(join(join(a, b), c).Marshal(), join(a, join(b, c)).Marshal()) {
+			t.Fatalf("case %d (seed %d): merge not associative", i, seed)
+		}
+		if !bytes.Equal(join(a, a).Marshal(), a.Marshal()) {
+			t.Fatalf("case %d (seed %d): merge not idempotent", i, seed)
+		}
+	}
+}
+
+func TestApplyRemoteIsOrderedAndIdempotent(t *testing.T) {
+	ctx := context.Background()
+	us := openStore(t, t.TempDir(), "us-east")
+	eu := openStore(t, t.TempDir(), "eu-west")
+	for i := range 5 {
+		if _, err := us.Apply(ctx, Mutation{Key: key(fmt.Sprint(i)), Put: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := us.ReadLog(us.Origin(), 1, 100, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*Record
+	for _, b := range raw {
+		r, err := UnmarshalRecord(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	if _, err := eu.ApplyRemote(ctx, recs[2:3]); !errors.As(err, new(*GapError)) {
+		t.Fatalf("out-of-order record: got %v, want a GapError", err)
+	}
+	if n, err := eu.ApplyRemote(ctx, recs[:3]); err != nil || n != 3 {
+		t.Fatalf("apply 1..3: n=%d err=%v", n, err)
+	}
+	if n, err := eu.ApplyRemote(ctx, recs); err != nil || n != 2 {
+		t.Fatalf("apply 1..5 again: n=%d err=%v, want 2 new", n, err)
+	}
+	if us.Root() != eu.Root() {
+		t.Fatal("digests differ after replication")
+	}
+	if got := eu.VV()[us.Origin()]; got != 5 {
+		t.Fatalf("eu version vector for us = %d, want 5", got)
+	}
+}
+
+func TestApplyRemoteRefusesClockFarAhead(t *testing.T) {
+	ctx := context.Background()
+	eu, err := Open(Config{Dir: t.TempDir(), Region: "eu-west", Clock: hlc.New(nil, 500*time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = eu.Close() }()
+	rec := &Record{Origin: "us-east.1", Seq: 1, TS: hlc.Timestamp{WallNanos: time.Now().Add(time.Minute).UnixNano()},
+		Mutations: []Mutation{{Key: key("a"), Put: []byte("future")}}}
+	_, err = eu.ApplyRemote(ctx, []*Record{rec})
+	var oe *hlc.OffsetError
+	if !errors.As(err, &oe) {
+		t.Fatalf("got %v, want an OffsetError", err)
+	}
+	if got := docOf(t, eu, key("a")); got != "<none>" {
+		t.Fatalf("refused record was applied: %q", got)
+	}
+}
+
+func TestSnapshotRepairConverges(t *testing.T) {
+	ctx := context.Background()
+	us := openStore(t, t.TempDir(), "us-east")
+	eu := openStore(t, t.TempDir(), "eu-west")
+	for i := range 200 {
+		if _, err := us.Apply(ctx, Mutation{Key: key(fmt.Sprint(i)), Put: []byte("us")}); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			if _, err := eu.Apply(ctx, Mutation{Key: key(fmt.Sprint(i)), Counters: []CounterDelta{{Field: "n", Delta: "1"}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	repair := func(dst, src *Store) {
+		sn := src.Snapshot()
+		defer func() { _ = sn.Close() }()
+		theirs, err := sn.Leaves()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine := dst.Leaves()
+		var items []RawState
+		for b := range NumBuckets {
+			if mine[b] != theirs[b] {
+				if err := sn.ScanBucket(uint16(b), func(r RawState) error { items = append(items, r); return nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, err := dst.MergeStates(ctx, items); err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.AdvanceVV(ctx, sn.VV); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repair(eu, us)
+	repair(us, eu)
+	if us.Root() != eu.Root() {
+		t.Fatal("digests differ after two-way repair")
+	}
+	if got := eu.VV()[us.Origin()]; got != 200 {
+		t.Fatalf("eu knows us up to %d after repair, want 200", got)
+	}
+	if _, err := eu.MergeStates(ctx, []RawState{{Key: []byte("dgarbage"), State: []byte{1}}}); err == nil {
+		t.Fatal("corrupt repair item accepted")
+	}
+}
+
+func TestReadLogReportsTruncation(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir(), "us-east")
+	for i := range 10 {
+		if _, err := s.Apply(ctx, Mutation{Key: key(fmt.Sprint(i)), Put: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.TruncateLog(s.Origin(), 6); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadLog(s.Origin(), 3, 10, 1<<20); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("got %v, want ErrTruncated", err)
+	}
+	recs, err := s.ReadLog(s.Origin(), 7, 10, 1<<20)
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("read from 7: %d records, %v; want 4", len(recs), err)
+	}
+	if first, _, _ := s.FirstLogSeq(s.Origin()); first != 7 {
+		t.Fatalf("first log seq = %d, want 7", first)
+	}
+}
+
+func TestScanHashOrdersByRange(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir(), "us-east")
+	for _, r := range []string{"b", "a\x00z", "c", "a", "ab"} {
+		if _, err := s.Apply(ctx, Mutation{Key: Key{Space: "t", Hash: []byte("h"), Range: []byte(r)}, Put: []byte(r)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Apply(ctx, Mutation{Key: Key{Space: "t", Hash: []byte("h2"), Range: []byte("a")}, Put: []byte("other")}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := s.ScanHash("t", []byte("h"), []byte("a\x00"), []byte("c"), false, func(k Key, _ *State) bool {
+		got = append(got, string(k.Range))
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a\x00z", "ab", "b"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
