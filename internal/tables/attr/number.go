@@ -229,7 +229,8 @@ func cmpMagnitude(n, m Number) int {
 }
 
 // Add returns n+m exactly, or a *ValidationError with DynamoDB's message if
-// the sum needs more than 38 significant digits or is out of range.
+// the sum is out of range or needs more than 38 significant digits (which
+// DynamoDB, and so Add, reports as "Number overflow").
 func (n Number) Add(m Number) (Number, error) { return n.arith(m, false) }
 
 // Sub returns n-m exactly, with the same errors as Add.
@@ -255,13 +256,14 @@ func (n Number) arith(m Number, sub bool) (Number, error) {
 		return Number{}, fmt.Errorf("decimal arithmetic on %s and %s: %w", n, m, err)
 	}
 	if cond.Inexact() {
-		// The exact result does not fit in 38 digits. Report a range error
-		// if even the rounded result is out of range, as that is the
-		// more fundamental problem.
-		if r, rerr := fromDecimal(&z); rerr != nil {
-			return r, rerr
+		// The exact result needs more than 38 digits. DynamoDB reports
+		// this as an overflow (observed: 1e50 + 1), not with its
+		// "more than 38 significant digits" message, unless even the
+		// rounded result is below the range.
+		if _, rerr := fromDecimal(&z); rerr != nil {
+			return Number{}, rerr
 		}
-		return Number{}, invalid(msgNumberDigits)
+		return Number{}, invalid(msgNumberOverflow)
 	}
 	return fromDecimal(&z)
 }
