@@ -206,15 +206,25 @@ func (d *decoder) byte() (byte, error) {
 // byte, so a count larger than what remains is corrupt (and is refused
 // before anything is allocated for it).
 func (d *decoder) count() (int, error) {
-	n, k := binary.Uvarint(d.buf)
-	if k <= 0 {
-		return 0, errors.New("malformed length")
+	n, err := d.uvarint()
+	if err != nil {
+		return 0, err
 	}
-	d.buf = d.buf[k:]
 	if n > uint64(len(d.buf)) {
 		return 0, fmt.Errorf("length %d exceeds the %d bytes left", n, len(d.buf))
 	}
 	return int(n), nil
+}
+
+// uvarint reads a minimally encoded unsigned varint, so each length has one
+// encoding.
+func (d *decoder) uvarint() (uint64, error) {
+	n, k := binary.Uvarint(d.buf)
+	if k <= 0 || k != len(binary.AppendUvarint(nil, n)) {
+		return 0, errors.New("malformed varint")
+	}
+	d.buf = d.buf[k:]
+	return n, nil
 }
 
 func (d *decoder) bytes() ([]byte, error) {
@@ -380,15 +390,17 @@ func (d *decoder) number() (Number, error) {
 		return Number{}, fmt.Errorf("invalid number sign byte %d", sign)
 	}
 	exp, k := binary.Varint(d.buf)
-	if k <= 0 {
+	if k <= 0 || k != len(binary.AppendVarint(nil, exp)) {
 		return Number{}, errors.New("malformed number exponent")
 	}
 	d.buf = d.buf[k:]
-	nd, k := binary.Uvarint(d.buf)
-	if k <= 0 || nd == 0 || nd > MaxDigits {
-		return Number{}, errors.New("malformed number digit count")
+	nd, err := d.uvarint()
+	if err != nil {
+		return Number{}, err
 	}
-	d.buf = d.buf[k:]
+	if nd == 0 || nd > MaxDigits {
+		return Number{}, fmt.Errorf("number digit count %d out of range", nd)
+	}
 	nb := int(nd+1) / 2
 	if len(d.buf) < nb {
 		return Number{}, errTruncated
