@@ -1,0 +1,137 @@
+package topology
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidateAcceptsExample(t *testing.T) {
+	if err := exampleTopology().Validate(); err != nil {
+		t.Fatalf("Validate(example): got %v want nil", err)
+	}
+}
+
+func TestValidateAcceptsZeroDefaults(t *testing.T) {
+	top := &Topology{Version: 1, Regions: []Region{{Name: "a", Nodes: []Node{{Name: "a-1", Host: "10.0.0.1"}}}}}
+	if err := top.Validate(); err != nil {
+		t.Fatalf("Validate before SetDefaults: got %v want nil", err)
+	}
+}
+
+func TestValidateErrors(t *testing.T) {
+	const badName = "is not a valid name: use lowercase letters, digits and '-', at most 63 characters, not starting or ending with '-'"
+	tests := []struct {
+		name   string
+		mutate func(*Topology)
+		want   string
+	}{
+		{"missing version", func(t *Topology) { t.Version = 0 },
+			"version: required (this format is version 1)"},
+		{"unknown version", func(t *Topology) { t.Version = 2 },
+			"version: 2 is not supported (the only known version is 1)"},
+		{"bad cluster name", func(t *Topology) { t.Cluster = "Meridian Prod" },
+			`cluster: "Meridian Prod" ` + badName},
+		{"no regions", func(t *Topology) { t.Regions = nil; t.WAN.Latency = nil },
+			"regions: at least one region is required"},
+		{"region without nodes", func(t *Topology) { t.Regions[1].Nodes = nil },
+			"regions[1].nodes: at least one node is required"},
+		{"region without name", func(t *Topology) { t.Regions[0].Name = ""; t.WAN.Latency = nil },
+			"regions[0].name: required"},
+		{"region name with underscore", func(t *Topology) { t.Regions[0].Name = "us_east"; t.WAN.Latency = nil },
+			`regions[0].name: "us_east" ` + badName},
+		{"region name with capitals", func(t *Topology) { t.Regions[1].Name = "EU-West"; t.WAN.Latency = nil },
+			`regions[1].name: "EU-West" ` + badName},
+		{"region name ending in dash", func(t *Topology) { t.Regions[1].Name = "eu-"; t.WAN.Latency = nil },
+			`regions[1].name: "eu-" ` + badName},
+		{"region name too long", func(t *Topology) { t.Regions[1].Name = strings.Repeat("e", 64); t.WAN.Latency = nil },
+			`regions[1].name: "` + strings.Repeat("e", 64) + `" ` + badName},
+		{"duplicate region", func(t *Topology) { t.Regions[1].Name = "us-east"; t.WAN.Latency = nil },
+			`regions[1].name: "us-east" is already the name of regions[0]`},
+		{"node without name", func(t *Topology) { t.Regions[0].Nodes[1].Name = "" },
+			"regions[0].nodes[1].name: required"},
+		{"node name with dot", func(t *Topology) { t.Regions[0].Nodes[1].Name = "us-east.2" },
+			`regions[0].nodes[1].name: "us-east.2" ` + badName},
+		{"duplicate node in another region", func(t *Topology) { t.Regions[1].Nodes[0].Name = "us-east-1" },
+			`regions[1].nodes[0].name: "us-east-1" is already the name of regions[0].nodes[0]`},
+		{"duplicate node in the same region", func(t *Topology) { t.Regions[0].Nodes[1].Name = "us-east-1" },
+			`regions[0].nodes[1].name: "us-east-1" is already the name of regions[0].nodes[0]`},
+		{"node named ca", func(t *Topology) { t.Regions[1].Nodes[0].Name = "ca" },
+			`regions[1].nodes[0].name: "ca" is reserved: the TLS directory keeps the cluster CA in ca.pem`},
+		{"missing host", func(t *Topology) { t.Regions[1].Nodes[0].Host = "" },
+			"regions[1].nodes[0].host: required"},
+		{"truncated IP", func(t *Topology) { t.Regions[1].Nodes[0].Host = "127.0.1" },
+			`regions[1].nodes[0].host: "127.0.1" is not an IP address`},
+		{"host name instead of IP", func(t *Topology) { t.Regions[1].Nodes[0].Host = "node.example.com" },
+			`regions[1].nodes[0].host: "node.example.com" is not an IP address`},
+		{"host with port", func(t *Topology) { t.Regions[1].Nodes[0].Host = "127.0.1.2:80" },
+			`regions[1].nodes[0].host: "127.0.1.2:80" is not an IP address`},
+		{"unspecified host", func(t *Topology) { t.Regions[1].Nodes[0].Host = "0.0.0.0" },
+			`regions[1].nodes[0].host: "0.0.0.0" is the unspecified address; give the address peers reach this node at`},
+		{"port too large", func(t *Topology) { t.Regions[0].Nodes[0].APIPort = 70000 },
+			"regions[0].nodes[0].api_port: 70000 is out of range (1-65535)"},
+		{"negative port", func(t *Topology) { t.Regions[1].Nodes[0].LBPort = -1 },
+			"regions[1].nodes[0].lb_port: -1 is out of range (1-65535)"},
+		{"peer port out of range", func(t *Topology) { t.Regions[1].Nodes[0].PeerPort = 65536 },
+			"regions[1].nodes[0].peer_port: 65536 is out of range (1-65535)"},
+		{"admin port out of range", func(t *Topology) { t.Regions[1].Nodes[0].AdminPort = -9000 },
+			"regions[1].nodes[0].admin_port: -9000 is out of range (1-65535)"},
+		{"two nodes on one host and port", func(t *Topology) {
+			t.Regions[1].Nodes[0] = Node{Name: "eu-west-1", Host: "127.0.1.1", APIPort: 5000, LBPort: 5001, PeerPort: 7100, AdminPort: 5003}
+		}, "regions[1].nodes[0].peer_port: 127.0.1.1:7100 is already used by regions[0].nodes[0].peer_port"},
+		{"two ports of one node equal", func(t *Topology) { t.Regions[0].Nodes[0].AdminPort = 4566 },
+			"regions[0].nodes[0].admin_port: 127.0.1.1:4566 is already used by regions[0].nodes[0].api_port"},
+		{"defaulted port clashes", func(t *Topology) { t.Regions[0].Nodes[0].LBPort = 0; t.Regions[0].Nodes[0].APIPort = 8080 },
+			"regions[0].nodes[0].lb_port: 127.0.1.1:8080 is already used by regions[0].nodes[0].api_port"},
+		{"same IPv6 host written differently", func(t *Topology) {
+			t.Regions[1].Nodes[0] = Node{Name: "eu-west-1", Host: "0:0::1", APIPort: 4567, LBPort: 5001, PeerPort: 5002, AdminPort: 5003}
+		}, "regions[1].nodes[0].api_port: [::1]:4567 is already used by regions[0].nodes[1].api_port"},
+		{"wan unknown region", func(t *Topology) { t.WAN.Latency[0].B = "us-west" },
+			`wan.latency[0].b: unknown region "us-west"`},
+		{"wan missing region", func(t *Topology) { t.WAN.Latency[0].A = "" },
+			"wan.latency[0].a: required"},
+		{"wan self pair", func(t *Topology) { t.WAN.Latency[0].B = "us-east" },
+			`wan.latency[0]: a and b are both "us-east"; a region has no WAN latency to itself`},
+		{"wan pair twice", func(t *Topology) {
+			t.WAN.Latency = append(t.WAN.Latency, Link{A: "eu-west", B: "us-east", RTT: time.Millisecond})
+		}, "wan.latency[1]: eu-west/us-east is already given by wan.latency[0]"},
+		{"wan negative rtt", func(t *Topology) { t.WAN.Latency[0].RTT = -70 * time.Millisecond },
+			"wan.latency[0].rtt: -70ms is negative"},
+		{"negative max offset", func(t *Topology) { t.Clock.MaxOffset = -time.Second },
+			"clock.max_offset: -1s is negative"},
+		{"negative batch records", func(t *Topology) { t.Replication.BatchRecords = -1 },
+			"replication.batch_records: -1 is negative"},
+		{"negative retention records", func(t *Topology) { t.Replication.LogRetentionRecords = -5 },
+			"replication.log_retention_records: -5 is negative"},
+		{"negative retention", func(t *Topology) { t.Replication.LogRetention = -24 * time.Hour },
+			"replication.log_retention: -24h0m0s is negative"},
+		{"negative anti-entropy interval", func(t *Topology) { t.Replication.AntiEntropyInterval = -time.Second },
+			"replication.anti_entropy_interval: -1s is negative"},
+		{"negative health interval", func(t *Topology) { t.Health.Interval = -time.Millisecond },
+			"health.interval: -1ms is negative"},
+		{"negative health threshold", func(t *Topology) { t.Health.Threshold = -3 },
+			"health.threshold: -3 is negative"},
+		{"several problems at once", func(t *Topology) {
+			t.Version = 3
+			t.Regions[1].Nodes[0].Host = "127.0.1"
+			t.Regions[0].Nodes[0].PeerPort = 99999
+			t.WAN.Latency[0].A = "mars"
+		}, "version: 3 is not supported (the only known version is 1)\n" +
+			"regions[0].nodes[0].peer_port: 99999 is out of range (1-65535)\n" +
+			`regions[1].nodes[0].host: "127.0.1" is not an IP address` + "\n" +
+			`wan.latency[0].a: unknown region "mars"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			top := exampleTopology()
+			tt.mutate(top)
+			err := top.Validate()
+			if err == nil {
+				t.Fatalf("Validate: got nil want %q", tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("Validate:\ngot  %q\nwant %q", err, tt.want)
+			}
+		})
+	}
+}
