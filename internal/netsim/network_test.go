@@ -345,6 +345,11 @@ func TestNetworkSeedIsReproducible(t *testing.T) {
 	if fmt.Sprint(first) != fmt.Sprint(second) {
 		t.Errorf("loss decisions with seed 42: got %v then %v, want the same", first, second)
 	}
+	// Seed 42 happens to hold some of the six chunks and not others; all or
+	// none would mean loss is not applied per chunk.
+	if want := "[false true false true false false]"; fmt.Sprint(first) != want {
+		t.Errorf("held chunks with seed 42: got %v, want %s", first, want)
+	}
 	if netsim.New(42).Seed() != 42 {
 		t.Errorf("Seed: got %d, want 42", netsim.New(42).Seed())
 	}
