@@ -80,16 +80,6 @@ func decodeJSONMap(data []byte, depth int) (map[string]Value, error) {
 
 func isJSONNull(r json.RawMessage) bool { return string(bytes.TrimSpace(r)) == "null" }
 
-// wireFields are the members of a DynamoDB AttributeValue, in a fixed order
-// so the first problem reported is deterministic.
-var wireFields = [...]struct {
-	name string
-	kind Kind
-}{
-	{"S", KindS}, {"N", KindN}, {"B", KindB}, {"BOOL", KindBOOL}, {"NULL", KindNULL},
-	{"M", KindM}, {"L", KindL}, {"SS", KindSS}, {"NS", KindNS}, {"BS", KindBS},
-}
-
 // decodeJSONValue decodes one AttributeValue; depth is the number of M/L
 // containers around it.
 func decodeJSONValue(data []byte, depth int) (Value, error) {
@@ -107,8 +97,10 @@ func decodeJSONValue(data []byte, depth int) (Value, error) {
 		out   Value
 		count int
 	)
-	for _, f := range wireFields {
-		r, ok := raw[f.name]
+	// Members are examined in Kind order so the first problem reported
+	// is deterministic.
+	for k := KindS; k <= KindBS; k++ {
+		r, ok := raw[k.String()]
 		if !ok || isJSONNull(r) {
 			continue
 		}
@@ -116,12 +108,12 @@ func decodeJSONValue(data []byte, depth int) (Value, error) {
 		if count > 1 {
 			// Keep checking the shape of later members: DynamoDB
 			// reports a shape error before a validation error.
-			if _, err := decodeJSONMember(f.kind, r, depth); err != nil {
+			if _, err := decodeJSONMember(k, r, depth); err != nil {
 				return Value{}, err
 			}
 			continue
 		}
-		val, err := decodeJSONMember(f.kind, r, depth)
+		val, err := decodeJSONMember(k, r, depth)
 		if err != nil {
 			return Value{}, err
 		}

@@ -23,24 +23,30 @@ const (
 	KindBS
 )
 
-var kindNames = [...]string{
-	KindS:    "S",
-	KindN:    "N",
-	KindB:    "B",
-	KindBOOL: "BOOL",
-	KindNULL: "NULL",
-	KindM:    "M",
-	KindL:    "L",
-	KindSS:   "SS",
-	KindNS:   "NS",
-	KindBS:   "BS",
-}
-
 // String returns the DynamoDB type descriptor ("S", "N", "BOOL", ...), or
 // "Kind(n)" for an invalid kind.
 func (k Kind) String() string {
-	if k.Valid() {
-		return kindNames[k]
+	switch k {
+	case KindS:
+		return "S"
+	case KindN:
+		return "N"
+	case KindB:
+		return "B"
+	case KindBOOL:
+		return "BOOL"
+	case KindNULL:
+		return "NULL"
+	case KindM:
+		return "M"
+	case KindL:
+		return "L"
+	case KindSS:
+		return "SS"
+	case KindNS:
+		return "NS"
+	case KindBS:
+		return "BS"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
