@@ -576,6 +576,21 @@ func (s *Store) LogSeqBefore(origin string, cutoff time.Time) (uint64, error) {
 	return last, it.Error()
 }
 
+// Probe checks that storage is writable: it writes and fsyncs a marker.
+func (s *Store) Probe() error {
+	s.mu.Lock()
+	fatal := s.fatal
+	s.mu.Unlock()
+	if fatal != nil {
+		return fatal
+	}
+	stamp := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
+	if err := s.db.Set(metaKey("probe"), stamp, pebble.Sync); err != nil {
+		return fmt.Errorf("storage is not writable: %w", err)
+	}
+	return nil
+}
+
 // Snapshot is a consistent read-only view for anti-entropy.
 type Snapshot struct {
 	snap *pebble.Snapshot
@@ -655,4 +670,3 @@ func (q quietLogger) Errorf(format string, args ...any) {
 func (q quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
-

@@ -1,0 +1,270 @@
+// Package region runs one node of one region: the replicated store, the peer
+// port (replication over mutual TLS), and the admin port (/healthz, /readyz,
+// /metrics, status and a raw key-value admin API). Later the AWS-compatible
+// API, the load balancer and the instance supervisor hang off the same node.
+//
+// Imported by the CLI and the test harness.
+package region
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/meridian-platform/meridian/internal/hlc"
+	"github.com/meridian-platform/meridian/internal/netsim"
+	"github.com/meridian-platform/meridian/internal/pki"
+	"github.com/meridian-platform/meridian/internal/repl"
+	"github.com/meridian-platform/meridian/internal/store"
+	"github.com/meridian-platform/meridian/internal/topology"
+)
+
+// Config configures a node.
+type Config struct {
+	// Topology is the whole deployment; Node names this node in it.
+	Topology *topology.Topology
+	Node     string
+	// Logger (default: discard).
+	Logger *slog.Logger
+	// Now is the wall clock behind the hybrid logical clock (default
+	// time.Now); tests skew it.
+	Now func() time.Time
+	// Dial opens peer connections. Default: TCP, with the topology's WAN
+	// round trip to the peer's region added on each connection.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Insecure serves and dials the peer port without TLS (tests only).
+	Insecure bool
+	// AntiEntropyInterval and Heartbeat override the topology (tests).
+	AntiEntropyInterval time.Duration
+	Heartbeat           time.Duration
+	TruncateInterval    time.Duration
+}
+
+// Node is one running region node.
+type Node struct {
+	cfg    Config
+	region string
+	self   topology.Node
+	log    *slog.Logger
+	reg    *prometheus.Registry
+
+	ready chan struct{}
+	mu    sync.Mutex
+	st    *store.Store
+	rep   *repl.Replicator
+}
+
+// New checks the config; Run starts the node.
+func New(cfg Config) (*Node, error) {
+	if cfg.Topology == nil {
+		return nil, errors.New("region node: no topology")
+	}
+	region, self, ok := cfg.Topology.Node(cfg.Node)
+	if !ok {
+		return nil, fmt.Errorf("region node: node %q is not in the topology (nodes: %v)", cfg.Node, nodeNames(cfg.Topology))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Node{
+		cfg:    cfg,
+		region: region.Name,
+		self:   self,
+		log:    cfg.Logger.With("region", region.Name, "node", self.Name),
+		reg:    reg,
+		ready:  make(chan struct{}),
+	}, nil
+}
+
+func nodeNames(t *topology.Topology) []string {
+	var out []string
+	for _, n := range t.Nodes() {
+		out = append(out, n.Node.Name)
+	}
+	return out
+}
+
+// Region is the node's region.
+func (n *Node) Region() string { return n.region }
+
+// Ready is closed once the node serves.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Store is the node's store; valid after Ready.
+func (n *Node) Store() *store.Store {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.st
+}
+
+// Replicator is the node's replicator; valid after Ready.
+func (n *Node) Replicator() *repl.Replicator {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.rep
+}
+
+// Run serves until ctx is cancelled, then stops every listener and closes
+// the store.
+func (n *Node) Run(ctx context.Context) error {
+	t := n.cfg.Topology
+	clock := hlc.New(n.cfg.Now, t.Clock.MaxOffset)
+	st, err := store.Open(store.Config{
+		Dir:        t.NodeDataDir(n.self.Name),
+		Region:     n.region,
+		Clock:      clock,
+		Logger:     n.log.With("component", "store"),
+		Registerer: n.reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			n.log.Error("closing store", "err", err)
+		}
+	}()
+
+	var serverTLS *tls.Config
+	var material *pki.NodeMaterial
+	if !n.cfg.Insecure {
+		material, err = pki.LoadNode(t.TLS.Dir, n.self.Name)
+		if err != nil {
+			return fmt.Errorf("loading TLS material: %w", err)
+		}
+		if serverTLS, err = pki.ServerConfig(material); err != nil {
+			return err
+		}
+	}
+	rcfg := repl.Config{
+		Store:               st,
+		Region:              n.region,
+		Dial:                n.dialer(),
+		BatchRecords:        t.Replication.BatchRecords,
+		AntiEntropyInterval: t.Replication.AntiEntropyInterval,
+		RetentionRecords:    uint64(max(t.Replication.LogRetentionRecords, 0)),
+		Retention:           t.Replication.LogRetention,
+		Logger:              n.log,
+		Registerer:          n.reg,
+		Heartbeat:           n.cfg.Heartbeat,
+		TruncateInterval:    n.cfg.TruncateInterval,
+	}
+	if n.cfg.AntiEntropyInterval > 0 {
+		rcfg.AntiEntropyInterval = n.cfg.AntiEntropyInterval
+	}
+	for _, ref := range t.Nodes() {
+		if ref.Region == n.region {
+			continue
+		}
+		rcfg.Peers = append(rcfg.Peers, repl.Peer{Region: ref.Region, Node: ref.Node.Name, Addr: ref.Node.PeerAddr()})
+	}
+	if !n.cfg.Insecure {
+		rcfg.Credentials = func(p repl.Peer) (credentials.TransportCredentials, error) {
+			c, err := pki.ClientConfig(material, p.Node)
+			if err != nil {
+				return nil, err
+			}
+			return credentials.NewTLS(c), nil
+		}
+		rcfg.NodeRegion = func(node string) (string, bool) {
+			r, _, ok := t.Node(node)
+			return r.Name, ok
+		}
+	}
+	rep, err := repl.New(rcfg)
+	if err != nil {
+		return err
+	}
+
+	opts := []grpc.ServerOption{grpc.ForceServerCodecV2(repl.Codec())}
+	if serverTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(serverTLS)))
+	}
+	peerSrv := grpc.NewServer(opts...)
+	rep.Register(peerSrv)
+	peerLn, err := net.Listen("tcp", n.self.PeerAddr())
+	if err != nil {
+		return fmt.Errorf("listening on peer port: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", n.self.AdminAddr())
+	if err != nil {
+		_ = peerLn.Close()
+		return fmt.Errorf("listening on admin port: %w", err)
+	}
+	adminSrv := &http.Server{Handler: n.adminHandler(st, rep), ReadHeaderTimeout: 5 * time.Second}
+
+	n.mu.Lock()
+	n.st, n.rep = st, rep
+	n.mu.Unlock()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return rep.Run(gctx) })
+	g.Go(func() error {
+		if err := peerSrv.Serve(peerLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("peer server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := adminSrv.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("admin server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		peerSrv.Stop()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = adminSrv.Shutdown(sctx)
+		return nil
+	})
+	n.log.Info("region node serving", "origin", st.Origin(), "peer", n.self.PeerAddr(), "admin", n.self.AdminAddr())
+	close(n.ready)
+	err = g.Wait()
+	if ctx.Err() != nil {
+		n.log.Info("region node stopped")
+		return nil
+	}
+	return err
+}
+
+// dialer returns the peer dialer: the configured one, or TCP with the
+// topology's simulated WAN round trip to the peer's region.
+func (n *Node) dialer() func(ctx context.Context, addr string) (net.Conn, error) {
+	if n.cfg.Dial != nil {
+		return n.cfg.Dial
+	}
+	t := n.cfg.Topology
+	rtt := map[string]time.Duration{}
+	for _, ref := range t.Nodes() {
+		if d := t.RTT(n.region, ref.Region); d > 0 {
+			rtt[ref.Node.PeerAddr()] = d
+		}
+	}
+	var d net.Dialer
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		if r := rtt[addr]; r > 0 {
+			return netsim.Delay(c, r/2), nil
+		}
+		return c, nil
+	}
+}
