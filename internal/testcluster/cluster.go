@@ -264,7 +264,10 @@ func (c *Cluster) AdminURL(regionName string) string {
 }
 
 // Partition black-holes both directions between two regions.
-func (c *Cluster) Partition(a, b string) { c.t.Logf("testcluster: partition %s <-> %s", a, b); c.Net.Partition(a, b) }
+func (c *Cluster) Partition(a, b string) {
+	c.t.Logf("testcluster: partition %s <-> %s", a, b)
+	c.Net.Partition(a, b)
+}
 
 // PartitionOneWay black-holes traffic from one region to another.
 func (c *Cluster) PartitionOneWay(from, to string) {
@@ -356,4 +359,3 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
-
