@@ -16,7 +16,7 @@ func lv(vs ...attr.Value) attr.Value {
 	return attr.Value{Kind: attr.KindL, L: vs}
 }
 func mv(kv map[string]attr.Value) attr.Value { return attr.Value{Kind: attr.KindM, M: kv} }
-func ssv(ss ...string) attr.Value          { return attr.Value{Kind: attr.KindSS, SS: ss} }
+func ssv(ss ...string) attr.Value            { return attr.Value{Kind: attr.KindSS, SS: ss} }
 func nsv(ns ...string) attr.Value {
 	v := attr.Value{Kind: attr.KindNS}
 	for _, n := range ns {
