@@ -12,8 +12,10 @@ import (
 // an item that does not exist yet); item itself is not modified. As in
 // DynamoDB, every SET operand is evaluated against the item as it was
 // before the update, and REMOVE of several elements of one list uses their
-// original positions. Errors are *attr.ValidationError values with
-// DynamoDB's messages.
+// original positions. Errors wrap an *attr.ValidationError with DynamoDB's
+// message (use errors.As). To apply only some actions (say, everything but
+// the numeric ADDs that the store keeps as counters), pass an Update holding
+// just those actions.
 func ApplyUpdate(u *Update, item attr.Item) (attr.Item, error) {
 	values := make([]attr.Value, len(u.Actions))
 	for i, a := range u.Actions {
