@@ -251,10 +251,12 @@ func errHeadersNotSigned(service, names string) *Error {
 		rendering{"AccessDenied", msgHeadersNotSigned + ": " + names, http.StatusForbidden}, nil)
 }
 
-func errUnsupported(k Kind, service, msg string) *Error {
-	return newError(k, service,
-		rendering{"IncompleteSignatureException", msg, http.StatusBadRequest},
-		rendering{"InvalidRequest", msg, http.StatusBadRequest}, nil)
+// errSigV2 refuses Signature Version 2 ("AWS AKID:sig"), which only S3 ever
+// accepted; it is answered in S3's words.
+func errSigV2(jsonMsg string) *Error {
+	return newError(KindUnsupported, "s3",
+		rendering{"IncompleteSignatureException", jsonMsg, http.StatusBadRequest},
+		rendering{"InvalidRequest", "The authorization mechanism you have provided is not supported. Please use " + algorithm + ".", http.StatusBadRequest}, nil)
 }
 
 func errWrongService(got, want string) *Error {

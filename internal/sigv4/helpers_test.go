@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -153,15 +152,6 @@ func checkReply(t *testing.T, got reply, wantStatus int, wantCode string) {
 		t.Fatalf("got status %d code %q (%s: %s), want status %d code %q",
 			got.Status, got.Code, got.Kind, got.Message, wantStatus, wantCode)
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func asError(t *testing.T, err error) *Error {

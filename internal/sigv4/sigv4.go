@@ -310,12 +310,10 @@ func (v *Verifier) parseHeader(r *http.Request, authz string, now time.Time) (*r
 	if err != nil {
 		var pe *authParseError
 		errors.As(err, &pe)
-		service := ""
 		if strings.HasPrefix(authz, "AWS ") {
-			// SigV2: S3 answers in its own words.
-			service = "s3"
+			return nil, errSigV2(pe.json)
 		}
-		return nil, errMalformedAuth(service, pe.json, pe.s3)
+		return nil, errMalformedAuth("", pe.json, pe.s3)
 	}
 	sc, err := parseCredential(ah.credential)
 	if err != nil {

@@ -180,7 +180,8 @@ func TestHeaderForm(t *testing.T) {
 		}}), wantStatus: 400, wantCode: "AuthorizationHeaderMalformed"},
 		{name: "s3 sigv2 refused", opts: s3put(signOpts{after: func(r *http.Request) {
 			r.Header.Set("Authorization", "AWS "+testAKID+":frJIUN8DYpKDtOLCwo//yllqDzg=")
-		}}), wantStatus: 400, wantCode: "AuthorizationHeaderMalformed"},
+		}}), wantStatus: 400, wantCode: "InvalidRequest",
+			wantMsg: "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
