@@ -1,6 +1,7 @@
 package netsim
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -34,5 +35,26 @@ func TestConditionDeliverAt(t *testing.T) {
 				t.Errorf("deliverAt: got (%v, %v), want (%v, %v)", got.Sub(t0), ok, tc.want.Sub(t0), tc.wantOK)
 			}
 		})
+	}
+}
+
+func TestNetworkSeedIsReproducible(t *testing.T) {
+	draws := func(seed int64) []bool {
+		p := netPath{n: New(seed), l: link{"a", "b"}}
+		out := make([]bool, 32)
+		for i := range out {
+			out[i] = p.lost(0.5)
+		}
+		return out
+	}
+	first, again, other := draws(42), draws(42), draws(43)
+	if fmt.Sprint(first) != fmt.Sprint(again) {
+		t.Errorf("loss draws with seed 42: got %v then %v, want the same", first, again)
+	}
+	if fmt.Sprint(first) == fmt.Sprint(other) {
+		t.Errorf("loss draws with seeds 42 and 43: both %v, want them to differ", first)
+	}
+	if got := New(42).Seed(); got != 42 {
+		t.Errorf("Seed: got %d, want 42", got)
 	}
 }
