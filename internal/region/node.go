@@ -190,7 +190,9 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 
-	opts := []grpc.ServerOption{grpc.ForceServerCodecV2(repl.Codec())}
+	// WaitForHandlers: Stop returns only once every handler has, so none
+	// reads the store after it is closed.
+	opts := []grpc.ServerOption{grpc.ForceServerCodecV2(repl.Codec()), grpc.WaitForHandlers(true)}
 	if serverTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(serverTLS)))
 	}

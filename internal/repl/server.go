@@ -193,6 +193,9 @@ func (r *Replicator) handleSync(_ any, s grpc.ServerStream) error {
 			if string(leaves[b][:]) == string(req.Leaves[b*16:(b+1)*16]) {
 				continue
 			}
+			if err := s.Context().Err(); err != nil {
+				return err
+			}
 			differing++
 			err := snap.ScanBucket(uint16(b), func(it store.RawState) error {
 				chunk.Items = append(chunk.Items, it)

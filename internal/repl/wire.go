@@ -255,3 +255,7 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	f.b = data.Materialize()
 	return nil
 }
+
+// RawFrame wraps already-encoded bytes for the peer codec; tests use it to
+// send malformed messages.
+func RawFrame(b []byte) any { return &frame{b: b} }

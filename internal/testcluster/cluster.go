@@ -140,10 +140,17 @@ func (c *Cluster) nodeName(region string) string {
 // and waits until it serves.
 func (c *Cluster) Start(regionName string) {
 	c.t.Helper()
+	if err := c.TryStart(regionName); err != nil {
+		c.t.Fatalf("testcluster: %v", err)
+	}
+}
+
+// TryStart is Start that returns the node's start-up error.
+func (c *Cluster) TryStart(regionName string) error {
 	c.mu.Lock()
 	if c.nodes[regionName] != nil {
 		c.mu.Unlock()
-		c.t.Fatalf("testcluster: %s is already running", regionName)
+		return fmt.Errorf("%s is already running", regionName)
 	}
 	skew := c.skew[regionName]
 	c.mu.Unlock()
@@ -162,7 +169,7 @@ func (c *Cluster) Start(regionName string) {
 		TruncateInterval:    c.opts.TruncateInterval,
 	})
 	if err != nil {
-		c.t.Fatalf("testcluster: %v", err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &handle{node: n, cancel: cancel, done: make(chan error, 1)}
@@ -171,14 +178,15 @@ func (c *Cluster) Start(regionName string) {
 	case <-n.Ready():
 	case err := <-h.done:
 		cancel()
-		c.t.Fatalf("testcluster: starting %s: %v", regionName, err)
+		return fmt.Errorf("starting %s: %w", regionName, err)
 	case <-time.After(20 * time.Second):
 		cancel()
-		c.t.Fatalf("testcluster: %s did not start within 20s", regionName)
+		return fmt.Errorf("%s did not start within 20s", regionName)
 	}
 	c.mu.Lock()
 	c.nodes[regionName] = h
 	c.mu.Unlock()
+	return nil
 }
 
 // Stop stops a region's node, keeping its data directory.
@@ -252,6 +260,17 @@ func (c *Cluster) Node(regionName string) *region.Node {
 		c.t.Fatalf("testcluster: %s is not running", regionName)
 	}
 	return h.node
+}
+
+// StoreIfRunning returns a region's store, or nil when it is not running.
+// Unlike Store it may be called from any goroutine.
+func (c *Cluster) StoreIfRunning(regionName string) *store.Store {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h := c.nodes[regionName]; h != nil {
+		return h.node.Store()
+	}
+	return nil
 }
 
 // Store returns a running region's store.
