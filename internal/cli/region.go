@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/meridian-platform/meridian/internal/region"
+	"github.com/meridian-platform/meridian/internal/topology"
+)
+
+func newRegionCmd(g *globals) *cobra.Command {
+	var config, node string
+	cmd := &cobra.Command{
+		Use:   "region --config FILE --node NAME",
+		Short: "Run one node of one region until SIGINT or SIGTERM",
+		Long: `Run one node of one region: the replicated store, the peer port
+(replication over mutual TLS) and the admin port (/healthz, /readyz,
+/metrics, /admin/status, /admin/kv). The topology file says where every
+node listens; --node picks this one. ` + "`meridian up`" + ` starts one of these per node.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			topo, err := topology.Load(config)
+			if err != nil {
+				return err
+			}
+			n, err := region.New(region.Config{Topology: topo, Node: node, Logger: log})
+			if err != nil {
+				return err
+			}
+			return n.Run(ctxOf(cmd))
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", "", "topology file (YAML)")
+	cmd.Flags().StringVar(&node, "node", "", "name of this node in the topology")
+	_ = cmd.MarkFlagRequired("config")
+	_ = cmd.MarkFlagRequired("node")
+	return cmd
+}

@@ -1,0 +1,158 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+// StatusTimeout bounds each node's /admin/status request in Collect.
+const StatusTimeout = 2 * time.Second
+
+// Report is the status of a whole deployment, as `meridian status --json`
+// prints it.
+type Report struct {
+	Regions []RegionStatus `json:"regions"`
+}
+
+// Healthy reports whether every node in r is healthy.
+func (r Report) Healthy() bool {
+	for _, s := range r.Regions {
+		if !s.Healthy {
+			return false
+		}
+	}
+	return len(r.Regions) > 0
+}
+
+// RegionStatus is one region node's view of itself and its peers.
+type RegionStatus struct {
+	Name    string `json:"name"`
+	Node    string `json:"node"`
+	Admin   string `json:"admin"`
+	PID     int    `json:"pid"`
+	Healthy bool   `json:"healthy"`
+	// Error says why the node is unhealthy or could not be asked.
+	Error string `json:"error,omitempty"`
+	// Digest is the node's Merkle root; converged regions report equal ones.
+	Digest string       `json:"digest,omitempty"`
+	Peers  []PeerStatus `json:"peers"`
+}
+
+// PeerStatus is replication from one peer region as a node sees it.
+type PeerStatus struct {
+	Region     string  `json:"region"`
+	Connected  bool    `json:"connected"`
+	LagSeconds float64 `json:"lag_seconds"`
+	LagRecords uint64  `json:"lag_records"`
+	LastError  string  `json:"last_error,omitempty"`
+}
+
+// nodeStatus is the part of a node's GET /admin/status this package reads.
+type nodeStatus struct {
+	Region  string       `json:"region"`
+	Node    string       `json:"node"`
+	Healthy bool         `json:"healthy"`
+	Error   string       `json:"error"`
+	Digest  string       `json:"digest"`
+	Peers   []PeerStatus `json:"peers"`
+}
+
+// Collect asks every node in e for its status, concurrently, each with
+// StatusTimeout. A node that cannot be asked is reported unhealthy with the
+// error. client nil means http.DefaultClient.
+func Collect(ctx context.Context, e Endpoints, client *http.Client) Report {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	r := Report{Regions: make([]RegionStatus, len(e.Nodes))}
+	var wg sync.WaitGroup
+	for i, ep := range e.Nodes {
+		wg.Go(func() {
+			s := RegionStatus{Name: ep.Region, Node: ep.Name, Admin: ep.Admin, PID: ep.PID, Peers: []PeerStatus{}}
+			ns, err := fetchStatus(ctx, client, ep.Admin)
+			switch {
+			case err != nil:
+				s.Error = err.Error()
+			default:
+				s.Healthy, s.Error, s.Digest = ns.Healthy, ns.Error, ns.Digest
+				if ns.Peers != nil {
+					s.Peers = ns.Peers
+				}
+			}
+			r.Regions[i] = s
+		})
+	}
+	wg.Wait()
+	return r
+}
+
+func fetchStatus(ctx context.Context, client *http.Client, admin string) (nodeStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/admin/status", nil)
+	if err != nil {
+		return nodeStatus{}, fmt.Errorf("asking %s for status: %w", admin, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nodeStatus{}, fmt.Errorf("asking %s for status: %w", admin, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nodeStatus{}, fmt.Errorf("reading status from %s: %w", admin, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nodeStatus{}, fmt.Errorf("%s/admin/status answered %s", admin, resp.Status)
+	}
+	var ns nodeStatus
+	if err := json.Unmarshal(body, &ns); err != nil {
+		return nodeStatus{}, fmt.Errorf("decoding status from %s: %w", admin, err)
+	}
+	return ns, nil
+}
+
+// WriteTable prints r as a table: one row per node and peer.
+func (r Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	_, _ = fmt.Fprintln(tw, "REGION\tNODE\tHEALTHY\tPEER\tCONNECTED\tLAG SECONDS\tLAG RECORDS")
+	for _, s := range r.Regions {
+		healthy := yesNo(s.Healthy)
+		if len(s.Peers) == 0 {
+			_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\n", s.Name, s.Node, healthy)
+		}
+		for i, p := range s.Peers {
+			region, node := s.Name, s.Node
+			if i > 0 {
+				region, node, healthy = "", "", ""
+			}
+			_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", region, node, healthy,
+				p.Region, yesNo(p.Connected), strconv.FormatFloat(p.LagSeconds, 'f', 3, 64), p.LagRecords)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing status table: %w", err)
+	}
+	for _, s := range r.Regions {
+		if s.Error != "" {
+			if _, err := fmt.Fprintf(w, "%s (%s): %s\n", s.Node, s.Name, s.Error); err != nil {
+				return fmt.Errorf("writing status table: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
