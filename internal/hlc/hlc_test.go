@@ -12,7 +12,7 @@ type manualClock struct {
 	t  time.Time
 }
 
-func (m *manualClock) now() time.Time { m.mu.Lock(); defer m.mu.Unlock(); return m.t }
+func (m *manualClock) now() time.Time  { m.mu.Lock(); defer m.mu.Unlock(); return m.t }
 func (m *manualClock) set(t time.Time) { m.mu.Lock(); m.t = t; m.mu.Unlock() }
 
 func TestNowIsStrictlyMonotonic(t *testing.T) {
