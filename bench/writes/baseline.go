@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// baselineResult is Pebble's own fsynced commit rate.
+type baselineResult struct {
+	DBs          int     `json:"dbs"`
+	Writers      int     `json:"writers"`
+	Seconds      float64 `json:"seconds"`
+	Writes       uint64  `json:"writes"`
+	WritesPerSec float64 `json:"writes_per_sec"`
+	LatencyP50ms float64 `json:"latency_p50_ms"`
+	LatencyP99ms float64 `json:"latency_p99_ms"`
+}
+
+// Sizes of one baseline write, close to what one Meridian write stores: the
+// item under a ~20 B key, and a change record (key, origin, timestamp, the
+// mutation with its document) under a log key.
+const (
+	docBytes    = 100
+	recordBytes = 160
+)
+
+// runBaseline measures how many small fsynced batches Pebble commits per
+// second with `writers` concurrent committers spread over `dbs` fresh
+// databases in dir. Pebble group-commits concurrent Sync commits itself.
+func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur time.Duration) (baselineResult, error) {
+	res := baselineResult{DBs: dbs, Writers: writers, Seconds: dur.Seconds()}
+	var open []*pebble.DB
+	defer func() {
+		for _, db := range open {
+			_ = db.Close()
+		}
+	}()
+	for i := range dbs {
+		cache := pebble.NewCache(16 << 20)
+		db, err := pebble.Open(filepath.Join(dir, fmt.Sprintf("pebble-%d", i)), &pebble.Options{
+			Cache:        cache,
+			MemTableSize: 8 << 20,
+			Logger:       silentPebbleLogger{},
+		})
+		cache.Unref()
+		if err != nil {
+			return res, fmt.Errorf("opening baseline pebble: %w", err)
+		}
+		open = append(open, db)
+	}
+
+	start := time.Now()
+	from, until := start.Add(warm), start.Add(warm+dur)
+	var (
+		wg       sync.WaitGroup
+		count    atomic.Uint64
+		firstErr atomic.Value
+		mu       sync.Mutex
+		all      latencies
+	)
+	doc := filler(docBytes)
+	rec := filler(recordBytes)
+	for w := range writers {
+		db := open[w%dbs]
+		wg.Go(func() {
+			var lat latencies
+			var n uint64
+			key := make([]byte, 0, 32)
+			for seq := 0; ctx.Err() == nil; seq++ {
+				t0 := time.Now()
+				if !t0.Before(until) {
+					break
+				}
+				b := db.NewBatch()
+				key = fmt.Appendf(key[:0], "d/w%04d/%012d", w, seq)
+				_ = b.Set(key, doc, nil)
+				key = fmt.Appendf(key[:0], "l/w%04d/%012d", w, seq)
+				_ = b.Set(key, rec, nil)
+				err := b.Commit(pebble.Sync)
+				_ = b.Close()
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				t1 := time.Now()
+				if !t1.Before(from) && t1.Before(until) {
+					n++
+					lat.record(t1.Sub(t0))
+				}
+			}
+			count.Add(n)
+			mu.Lock()
+			all.merge(&lat)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return res, fmt.Errorf("baseline commit: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	res.Writes = count.Load()
+	res.WritesPerSec = float64(res.Writes) / dur.Seconds()
+	res.LatencyP50ms = ms(all.quantile(0.50))
+	res.LatencyP99ms = ms(all.quantile(0.99))
+	for _, db := range open {
+		if err := db.Close(); err != nil {
+			return res, fmt.Errorf("closing baseline pebble: %w", err)
+		}
+	}
+	open = nil
+	return res, os.RemoveAll(dir)
+}
+
+// filler is n bytes of printable, poorly compressible data.
+func filler(n int) []byte {
+	b := make([]byte, n)
+	x := uint32(2463534242)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = 'a' + byte(x%26)
+	}
+	return b
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// silentPebbleLogger drops Pebble's informational logging.
+type silentPebbleLogger struct{}
+
+func (silentPebbleLogger) Infof(string, ...any) {}
+func (silentPebbleLogger) Errorf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
+}
+func (silentPebbleLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,282 @@
+// Command writes benchmarks Meridian's replicated store: sustained
+// acknowledged writes across three in-process regions joined by mutual TLS
+// (no simulated WAN latency), their replication lag and convergence time,
+// against a baseline measured in the same run (Pebble's own fsynced batch
+// commit rate on the same disk), and the resident memory of an idle region
+// node process.
+//
+//	go run ./bench/writes -out /tmp/writes.json
+//
+// See bench/README.md for what each figure means and the last results.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// Targets from issue 2.
+const (
+	targetWritesPerSec = 10_000
+	targetLagP99ms     = 250
+	targetRatio        = 0.5
+	targetIdleRSSMB    = 100
+)
+
+type options struct {
+	writers        int
+	dur, warm      time.Duration
+	baselineDur    time.Duration
+	baselineDBs    int
+	regions        []string
+	hostPrefix     string
+	idle           time.Duration
+	dir            string
+	keep           bool
+	out            string
+	cpuprofile     string
+	skipBaseline   bool
+	skipMeridian   bool
+	skipIdle       bool
+	verbose        bool
+	idleNode       string
+	idleNodeConfig string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/writes:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("writes", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.writers, "writers", 32, "concurrent writers per region (the baseline uses regions×writers)")
+	fs.DurationVar(&o.dur, "duration", 20*time.Second, "measured time of the Meridian run")
+	fs.DurationVar(&o.warm, "warmup", 3*time.Second, "unmeasured warm-up before each measured run")
+	fs.DurationVar(&o.baselineDur, "baseline-duration", 10*time.Second, "measured time of the Pebble baseline")
+	fs.IntVar(&o.baselineDBs, "baseline-dbs", 1, "Pebble databases the baseline writers are spread over (1: one WAL, as fsync-bound as it gets; 3: one per region, as Meridian runs)")
+	regions := fs.String("regions", "us-east,eu-west,ap-south", "comma-separated regions, one in-process node each")
+	fs.StringVar(&o.hostPrefix, "hosts", "127.0.77", "first three octets of the loopback addresses the nodes listen on (.1, .2, …)")
+	fs.DurationVar(&o.idle, "idle", 10*time.Second, "how long the idle node processes idle before their RSS is read")
+	fs.StringVar(&o.dir, "dir", "", "parent of the benchmark's scratch directory (default: the system temp dir; it must be on the disk to measure)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
+	fs.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the Meridian measurement window to this file")
+	fs.BoolVar(&o.skipBaseline, "skip-baseline", false, "skip the Pebble baseline")
+	fs.BoolVar(&o.skipMeridian, "skip-meridian", false, "skip the Meridian write run")
+	fs.BoolVar(&o.skipIdle, "skip-idle", false, "skip the idle RSS measurement")
+	fs.BoolVar(&o.verbose, "v", false, "log the nodes' info messages to stderr")
+	fs.StringVar(&o.idleNode, "idle-node", "", "internal: run this node of -config in this process until SIGTERM (used for the idle RSS fallback)")
+	fs.StringVar(&o.idleNodeConfig, "config", "", "internal: topology file for -idle-node")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, r := range strings.Split(*regions, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			o.regions = append(o.regions, r)
+		}
+	}
+	switch {
+	case o.writers < 1:
+		return o, fmt.Errorf("-writers %d: need at least 1", o.writers)
+	case o.dur <= 0 || o.baselineDur <= 0:
+		return o, errors.New("-duration and -baseline-duration must be positive")
+	case o.warm < 0 || o.idle < 0:
+		return o, errors.New("-warmup and -idle must not be negative")
+	case o.baselineDBs < 1:
+		return o, fmt.Errorf("-baseline-dbs %d: need at least 1", o.baselineDBs)
+	case len(o.regions) < 2:
+		return o, fmt.Errorf("-regions %q: need at least 2 to replicate", *regions)
+	case o.idleNode != "" && o.idleNodeConfig == "":
+		return o, errors.New("-idle-node needs -config")
+	}
+	return o, nil
+}
+
+// results is everything one run measured; it is also the JSON of -out.
+type results struct {
+	Date       string          `json:"date"`
+	GoVersion  string          `json:"go_version"`
+	CPUs       int             `json:"cpus"`
+	GOMAXPROCS int             `json:"gomaxprocs"`
+	Dir        string          `json:"dir"`
+	Args       []string        `json:"args"`
+	Baseline   *baselineResult `json:"baseline,omitempty"`
+	Meridian   *meridianResult `json:"meridian,omitempty"`
+	Idle       *idleResult     `json:"idle,omitempty"`
+	Targets    []targetCheck   `json:"targets"`
+}
+
+type targetCheck struct {
+	What   string `json:"what"`
+	Target string `json:"target"`
+	Got    string `json:"got"`
+	Met    bool   `json:"met"`
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.idleNode != "" {
+		return runIdleNode(ctx, o.idleNodeConfig, o.idleNode)
+	}
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+	}
+	level := slog.LevelWarn
+	if o.verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	work, err := os.MkdirTemp(o.dir, "meridian-bench-writes-")
+	if err != nil {
+		return fmt.Errorf("creating scratch directory: %w", err)
+	}
+	if o.keep {
+		logf("scratch directory %s (kept)", work)
+	} else {
+		defer func() { _ = os.RemoveAll(work) }()
+	}
+	res := results{
+		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(),
+		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Dir: work, Args: args,
+	}
+	totalWriters := o.writers * len(o.regions)
+
+	if !o.skipBaseline {
+		logf("baseline: pebble, %d writers over %d db(s), fsynced 2-key batches, %s warm-up + %s", totalWriters, o.baselineDBs, o.warm, o.baselineDur)
+		b, err := runBaseline(ctx, filepath.Join(work, "baseline"), o.baselineDBs, totalWriters, o.warm, o.baselineDur)
+		if err != nil {
+			return err
+		}
+		res.Baseline = &b
+		logf("baseline: %.0f writes/s", b.WritesPerSec)
+	}
+
+	topo, err := benchTopology(filepath.Join(work, "cluster"), o.hostPrefix, o.regions)
+	if err != nil {
+		return err
+	}
+	idleData := "empty data directories"
+	if !o.skipMeridian {
+		logf("meridian: starting %d regions on %s.x with mutual TLS, no WAN latency", len(o.regions), o.hostPrefix)
+		c, err := startCluster(ctx, topo, logger.With("component", "bench-node"))
+		if err != nil {
+			return err
+		}
+		logf("meridian: %d writers per region, %s warm-up + %s", o.writers, o.warm, o.dur)
+		m, runErr := runMeridian(ctx, c, meridianOptions{writers: o.writers, warm: o.warm, dur: o.dur, cpuprofile: o.cpuprofile})
+		stopErr := c.stop()
+		if err := errors.Join(runErr, stopErr); err != nil {
+			return err
+		}
+		if res.Baseline != nil && res.Baseline.WritesPerSec > 0 {
+			m.RatioToBaseline = m.WritesPerSec / res.Baseline.WritesPerSec
+		}
+		res.Meridian = &m
+		logf("meridian: %.0f writes/s, lag p99 %.1f ms, converged %.2fs after the last write", m.WritesPerSec, float64(m.LagP99ms), m.ConvergeSeconds)
+		idleData = "the data directories of the write run just above (restarted)"
+	}
+
+	if !o.skipIdle {
+		logf("idle: %d region node processes, idle %s", len(o.regions), o.idle)
+		i, err := runIdle(ctx, topo, work, o.idle, idleData, logf)
+		if err != nil {
+			return err
+		}
+		res.Idle = &i
+	}
+
+	res.Targets = checkTargets(&res)
+	printTable(stdout, &res)
+	if o.out != "" {
+		raw, err := json.MarshalIndent(&res, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encoding results: %w", err)
+		}
+		if err := os.WriteFile(o.out, append(raw, '\n'), 0o644); err != nil {
+			return fmt.Errorf("writing results: %w", err)
+		}
+	}
+	return nil
+}
+
+func checkTargets(r *results) []targetCheck {
+	var out []targetCheck
+	if m := r.Meridian; m != nil {
+		out = append(out,
+			targetCheck{"acknowledged writes/s, all regions", fmt.Sprintf("≥ %d", targetWritesPerSec), fmt.Sprintf("%.0f", m.WritesPerSec), m.WritesPerSec >= targetWritesPerSec},
+			targetCheck{"replication lag p99", fmt.Sprintf("< %d ms", targetLagP99ms), fmtMS(m.LagP99ms), float64(m.LagP99ms) < targetLagP99ms},
+		)
+		if r.Baseline != nil {
+			out = append(out, targetCheck{"writes vs Pebble baseline", fmt.Sprintf("≥ %.0f%%", 100*targetRatio), fmt.Sprintf("%.0f%%", 100*m.RatioToBaseline), m.RatioToBaseline >= targetRatio})
+		}
+	}
+	if i := r.Idle; i != nil {
+		out = append(out, targetCheck{"idle region node RSS", fmt.Sprintf("< %d MB", targetIdleRSSMB), fmt.Sprintf("%.1f MB", i.MaxRSSMB), i.MaxRSSMB < targetIdleRSSMB})
+	}
+	return out
+}
+
+func fmtMS(v number) string { return fmt.Sprintf("%.1f ms", float64(v)) }
+
+func printTable(w io.Writer, r *results) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
+	row("benchmark", "figure", "value")
+	if b := r.Baseline; b != nil {
+		row("pebble baseline", fmt.Sprintf("fsynced batches/s (%d writers, %d db)", b.Writers, b.DBs), fmt.Sprintf("%.0f", b.WritesPerSec))
+		row("", "commit latency p50 / p99", fmt.Sprintf("%.2f / %.2f ms", b.LatencyP50ms, b.LatencyP99ms))
+	}
+	if m := r.Meridian; m != nil {
+		row("meridian writes", fmt.Sprintf("acked writes/s (%d regions × %d writers)", m.Regions, m.WritersPerRegion), fmt.Sprintf("%.0f", m.WritesPerSec))
+		if r.Baseline != nil {
+			row("", "ratio to pebble baseline", fmt.Sprintf("%.2f", m.RatioToBaseline))
+		}
+		row("", "write latency p50 / p99", fmt.Sprintf("%.2f / %.2f ms", m.LatencyP50ms, m.LatencyP99ms))
+		row("", "replication lag p50 / p99", fmt.Sprintf("%s / %s (buckets ≤ %s / ≤ %s; %d samples)",
+			fmtMS(m.LagP50ms), fmtMS(m.LagP99ms), fmtMS(m.LagP50Boundm), fmtMS(m.LagP99Boundm), m.LagSamples))
+		row("", "convergence after last write", fmt.Sprintf("%.2f s (all acks everywhere: %v)", m.ConvergeSeconds, m.AllAcksEverywhere))
+		row("", "group commits: mean size / mean time", fmt.Sprintf("%.1f / %s", float64(m.GroupMean), fmtMS(m.CommitMeanms)))
+		if m.Errors > 0 {
+			row("", "write errors", fmt.Sprintf("%d (first: %s)", m.Errors, m.FirstError))
+		}
+	}
+	if i := r.Idle; i != nil {
+		row("idle region node", fmt.Sprintf("max VmRSS after %.0fs (%s)", i.Seconds, i.Mode), fmt.Sprintf("%.1f MB", i.MaxRSSMB))
+	}
+	for _, t := range r.Targets {
+		verdict := "MET"
+		if !t.Met {
+			verdict = "MISSED"
+		}
+		row("target", t.What+" "+t.Target, t.Got+"  "+verdict)
+	}
+	_ = tw.Flush()
+}

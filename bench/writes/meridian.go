@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/meridian-platform/meridian/internal/store"
+)
+
+// meridianResult is the sustained write benchmark across all regions.
+type meridianResult struct {
+	Regions          int                `json:"regions"`
+	WritersPerRegion int                `json:"writers_per_region"`
+	Seconds          float64            `json:"seconds"`
+	Writes           uint64             `json:"writes"`
+	WritesPerSec     float64            `json:"writes_per_sec"`
+	PerRegion        map[string]float64 `json:"writes_per_sec_by_region"`
+	Errors           uint64             `json:"errors"`
+	FirstError       string             `json:"first_error,omitempty"`
+	RatioToBaseline  float64            `json:"ratio_to_baseline,omitempty"`
+
+	LatencyP50ms  float64 `json:"latency_p50_ms"`
+	LatencyP99ms  float64 `json:"latency_p99_ms"`
+	LatencyMeanms float64 `json:"latency_mean_ms"`
+	LatencyMaxms  float64 `json:"latency_max_ms"`
+
+	// Replication lag: meridian_replication_apply_delay_seconds of every
+	// node, observed during the measurement window. P50/P99 interpolate
+	// inside the histogram's buckets (bounds 0.5ms·2^k); the Bound figures
+	// are the upper bounds of the buckets that hold them.
+	LagSamples   uint64 `json:"lag_samples"`
+	LagP50ms     number `json:"lag_p50_ms"`
+	LagP99ms     number `json:"lag_p99_ms"`
+	LagP50Boundm number `json:"lag_p50_bucket_bound_ms"`
+	LagP99Boundm number `json:"lag_p99_bucket_bound_ms"`
+	LagMeanms    number `json:"lag_mean_ms"`
+
+	// ConvergeSeconds is the time from the last acknowledged write until
+	// every region holds identical digests and version vectors.
+	ConvergeSeconds float64 `json:"converge_seconds"`
+	// AllAcksEverywhere: after convergence every region's version vector
+	// holds every acknowledged write of every region.
+	AllAcksEverywhere bool `json:"all_acks_everywhere"`
+
+	// From the stores' own metrics, over the window, all nodes together.
+	Commits          float64 `json:"commits"`
+	CommitMeanms     number  `json:"commit_mean_ms"`
+	CommitP99ms      number  `json:"commit_p99_ms_bucket_bound"`
+	GroupMean        number  `json:"group_mean_requests"`
+	RemoteApplied    float64 `json:"remote_records_applied"`
+	AntiEntropyRuns  float64 `json:"anti_entropy_runs"`
+	AntiEntropyItems float64 `json:"anti_entropy_repaired_items"`
+}
+
+// meridianOptions configures runMeridian.
+type meridianOptions struct {
+	writers    int
+	warm, dur  time.Duration
+	cpuprofile string
+}
+
+// runMeridian drives W writers per region against the in-process cluster
+// for warm+dur, measuring only the last dur, then waits for convergence.
+func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianResult, error) {
+	res := meridianResult{Regions: len(c.nodes), WritersPerRegion: o.writers, Seconds: o.dur.Seconds(), PerRegion: map[string]float64{}}
+	client := &http.Client{Timeout: 10 * time.Second}
+
+	start := time.Now()
+	from, until := start.Add(o.warm), start.Add(o.warm+o.dur)
+
+	// The scraper snapshots every node's metrics at both ends of the
+	// window and profiles the window.
+	type snapshots struct {
+		before, after []map[string]*dto.MetricFamily
+		err           error
+	}
+	scraped := make(chan snapshots, 1)
+	go func() {
+		var s snapshots
+		defer func() { scraped <- s }()
+		sleepUntil(ctx, from)
+		if s.before, s.err = scrapeAll(ctx, client, c.admin); s.err != nil {
+			return
+		}
+		if o.cpuprofile != "" {
+			f, err := os.Create(o.cpuprofile)
+			if err != nil {
+				s.err = fmt.Errorf("creating cpu profile: %w", err)
+				return
+			}
+			defer func() { _ = f.Close() }()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				s.err = fmt.Errorf("starting cpu profile: %w", err)
+				return
+			}
+			sleepUntil(ctx, until)
+			pprof.StopCPUProfile()
+		}
+		sleepUntil(ctx, until)
+		s.after, s.err = scrapeAll(ctx, client, c.admin)
+	}()
+
+	type regionTotals struct {
+		window, all atomic.Uint64
+	}
+	totals := make([]regionTotals, len(c.nodes))
+	var (
+		wg       sync.WaitGroup
+		errCount atomic.Uint64
+		firstErr atomic.Value
+		mu       sync.Mutex
+		lat      latencies
+	)
+	base := filler(docBytes)
+	for ri, n := range c.nodes {
+		st := n.Store()
+		for w := range o.writers {
+			wg.Go(func() {
+				var my latencies
+				var inWindow, all uint64
+				defer func() {
+					totals[ri].window.Add(inWindow)
+					totals[ri].all.Add(all)
+					mu.Lock()
+					lat.merge(&my)
+					mu.Unlock()
+				}()
+				for seq := 0; ctx.Err() == nil; seq++ {
+					t0 := time.Now()
+					if !t0.Before(until) {
+						return
+					}
+					doc := append([]byte(nil), base...)
+					copy(doc, fmt.Appendf(nil, "%d.%d.%d:", ri, w, seq))
+					key := store.Key{Space: "bench", Hash: fmt.Appendf(nil, "r%d-w%03d-%010d", ri, w, seq)}
+					_, err := st.Apply(ctx, store.Mutation{Key: key, Put: doc})
+					if err != nil {
+						errCount.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+						if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
+							return
+						}
+						continue
+					}
+					all++
+					t1 := time.Now()
+					if !t1.Before(from) && t1.Before(until) {
+						inWindow++
+						my.record(t1.Sub(t0))
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	lastAck := time.Now()
+	snaps := <-scraped
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if snaps.err != nil {
+		return res, snaps.err
+	}
+
+	// Convergence: every region equal, and every acknowledged write of
+	// every region applied everywhere.
+	const convergeTimeout = 120 * time.Second
+	for !c.converged() {
+		if time.Since(lastAck) > convergeTimeout {
+			return res, fmt.Errorf("regions did not converge within %s of the last write", convergeTimeout)
+		}
+		if !sleepUntil(ctx, time.Now().Add(5*time.Millisecond)) {
+			return res, ctx.Err()
+		}
+	}
+	res.ConvergeSeconds = time.Since(lastAck).Seconds()
+	res.AllAcksEverywhere = true
+	for ri, n := range c.nodes {
+		origin := n.Store().Origin()
+		for _, m := range c.nodes {
+			if m.Store().VV()[origin] < totals[ri].all.Load() {
+				res.AllAcksEverywhere = false
+			}
+		}
+	}
+
+	for ri, n := range c.nodes {
+		w := totals[ri].window.Load()
+		res.Writes += w
+		res.PerRegion[n.Region()] = float64(w) / o.dur.Seconds()
+	}
+	res.WritesPerSec = float64(res.Writes) / o.dur.Seconds()
+	res.Errors = errCount.Load()
+	if s, ok := firstErr.Load().(string); ok {
+		res.FirstError = s
+	}
+	res.LatencyP50ms = ms(lat.quantile(0.50))
+	res.LatencyP99ms = ms(lat.quantile(0.99))
+	res.LatencyMeanms = ms(lat.mean())
+	res.LatencyMaxms = ms(lat.max)
+
+	var lag, commit, group hist
+	for i := range c.nodes {
+		b, a := snaps.before[i], snaps.after[i]
+		lag = lag.plus(histogramOf(a, "meridian_replication_apply_delay_seconds").minus(histogramOf(b, "meridian_replication_apply_delay_seconds")))
+		commit = commit.plus(histogramOf(a, "meridian_store_commit_seconds").minus(histogramOf(b, "meridian_store_commit_seconds")))
+		group = group.plus(histogramOf(a, "meridian_store_group_size").minus(histogramOf(b, "meridian_store_group_size")))
+		res.RemoteApplied += counterOf(a, "meridian_store_writes_total", "kind", "remote") - counterOf(b, "meridian_store_writes_total", "kind", "remote")
+		res.AntiEntropyRuns += counterOf(a, "meridian_anti_entropy_runs_total") - counterOf(b, "meridian_anti_entropy_runs_total")
+		res.AntiEntropyItems += counterOf(a, "meridian_anti_entropy_repaired_items_total") - counterOf(b, "meridian_anti_entropy_repaired_items_total")
+	}
+	res.LagSamples = uint64(lag.count)
+	res.LagP50ms = number(1000 * lag.quantile(0.50))
+	res.LagP99ms = number(1000 * lag.quantile(0.99))
+	res.LagP50Boundm = number(1000 * lag.bucketBound(0.50))
+	res.LagP99Boundm = number(1000 * lag.bucketBound(0.99))
+	res.LagMeanms = number(1000 * lag.mean())
+	res.Commits = commit.count
+	res.CommitMeanms = number(1000 * commit.mean())
+	res.CommitP99ms = number(1000 * commit.bucketBound(0.99))
+	res.GroupMean = number(group.mean())
+	return res, nil
+}
+
+func scrapeAll(ctx context.Context, client *http.Client, addrs []string) ([]map[string]*dto.MetricFamily, error) {
+	out := make([]map[string]*dto.MetricFamily, len(addrs))
+	for i, a := range addrs {
+		mfs, err := scrape(ctx, client, a)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = mfs
+	}
+	return out, nil
+}
+
+// sleepUntil waits until t or ctx ends; it reports whether t was reached.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// number is a float that encodes as JSON null when it is not finite (no
+// samples, or beyond a histogram's last bucket).
+type number float64
+
+func (n number) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(f)
+}
