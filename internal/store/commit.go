@@ -17,6 +17,7 @@ const (
 	reqRemote
 	reqMerge
 	reqAdvance
+	reqReindex
 )
 
 type mergeItem struct {
@@ -67,8 +68,9 @@ func (s *Store) loop() {
 
 // group is the pending change of one commit.
 type group struct {
-	s      *Store
-	b      *pebble.Batch
+	s       *Store
+	indexer Indexer
+	b       *pebble.Batch
 	vv     map[string]uint64
 	leaves map[uint16][leafHashSize]byte
 	spaces map[string]bool
@@ -76,7 +78,10 @@ type group struct {
 
 func (s *Store) commitGroup(reqs []*request) {
 	start := time.Now()
-	g := &group{s: s, b: s.db.NewIndexedBatch(), vv: map[string]uint64{}, leaves: map[uint16][leafHashSize]byte{}, spaces: map[string]bool{}}
+	s.mu.Lock()
+	indexer := s.indexer
+	s.mu.Unlock()
+	g := &group{s: s, indexer: indexer, b: s.db.NewIndexedBatch(), vv: map[string]uint64{}, leaves: map[uint16][leafHashSize]byte{}, spaces: map[string]bool{}}
 	defer func() { _ = g.b.Close() }()
 	for _, r := range reqs {
 		switch r.kind {
@@ -86,6 +91,8 @@ func (s *Store) commitGroup(reqs []*request) {
 			r.err = g.remote(r)
 		case reqMerge:
 			r.err = g.merge(r)
+		case reqReindex:
+			r.err = g.reindex(r)
 		case reqAdvance:
 			for o, seq := range r.advance {
 				if seq > g.applied(o) {
@@ -165,14 +172,28 @@ func (g *group) read(k []byte) (*State, []byte, error) {
 	return st, raw, nil
 }
 
-// write stores a new state, keeping the bucket digest in step. It reports
-// whether the stored bytes changed.
+// Set and Delete make the group the indexer's IndexWriter.
+func (g *group) Set(key, value []byte) { _ = g.b.Set(indexKey(key), value, nil) }
+func (g *group) Delete(key []byte)     { _ = g.b.Delete(indexKey(key), nil) }
+
+// write stores a new state, keeping the bucket digest and the indexes in
+// step. It reports whether the stored bytes changed.
 func (g *group) write(k []byte, space string, old []byte, st *State) bool {
 	enc := st.Marshal()
 	if old != nil && bytes.Equal(old, enc) {
 		return false
 	}
-	_, bucket, _ := decodeDataKey(k)
+	key, bucket, _ := decodeDataKey(k)
+	if g.indexer != nil {
+		var prev *State
+		if old != nil {
+			var err error
+			if prev, err = UnmarshalState(old); err != nil {
+				panic(fmt.Sprintf("state of %s decoded a moment ago no longer decodes: %v", key, err))
+			}
+		}
+		g.indexer.Index(key, prev, st, g)
+	}
 	leaf, ok := g.leaves[bucket]
 	if !ok {
 		g.s.mu.Lock()
@@ -190,6 +211,23 @@ func (g *group) write(k []byte, space string, old []byte, st *State) bool {
 		_ = g.b.Set(spaceKey(space), nil, nil)
 	}
 	return true
+}
+
+func (g *group) reindex(r *request) error {
+	if g.indexer == nil {
+		return errors.New("reindex: no indexer installed")
+	}
+	for _, k := range r.keys {
+		cur, raw, err := g.read(dataKey(k))
+		if err != nil {
+			return err
+		}
+		if raw == nil {
+			continue
+		}
+		g.indexer.Index(k, nil, cur, g)
+	}
+	return nil
 }
 
 func (g *group) local(r *request) error {

@@ -16,6 +16,7 @@ import (
 //	'h' bucket(2)                                             anti-entropy leaf digest
 //	's' space                                                 keyspace marker
 //	'm' name                                                  node metadata
+//	'x' key                                                   local index entry (not replicated)
 //
 // esc escapes 0x00 as 0x00 0xff so that hash and range parts order correctly
 // and one part cannot run into the next.
@@ -26,6 +27,7 @@ const (
 	prefixLeaf   = 'h'
 	prefixSpace  = 's'
 	prefixMeta   = 'm'
+	prefixIndex  = 'x'
 	bucketBits   = 12
 	NumBuckets   = 1 << bucketBits
 	leafHashSize = 16
@@ -144,6 +146,8 @@ func leafKey(bucket uint16) []byte {
 }
 
 func spaceKey(space string) []byte { return append([]byte{prefixSpace}, space...) }
+
+func indexKey(k []byte) []byte { return append([]byte{prefixIndex}, k...) }
 
 func metaKey(name string) []byte { return append([]byte{prefixMeta}, name...) }
 

@@ -97,6 +97,7 @@ type Store struct {
 	done chan struct{}
 
 	mu       sync.Mutex
+	indexer  Indexer
 	vv       map[string]uint64
 	leaves   [NumBuckets][leafHashSize]byte
 	changed  chan struct{}
@@ -309,11 +310,19 @@ func (s *Store) ScanHash(space string, hash, lower, upper []byte, reverse bool, 
 	return it.Error()
 }
 
-// ScanSpace calls fn for every item of a Space, bucket by bucket, starting at
-// bucket from. fn returns false to stop.
-func (s *Store) ScanSpace(space string, from uint16, fn func(Key, *State) bool) error {
-	p := spacePrefix(space)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: bucketPrefix(space, from), UpperBound: prefixEnd(p)})
+// ScanSpace calls fn for the items of a Space in buckets [from, to) (to = 0
+// means through the last bucket), bucket by bucket, resuming strictly after
+// the key after when it is not nil. fn returns false to stop.
+func (s *Store) ScanSpace(space string, from, to uint16, after *Key, fn func(Key, *State) bool) error {
+	lo := bucketPrefix(space, from)
+	if after != nil {
+		lo = append(dataKey(*after), 0)
+	}
+	hi := prefixEnd(spacePrefix(space))
+	if to != 0 {
+		hi = bucketPrefix(space, to)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
 	}
@@ -332,6 +341,81 @@ func (s *Store) ScanSpace(space string, from uint16, fn func(Key, *State) bool) 
 		}
 	}
 	return it.Error()
+}
+
+// KeyBucket is the anti-entropy bucket of k; Scan segments are bucket ranges.
+func KeyBucket(k Key) uint16 { return Bucket(k.Space, k.Hash) }
+
+// Indexer derives local, unreplicated entries (secondary indexes) from item
+// states. The store calls it on the commit goroutine for every item whose
+// state changes — by a local write, a replicated record or a repair — with
+// the state before (nil when absent) and after, and writes its entries in the
+// same batch, so an index never disagrees with its items. It must be quick
+// and cannot fail the write: an item it cannot index it logs and skips.
+type Indexer interface {
+	Index(k Key, old, cur *State, w IndexWriter)
+}
+
+// IndexWriter takes an Indexer's changes.
+type IndexWriter interface {
+	Set(key, value []byte)
+	Delete(key []byte)
+}
+
+// SetIndexer installs the indexer. Call it before the store takes writes
+// that need indexing.
+func (s *Store) SetIndexer(ix Indexer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.indexer = ix
+}
+
+// GetIndex reads one index entry (nil when absent).
+func (s *Store) GetIndex(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(indexKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = closer.Close() }()
+	return bytes.Clone(v), nil
+}
+
+// ScanIndex calls fn for index entries with keys in [lower, upper), in
+// order or reversed. fn returns false to stop.
+func (s *Store) ScanIndex(lower, upper []byte, reverse bool, fn func(key, value []byte) bool) error {
+	hi := prefixEnd([]byte{prefixIndex})
+	if upper != nil {
+		hi = indexKey(upper)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: indexKey(lower), UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = it.Close() }()
+	first, next := it.First, it.Next
+	if reverse {
+		first, next = it.Last, it.Prev
+	}
+	for ok := first(); ok; ok = next() {
+		if !fn(it.Key()[1:], it.Value()) {
+			return nil
+		}
+	}
+	return it.Error()
+}
+
+// Reindex asks the indexer to (re)write the entries of the given items from
+// their current states, for building a new index over existing items. It
+// runs on the commit goroutine, so it cannot race with writes to the items.
+func (s *Store) Reindex(ctx context.Context, keys []Key) error {
+	r := &request{kind: reqReindex, keys: keys, done: make(chan struct{})}
+	if err := s.submit(ctx, r); err != nil {
+		return err
+	}
+	return r.err
 }
 
 // VV is a copy of the version vector: per origin, the highest sequence number

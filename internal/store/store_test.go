@@ -426,3 +426,64 @@ func TestScanHashOrdersByRange(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// pairIndexer indexes every item of space "t" by its document.
+type pairIndexer struct{}
+
+func (pairIndexer) Index(k Key, old, cur *State, w IndexWriter) {
+	if old.Exists() {
+		w.Delete(append(append([]byte{}, old.Base.Doc...), k.Hash...))
+	}
+	if cur.Exists() {
+		w.Set(append(append([]byte{}, cur.Base.Doc...), k.Hash...), k.Hash)
+	}
+}
+
+func TestIndexerFollowsLocalRemoteAndReindexedWrites(t *testing.T) {
+	ctx := context.Background()
+	us := openStore(t, t.TempDir(), "us-east")
+	eu := openStore(t, t.TempDir(), "eu-west")
+	if _, err := us.Apply(ctx, Mutation{Key: key("early"), Put: []byte("red")}); err != nil {
+		t.Fatal(err)
+	}
+	us.SetIndexer(pairIndexer{})
+	eu.SetIndexer(pairIndexer{})
+	for _, m := range []Mutation{
+		{Key: key("a"), Put: []byte("red")},
+		{Key: key("b"), Put: []byte("blue")},
+		{Key: key("a"), Put: []byte("blue")},
+		{Key: key("b"), Delete: true},
+	} {
+		if _, err := us.Apply(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := us.Reindex(ctx, []Key{key("early"), key("never")}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := us.ReadLog(us.Origin(), 1, 100, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*Record
+	for _, b := range raw {
+		r, _ := UnmarshalRecord(b)
+		recs = append(recs, r)
+	}
+	if _, err := eu.ApplyRemote(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	entries := func(s *Store) string {
+		var out []string
+		_ = s.ScanIndex(nil, nil, false, func(k, v []byte) bool { out = append(out, string(k)); return true })
+		return fmt.Sprint(out)
+	}
+	if got, want := entries(us), "[bluea redearly]"; got != want {
+		t.Fatalf("us-east index = %s, want %s", got, want)
+	}
+	// eu-west indexed from replicated records only (early came before its
+	// indexer saw anything, but was replicated after, so it is indexed).
+	if got, want := entries(eu), "[bluea redearly]"; got != want {
+		t.Fatalf("eu-west index = %s, want %s", got, want)
+	}
+}
