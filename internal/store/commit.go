@@ -71,9 +71,9 @@ type group struct {
 	s       *Store
 	indexer Indexer
 	b       *pebble.Batch
-	vv     map[string]uint64
-	leaves map[uint16][leafHashSize]byte
-	spaces map[string]bool
+	vv      map[string]uint64
+	leaves  map[uint16][leafHashSize]byte
+	spaces  map[string]bool
 }
 
 func (s *Store) commitGroup(reqs []*request) {
