@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -377,11 +378,11 @@ func (s *supervisor) printSummary(took time.Duration, resume bool) {
 	}
 	fmt.Fprintf(&b, "meridian %s %d regions, ready in %s\n\n", verb, len(s.topo.Regions), took.Round(time.Millisecond))
 	s.mu.Lock()
-	eps := s.eps
+	nodes := slices.Clone(s.eps.Nodes)
 	s.mu.Unlock()
 	tw := new(bytes.Buffer)
 	fmt.Fprintf(tw, "  %-12s %-14s %-28s %s\n", "REGION", "NODE", "ADMIN", "AWS API")
-	for _, ep := range eps.Nodes {
+	for _, ep := range nodes {
 		fmt.Fprintf(tw, "  %-12s %-14s %-28s %s\n", ep.Region, ep.Name, ep.Admin, ep.API)
 	}
 	b.Write(tw.Bytes())
