@@ -16,9 +16,11 @@ import (
 
 // benchTopology is a deployment of one node per region on hostPrefix.1,
 // hostPrefix.2, … with the default ports, data under dir, no simulated WAN
-// latency, and its mutual-TLS material created under dir/certs.
-func benchTopology(dir, hostPrefix string, regions []string) (*topology.Topology, error) {
+// latency, anti-entropy every antiEntropy (0: the default), and its
+// mutual-TLS material created under dir/certs.
+func benchTopology(dir, hostPrefix string, regions []string, antiEntropy time.Duration) (*topology.Topology, error) {
 	t := &topology.Topology{Version: topology.Version, DataDir: dir}
+	t.Replication.AntiEntropyInterval = antiEntropy
 	for i, name := range regions {
 		t.Regions = append(t.Regions, topology.Region{Name: name, Nodes: []topology.Node{{
 			Name: name + "-1",

@@ -36,12 +36,16 @@ const (
 	targetIdleRSSMB    = 100
 )
 
+// baselineWarmup precedes the measured baseline: Pebble needs no more.
+const baselineWarmup = time.Second
+
 type options struct {
 	writers        int
 	dur, warm      time.Duration
 	baselineDur    time.Duration
 	baselineDBs    int
 	regions        []string
+	antiEntropy    time.Duration
 	hostPrefix     string
 	idle           time.Duration
 	dir            string
@@ -52,6 +56,7 @@ type options struct {
 	skipMeridian   bool
 	skipIdle       bool
 	verbose        bool
+	trace          bool
 	idleNode       string
 	idleNodeConfig string
 }
@@ -73,9 +78,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.writers, "writers", 32, "concurrent writers per region (the baseline uses regions×writers)")
 	fs.DurationVar(&o.dur, "duration", 20*time.Second, "measured time of the Meridian run")
 	fs.DurationVar(&o.warm, "warmup", 3*time.Second, "unmeasured warm-up before each measured run")
-	fs.DurationVar(&o.baselineDur, "baseline-duration", 10*time.Second, "measured time of the Pebble baseline")
+	fs.DurationVar(&o.baselineDur, "baseline-duration", 5*time.Second, "measured time of the Pebble baseline")
 	fs.IntVar(&o.baselineDBs, "baseline-dbs", 1, "Pebble databases the baseline writers are spread over (1: one WAL, as fsync-bound as it gets; 3: one per region, as Meridian runs)")
 	regions := fs.String("regions", "us-east,eu-west,ap-south", "comma-separated regions, one in-process node each")
+	fs.DurationVar(&o.antiEntropy, "anti-entropy", 0, "anti-entropy interval of the nodes (default: the topology default, 10s); a long one shows what anti-entropy costs during the run")
 	fs.StringVar(&o.hostPrefix, "hosts", "127.0.77", "first three octets of the loopback addresses the nodes listen on (.1, .2, …)")
 	fs.DurationVar(&o.idle, "idle", 10*time.Second, "how long the idle node processes idle before their RSS is read")
 	fs.StringVar(&o.dir, "dir", "", "parent of the benchmark's scratch directory (default: the system temp dir; it must be on the disk to measure)")
@@ -85,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipBaseline, "skip-baseline", false, "skip the Pebble baseline")
 	fs.BoolVar(&o.skipMeridian, "skip-meridian", false, "skip the Meridian write run")
 	fs.BoolVar(&o.skipIdle, "skip-idle", false, "skip the idle RSS measurement")
+	fs.BoolVar(&o.trace, "trace", false, "log acknowledged writes and each region's replication backlog every second")
 	fs.BoolVar(&o.verbose, "v", false, "log the nodes' info messages to stderr")
 	fs.StringVar(&o.idleNode, "idle-node", "", "internal: run this node of -config in this process until SIGTERM (used for the idle RSS fallback)")
 	fs.StringVar(&o.idleNodeConfig, "config", "", "internal: topology file for -idle-node")
@@ -104,8 +111,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-writers %d: need at least 1", o.writers)
 	case o.dur <= 0 || o.baselineDur <= 0:
 		return o, errors.New("-duration and -baseline-duration must be positive")
-	case o.warm < 0 || o.idle < 0:
-		return o, errors.New("-warmup and -idle must not be negative")
+	case o.warm < 0 || o.idle < 0 || o.antiEntropy < 0:
+		return o, errors.New("-warmup, -idle and -anti-entropy must not be negative")
 	case o.baselineDBs < 1:
 		return o, fmt.Errorf("-baseline-dbs %d: need at least 1", o.baselineDBs)
 	case len(o.regions) < 2:
@@ -170,8 +177,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	totalWriters := o.writers * len(o.regions)
 
 	if !o.skipBaseline {
-		logf("baseline: pebble, %d writers over %d db(s), fsynced 2-key batches, %s warm-up + %s", totalWriters, o.baselineDBs, o.warm, o.baselineDur)
-		b, err := runBaseline(ctx, filepath.Join(work, "baseline"), o.baselineDBs, totalWriters, o.warm, o.baselineDur)
+		logf("baseline: pebble, %d writers over %d db(s), fsynced 2-key batches, %s warm-up + %s", totalWriters, o.baselineDBs, baselineWarmup, o.baselineDur)
+		b, err := runBaseline(ctx, filepath.Join(work, "baseline"), o.baselineDBs, totalWriters, baselineWarmup, o.baselineDur)
 		if err != nil {
 			return err
 		}
@@ -179,7 +186,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logf("baseline: %.0f writes/s", b.WritesPerSec)
 	}
 
-	topo, err := benchTopology(filepath.Join(work, "cluster"), o.hostPrefix, o.regions)
+	topo, err := benchTopology(filepath.Join(work, "cluster"), o.hostPrefix, o.regions, o.antiEntropy)
 	if err != nil {
 		return err
 	}
@@ -191,7 +198,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		logf("meridian: %d writers per region, %s warm-up + %s", o.writers, o.warm, o.dur)
-		m, runErr := runMeridian(ctx, c, meridianOptions{writers: o.writers, warm: o.warm, dur: o.dur, cpuprofile: o.cpuprofile})
+		mo := meridianOptions{writers: o.writers, warm: o.warm, dur: o.dur, cpuprofile: o.cpuprofile}
+		if o.trace {
+			mo.trace = logf
+		}
+		m, runErr := runMeridian(ctx, c, mo)
 		stopErr := c.stop()
 		if err := errors.Join(runErr, stopErr); err != nil {
 			return err

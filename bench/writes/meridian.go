@@ -68,6 +68,9 @@ type meridianOptions struct {
 	writers    int
 	warm, dur  time.Duration
 	cpuprofile string
+	// trace logs, every second, the acknowledged writes of that second and
+	// each region's backlog of records not yet applied from the others.
+	trace func(format string, args ...any)
 }
 
 // runMeridian drives W writers per region against the in-process cluster
@@ -122,6 +125,15 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 		mu       sync.Mutex
 		lat      latencies
 	)
+	var acked atomic.Uint64
+	stopTrace := make(chan struct{})
+	traceDone := make(chan struct{})
+	go func() {
+		defer close(traceDone)
+		if o.trace != nil {
+			traceBacklog(c, &acked, start, stopTrace, o.trace)
+		}
+	}()
 	base := filler(docBytes)
 	for ri, n := range c.nodes {
 		st := n.Store()
@@ -154,6 +166,7 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 						continue
 					}
 					all++
+					acked.Add(1)
 					t1 := time.Now()
 					if !t1.Before(from) && t1.Before(until) {
 						inWindow++
@@ -165,6 +178,8 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 	}
 	wg.Wait()
 	lastAck := time.Now()
+	close(stopTrace)
+	<-traceDone
 	snaps := <-scraped
 	if err := ctx.Err(); err != nil {
 		return res, err
@@ -271,4 +286,36 @@ func (n number) MarshalJSON() ([]byte, error) {
 		return []byte("null"), nil
 	}
 	return json.Marshal(f)
+}
+
+// traceBacklog logs once a second until stop: acknowledged writes in that
+// second, and per region how many records of the other regions' logs it has
+// not applied yet.
+func traceBacklog(c *cluster, acked *atomic.Uint64, start time.Time, stop <-chan struct{}, logf func(string, ...any)) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last uint64
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		now := acked.Load()
+		heads := map[string]uint64{}
+		for _, n := range c.nodes {
+			heads[n.Store().Origin()] = n.Store().VV()[n.Store().Origin()]
+		}
+		backlog := ""
+		for _, n := range c.nodes {
+			vv := n.Store().VV()
+			var behind uint64
+			for o, h := range heads {
+				behind += h - min(h, vv[o])
+			}
+			backlog += fmt.Sprintf(" %s=%d", n.Region(), behind)
+		}
+		logf("t=%4.1fs  acked %6d/s  backlog (records):%s", time.Since(start).Seconds(), now-last, backlog)
+		last = now
+	}
 }
