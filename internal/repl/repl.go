@@ -547,6 +547,11 @@ func (r *Replicator) sync(ctx context.Context, p *peerState) error {
 			r.m.syncs.WithLabelValues(p.Region, "error").Inc()
 			return err
 		}
+		if err := r.cfg.Store.Clock().Update(c.TS); err != nil {
+			r.m.clockRefusals.WithLabelValues(p.Region).Inc()
+			r.m.syncs.WithLabelValues(p.Region, "error").Inc()
+			return fmt.Errorf("refusing repair from %s: %w", p.Region, err)
+		}
 		n, err := r.cfg.Store.MergeStates(ctx, c.Items)
 		if err != nil {
 			r.m.syncs.WithLabelValues(p.Region, "error").Inc()

@@ -203,6 +203,7 @@ func (r *Replicator) handleSync(_ any, s grpc.ServerStream) error {
 				if size < r.cfg.BatchBytes {
 					return nil
 				}
+				chunk.TS = r.cfg.Store.Clock().Now()
 				if err := sendMsg(s, chunk); err != nil {
 					return err
 				}
@@ -214,7 +215,7 @@ func (r *Replicator) handleSync(_ any, s grpc.ServerStream) error {
 			}
 		}
 	}
-	chunk.Done, chunk.VV, chunk.Buckets = true, snap.VV, differing
+	chunk.Done, chunk.VV, chunk.Buckets, chunk.TS = true, snap.VV, differing, r.cfg.Store.Clock().Now()
 	return sendMsg(s, chunk)
 }
 

@@ -198,6 +198,9 @@ func (m *syncRequest) unmarshal(r *codec.Reader) error {
 // syncChunk streams repair items; the last chunk has Done set and carries the
 // version vector of the snapshot the items came from.
 type syncChunk struct {
+	// TS is the sender's clock, checked against the maximum offset before
+	// any item is merged.
+	TS    hlc.Timestamp
 	Items []store.RawState
 	Done  bool
 	VV    map[string]uint64
@@ -207,7 +210,8 @@ type syncChunk struct {
 
 func (*syncChunk) kind() byte { return kindSyncChunk }
 func (m *syncChunk) marshal() []byte {
-	b := codec.AppendUvarint(nil, uint64(len(m.Items)))
+	b := appendTS(nil, m.TS)
+	b = codec.AppendUvarint(b, uint64(len(m.Items)))
 	for _, it := range m.Items {
 		b = codec.AppendBytes(b, it.Key)
 		b = codec.AppendBytes(b, it.State)
@@ -221,6 +225,7 @@ func (m *syncChunk) marshal() []byte {
 	return codec.AppendUvarint(b, m.Buckets)
 }
 func (m *syncChunk) unmarshal(r *codec.Reader) error {
+	m.TS = readTS(r)
 	n := r.Count(2)
 	m.Items = make([]store.RawState, 0, n)
 	for range n {
