@@ -59,6 +59,8 @@ type Topology struct {
 	DataDir string `yaml:"data_dir"`
 	// TLS configures mutual TLS on the peer port.
 	TLS TLS `yaml:"tls"`
+	// Secrets configures the keys that protect secrets at rest.
+	Secrets Secrets `yaml:"secrets"`
 	// Clock configures the hybrid logical clocks that order writes.
 	Clock Clock `yaml:"clock"`
 	// Replication configures the inter-region change streams.
@@ -77,6 +79,17 @@ type TLS struct {
 	// certificate and key (<node>.pem, <node>-key.pem). Default
 	// <data_dir>/certs.
 	Dir string `yaml:"dir"`
+}
+
+// Secrets configures encryption at rest of secrets (access keys' secret
+// keys, Secrets Manager values).
+type Secrets struct {
+	// MasterKeyFile is the cluster master key: 32 random bytes, mode 0600,
+	// created on first start if absent. Every node of the cluster needs the
+	// same file; copy it to each host over a secure channel and back it up,
+	// since without it stored secrets cannot be decrypted. Default
+	// <data_dir>/keys/master.key.
+	MasterKeyFile string `yaml:"master_key_file"`
 }
 
 // Clock configures hybrid logical clocks.
@@ -213,6 +226,7 @@ func (t *Topology) SetDefaults() {
 	setDefault(&t.Cluster, DefaultCluster)
 	setDefault(&t.DataDir, DefaultDataDir)
 	setDefault(&t.TLS.Dir, filepath.Join(t.DataDir, "certs"))
+	setDefault(&t.Secrets.MasterKeyFile, filepath.Join(t.DataDir, "keys", "master.key"))
 	setDefault(&t.Clock.MaxOffset, DefaultMaxClockOffset)
 	setDefault(&t.Replication.BatchRecords, DefaultBatchRecords)
 	setDefault(&t.Replication.LogRetentionRecords, DefaultLogRetentionRecords)

@@ -17,6 +17,7 @@ func exampleTopology() *Topology {
 		Cluster: "meridian",
 		DataDir: "./meridian-data",
 		TLS:     TLS{Dir: "/etc/meridian/certs"},
+		Secrets: Secrets{MasterKeyFile: "/etc/meridian/master.key"},
 		Clock:   Clock{MaxOffset: 250 * time.Millisecond},
 		Replication: Replication{
 			BatchRecords:        256,
@@ -65,6 +66,7 @@ regions:
 		Cluster:     "meridian",
 		DataDir:     "./meridian-data",
 		TLS:         TLS{Dir: "meridian-data/certs"},
+		Secrets:     Secrets{MasterKeyFile: "meridian-data/keys/master.key"},
 		Clock:       Clock{MaxOffset: 500 * time.Millisecond},
 		Replication: Replication{BatchRecords: 512, LogRetentionRecords: 1000000, LogRetention: 24 * time.Hour, AntiEntropyInterval: 10 * time.Second},
 		Health:      Health{Interval: time.Second, Threshold: 3},
@@ -87,7 +89,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "typo at top level",
 			in:   "version: 1\nreplcation: {batch_records: 1}\n" + regions,
-			want: `line 2: unknown field "replcation" (known fields here: version, cluster, data_dir, tls, clock, replication, health, regions, wan)`,
+			want: `line 2: unknown field "replcation" (known fields here: version, cluster, data_dir, tls, secrets, clock, replication, health, regions, wan)`,
 		},
 		{
 			name: "typo in a node",
@@ -97,7 +99,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "two typos",
 			in:   "version: 1\nclok: {}\nhealth: {intervl: 1s}\n" + regions,
-			want: "line 2: unknown field \"clok\" (known fields here: version, cluster, data_dir, tls, clock, replication, health, regions, wan)\n" +
+			want: "line 2: unknown field \"clok\" (known fields here: version, cluster, data_dir, tls, secrets, clock, replication, health, regions, wan)\n" +
 				"line 3: unknown field \"intervl\" (known fields here: interval, threshold)",
 		},
 		{
@@ -220,6 +222,8 @@ cluster: meridian
 data_dir: ./meridian-data
 tls:
   dir: meridian-data/certs
+secrets:
+  master_key_file: meridian-data/keys/master.key
 clock:
   max_offset: 500ms
 replication:
