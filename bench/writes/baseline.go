@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,10 +11,16 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // baselineResult is Pebble's own fsynced commit rate.
 type baselineResult struct {
+	// Variant: "write" (the baseline), or one of the -baseline-read
+	// experiments "read+write" (Get the key, then write it, as the store's
+	// commit loop does) and "read+write, bloom" (the same with bloom
+	// filters on every level).
+	Variant      string  `json:"variant"`
 	DBs          int     `json:"dbs"`
 	Writers      int     `json:"writers"`
 	Seconds      float64 `json:"seconds"`
@@ -34,8 +41,8 @@ const (
 // runBaseline measures how many small fsynced batches Pebble commits per
 // second with `writers` concurrent committers spread over `dbs` fresh
 // databases in dir. Pebble group-commits concurrent Sync commits itself.
-func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur time.Duration) (baselineResult, error) {
-	res := baselineResult{DBs: dbs, Writers: writers, Seconds: dur.Seconds()}
+func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur time.Duration, v variant) (baselineResult, error) {
+	res := baselineResult{Variant: v.String(), DBs: dbs, Writers: writers, Seconds: dur.Seconds()}
 	var open []*pebble.DB
 	defer func() {
 		for _, db := range open {
@@ -44,11 +51,17 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 	}()
 	for i := range dbs {
 		cache := pebble.NewCache(16 << 20)
-		db, err := pebble.Open(filepath.Join(dir, fmt.Sprintf("pebble-%d", i)), &pebble.Options{
+		opts := &pebble.Options{
 			Cache:        cache,
 			MemTableSize: 8 << 20,
 			Logger:       silentPebbleLogger{},
-		})
+		}
+		if v.bloom {
+			for l := range opts.Levels {
+				opts.Levels[l].FilterPolicy = bloom.FilterPolicy(10)
+			}
+		}
+		db, err := pebble.Open(filepath.Join(dir, fmt.Sprintf("pebble-%d", i)), opts)
 		cache.Unref()
 		if err != nil {
 			return res, fmt.Errorf("opening baseline pebble: %w", err)
@@ -78,8 +91,16 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 				if !t0.Before(until) {
 					break
 				}
-				b := db.NewBatch()
 				key = fmt.Appendf(key[:0], "d/w%04d/%012d", w, seq)
+				if v.read {
+					if _, closer, err := db.Get(key); err == nil {
+						_ = closer.Close()
+					} else if !errors.Is(err, pebble.ErrNotFound) {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+				}
+				b := db.NewBatch()
 				_ = b.Set(key, doc, nil)
 				key = fmt.Appendf(key[:0], "l/w%04d/%012d", w, seq)
 				_ = b.Set(key, rec, nil)
@@ -119,6 +140,26 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 	}
 	open = nil
 	return res, os.RemoveAll(dir)
+}
+
+// variant selects what each baseline write does besides committing.
+type variant struct {
+	// read Gets the item's key before writing it (it is never found).
+	read bool
+	// bloom adds bloom filters to every level of the LSM.
+	bloom bool
+}
+
+func (v variant) String() string {
+	switch {
+	case v.read && v.bloom:
+		return "read+write, bloom"
+	case v.read:
+		return "read+write"
+	case v.bloom:
+		return "write, bloom"
+	}
+	return "write"
 }
 
 // filler is n bytes of printable, poorly compressible data.

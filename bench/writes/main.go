@@ -53,6 +53,7 @@ type options struct {
 	out            string
 	cpuprofile     string
 	skipBaseline   bool
+	baselineRead   bool
 	skipMeridian   bool
 	skipIdle       bool
 	verbose        bool
@@ -88,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
 	fs.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the Meridian measurement window to this file")
+	fs.BoolVar(&o.baselineRead, "baseline-read", false, "also run the baseline with a Get of each new key before writing it (as the store's commit loop does), without and with bloom filters")
 	fs.BoolVar(&o.skipBaseline, "skip-baseline", false, "skip the Pebble baseline")
 	fs.BoolVar(&o.skipMeridian, "skip-meridian", false, "skip the Meridian write run")
 	fs.BoolVar(&o.skipIdle, "skip-idle", false, "skip the idle RSS measurement")
@@ -132,9 +134,11 @@ type results struct {
 	Dir        string          `json:"dir"`
 	Args       []string        `json:"args"`
 	Baseline   *baselineResult `json:"baseline,omitempty"`
-	Meridian   *meridianResult `json:"meridian,omitempty"`
-	Idle       *idleResult     `json:"idle,omitempty"`
-	Targets    []targetCheck   `json:"targets"`
+	// Experiments are the -baseline-read variants.
+	Experiments []baselineResult `json:"baseline_experiments,omitempty"`
+	Meridian    *meridianResult  `json:"meridian,omitempty"`
+	Idle        *idleResult      `json:"idle,omitempty"`
+	Targets     []targetCheck    `json:"targets"`
 }
 
 type targetCheck struct {
@@ -178,12 +182,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	if !o.skipBaseline {
 		logf("baseline: pebble, %d writers over %d db(s), fsynced 2-key batches, %s warm-up + %s", totalWriters, o.baselineDBs, baselineWarmup, o.baselineDur)
-		b, err := runBaseline(ctx, filepath.Join(work, "baseline"), o.baselineDBs, totalWriters, baselineWarmup, o.baselineDur)
+		b, err := runBaseline(ctx, filepath.Join(work, "baseline"), o.baselineDBs, totalWriters, baselineWarmup, o.baselineDur, variant{})
 		if err != nil {
 			return err
 		}
 		res.Baseline = &b
 		logf("baseline: %.0f writes/s", b.WritesPerSec)
+	}
+	if o.baselineRead {
+		for i, v := range []variant{{read: true}, {read: true, bloom: true}} {
+			logf("baseline experiment %q: %d writers, %s warm-up + %s", v, totalWriters, baselineWarmup, o.baselineDur)
+			b, err := runBaseline(ctx, filepath.Join(work, fmt.Sprintf("experiment-%d", i)), o.baselineDBs, totalWriters, baselineWarmup, o.baselineDur, v)
+			if err != nil {
+				return err
+			}
+			res.Experiments = append(res.Experiments, b)
+			logf("baseline experiment %q: %.0f writes/s", v, b.WritesPerSec)
+		}
 	}
 
 	topo, err := benchTopology(filepath.Join(work, "cluster"), o.hostPrefix, o.regions, o.antiEntropy)
@@ -264,6 +279,9 @@ func printTable(w io.Writer, r *results) {
 	if b := r.Baseline; b != nil {
 		row("pebble baseline", fmt.Sprintf("fsynced batches/s (%d writers, %d db)", b.Writers, b.DBs), fmt.Sprintf("%.0f", b.WritesPerSec))
 		row("", "commit latency p50 / p99", fmt.Sprintf("%.2f / %.2f ms", b.LatencyP50ms, b.LatencyP99ms))
+	}
+	for _, b := range r.Experiments {
+		row("pebble experiment", fmt.Sprintf("%s: batches/s, p50 / p99", b.Variant), fmt.Sprintf("%.0f, %.2f / %.2f ms", b.WritesPerSec, b.LatencyP50ms, b.LatencyP99ms))
 	}
 	if m := r.Meridian; m != nil {
 		row("meridian writes", fmt.Sprintf("acked writes/s (%d regions × %d writers)", m.Regions, m.WritersPerRegion), fmt.Sprintf("%.0f", m.WritesPerSec))
