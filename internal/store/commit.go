@@ -104,9 +104,20 @@ func (s *Store) commitGroup(reqs []*request) {
 	for b, leaf := range g.leaves {
 		_ = g.b.Set(leafKey(b), leaf[:], nil)
 	}
+	// Writes accepted here must be durable before they are acknowledged.
+	// Replicated records and repairs need not be: the WAL is one ordered
+	// log, so a crash loses only a suffix of them together with the version
+	// vector entries that cover them, and they are pulled again.
+	opts := pebble.NoSync
+	for _, r := range reqs {
+		if r.kind == reqLocal || r.kind == reqAdvance {
+			opts = pebble.Sync
+			break
+		}
+	}
 	var err error
 	if !g.b.Empty() {
-		err = g.b.Commit(pebble.Sync)
+		err = g.b.Commit(opts)
 	}
 	if err != nil {
 		err = fmt.Errorf("committing to the store: %w", err)
