@@ -265,15 +265,14 @@ func allConnected(r deploy.Report) bool {
 	return true
 }
 
-var httpClient = &http.Client{Timeout: 5 * time.Second}
-
 // do sends one request and returns the status code and body.
 func do(method, url, body string) (int, []byte, error) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
-	resp, err := httpClient.Do(req)
+	client := &http.Client{Timeout: 5 * time.Second} // the default transport pools connections
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
