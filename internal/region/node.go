@@ -57,7 +57,8 @@ type Node struct {
 	cfg    Config
 	region string
 	self   topology.Node
-	log    *slog.Logger
+	base   *slog.Logger // scoped with region and node
+	log    *slog.Logger // base with component=node
 	reg    *prometheus.Registry
 
 	ready chan struct{}
@@ -84,7 +85,8 @@ func New(cfg Config) (*Node, error) {
 		cfg:    cfg,
 		region: region.Name,
 		self:   self,
-		log:    cfg.Logger.With("region", region.Name, "node", self.Name),
+		base:   cfg.Logger.With("region", region.Name, "node", self.Name),
+		log:    cfg.Logger.With("component", "node", "region", region.Name, "node", self.Name),
 		reg:    reg,
 		ready:  make(chan struct{}),
 	}, nil
@@ -127,7 +129,7 @@ func (n *Node) Run(ctx context.Context) error {
 		Dir:        t.NodeDataDir(n.self.Name),
 		Region:     n.region,
 		Clock:      clock,
-		Logger:     n.log.With("component", "store"),
+		Logger:     n.base.With("component", "store"),
 		Registerer: n.reg,
 	})
 	if err != nil {
@@ -158,7 +160,7 @@ func (n *Node) Run(ctx context.Context) error {
 		AntiEntropyInterval: t.Replication.AntiEntropyInterval,
 		RetentionRecords:    uint64(max(t.Replication.LogRetentionRecords, 0)),
 		Retention:           t.Replication.LogRetention,
-		Logger:              n.log,
+		Logger:              n.base,
 		Registerer:          n.reg,
 		Heartbeat:           n.cfg.Heartbeat,
 		TruncateInterval:    n.cfg.TruncateInterval,

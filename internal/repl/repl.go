@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -190,7 +191,15 @@ func New(cfg Config) (*Replicator, error) {
 // loop per peer, and the truncation and lag loops.
 func (r *Replicator) Run(ctx context.Context) error {
 	for _, p := range r.peers {
-		opts := []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{}))}
+		opts := []grpc.DialOption{
+			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})),
+			// Redial a recovered peer within seconds, not gRPC's default of
+			// up to two minutes.
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+				MinConnectTimeout: 2 * time.Second,
+			}),
+		}
 		if r.cfg.Dial != nil {
 			opts = append(opts, grpc.WithContextDialer(r.cfg.Dial))
 		}
@@ -490,9 +499,14 @@ func (r *Replicator) requestSync(p *peerState) {
 	}
 }
 
+// maxSkippedSyncs is how many anti-entropy rounds may be skipped because
+// writes were in flight before one compares regardless.
+const maxSkippedSyncs = 5
+
 func (r *Replicator) syncLoop(ctx context.Context, p *peerState) {
 	t := time.NewTicker(r.cfg.AntiEntropyInterval)
 	defer t.Stop()
+	skipped := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -507,17 +521,31 @@ func (r *Replicator) syncLoop(ctx context.Context, p *peerState) {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, 2*r.cfg.AntiEntropyInterval+30*time.Second)
-		if err := r.sync(sctx, p); err != nil && ctx.Err() == nil {
-			r.log.Debug("anti-entropy failed", "peer", p.Region, "err", err)
-		}
+		force := skipped >= maxSkippedSyncs
+		done, err := r.syncOnce(sctx, p, force)
 		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.log.Debug("anti-entropy failed", "peer", p.Region, "err", err)
+		case done:
+			skipped = 0
+		default:
+			skipped++
+		}
 	}
 }
 
-// sync compares digests with p and merges every item of the buckets that
-// differ, from one snapshot of p, then takes p's version vector at that
-// snapshot as applied.
+// sync runs anti-entropy with p now, whatever is in flight.
 func (r *Replicator) sync(ctx context.Context, p *peerState) error {
+	_, err := r.syncOnce(ctx, p, true)
+	return err
+}
+
+// syncOnce compares digests with p and merges every item of the buckets that
+// differ, from one snapshot of p, then takes p's version vector at that
+// snapshot as applied. Unless force is set, p compares only if it has
+// applied exactly what this node has; done is false when it did not.
+func (r *Replicator) syncOnce(ctx context.Context, p *peerState, force bool) (done bool, err error) {
 	start := time.Now()
 	leaves := r.cfg.Store.Leaves()
 	root := store.RootOf(&leaves)
@@ -527,40 +555,45 @@ func (r *Replicator) sync(ctx context.Context, p *peerState) error {
 	}
 	stream, err := p.conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/"+serviceName+"/Sync")
 	if err != nil {
-		return err
+		return false, err
 	}
-	if err := stream.SendMsg(&frame{b: encode(&syncRequest{Region: r.cfg.Region, Root: root[:], Leaves: flat})}); err != nil {
-		return err
+	req := &syncRequest{Region: r.cfg.Region, Root: root[:], Leaves: flat, VV: r.cfg.Store.VV(), Force: force}
+	if err := stream.SendMsg(&frame{b: encode(req)}); err != nil {
+		return false, err
 	}
 	if err := stream.CloseSend(); err != nil {
-		return err
+		return false, err
 	}
 	repaired := 0
 	for {
 		f := &frame{}
 		if err := stream.RecvMsg(f); err != nil {
 			r.m.syncs.WithLabelValues(p.Region, "error").Inc()
-			return err
+			return false, err
 		}
 		var c syncChunk
 		if err := decode(f.b, &c); err != nil {
 			r.m.syncs.WithLabelValues(p.Region, "error").Inc()
-			return err
+			return false, err
 		}
 		if err := r.cfg.Store.Clock().Update(c.TS); err != nil {
 			r.m.clockRefusals.WithLabelValues(p.Region).Inc()
 			r.m.syncs.WithLabelValues(p.Region, "error").Inc()
-			return fmt.Errorf("refusing repair from %s: %w", p.Region, err)
+			return false, fmt.Errorf("refusing repair from %s: %w", p.Region, err)
 		}
 		n, err := r.cfg.Store.MergeStates(ctx, c.Items)
 		if err != nil {
 			r.m.syncs.WithLabelValues(p.Region, "error").Inc()
-			return fmt.Errorf("merging repair from %s: %w", p.Region, err)
+			return false, fmt.Errorf("merging repair from %s: %w", p.Region, err)
 		}
 		repaired += n
+		if c.Done && c.Skipped {
+			r.m.syncs.WithLabelValues(p.Region, "skipped").Inc()
+			return false, nil
+		}
 		if c.Done {
 			if err := r.cfg.Store.AdvanceVV(ctx, c.VV); err != nil {
-				return err
+				return false, err
 			}
 			r.m.syncs.WithLabelValues(p.Region, "ok").Inc()
 			r.m.repaired.WithLabelValues(p.Region).Add(float64(repaired))
@@ -568,7 +601,7 @@ func (r *Replicator) sync(ctx context.Context, p *peerState) error {
 				r.log.Info("anti-entropy repaired items", "peer", p.Region, "items", repaired,
 					"buckets", c.Buckets, "took", time.Since(start).Round(time.Millisecond))
 			}
-			return nil
+			return true, nil
 		}
 	}
 }

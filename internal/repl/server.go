@@ -188,7 +188,9 @@ func (r *Replicator) handleSync(_ any, s grpc.ServerStream) error {
 	chunk := &syncChunk{}
 	size := 0
 	var differing uint64
-	if string(root[:]) != string(req.Root) {
+	if !req.Force && !sameVV(snap.VV, req.VV) {
+		chunk.Skipped = true
+	} else if string(root[:]) != string(req.Root) {
 		for b := range store.NumBuckets {
 			if string(leaves[b][:]) == string(req.Leaves[b*16:(b+1)*16]) {
 				continue
@@ -217,6 +219,20 @@ func (r *Replicator) handleSync(_ any, s grpc.ServerStream) error {
 	}
 	chunk.Done, chunk.VV, chunk.Buckets, chunk.TS = true, snap.VV, differing, r.cfg.Store.Clock().Now()
 	return sendMsg(s, chunk)
+}
+
+func sameVV(a, b map[string]uint64) bool {
+	for o, seq := range a {
+		if b[o] != seq {
+			return false
+		}
+	}
+	for o, seq := range b {
+		if a[o] != seq {
+			return false
+		}
+	}
+	return true
 }
 
 // originRegion is the region of an origin name ("us-east.1a2b3c4d").

@@ -179,16 +179,25 @@ type syncRequest struct {
 	Region string
 	Root   []byte
 	Leaves []byte // NumBuckets × 16 bytes
+	// VV is what the requester has applied. Unless Force is set, the peer
+	// compares digests only when its own vector is the same: otherwise the
+	// buckets differ merely by records still in flight, which the streams
+	// deliver anyway.
+	VV    map[string]uint64
+	Force bool
 }
 
 func (*syncRequest) kind() byte { return kindSyncRequest }
 func (m *syncRequest) marshal() []byte {
 	b := codec.AppendString(nil, m.Region)
 	b = codec.AppendBytes(b, m.Root)
-	return codec.AppendBytes(b, m.Leaves)
+	b = codec.AppendBytes(b, m.Leaves)
+	b = appendVV(b, m.VV)
+	return appendBool(b, m.Force)
 }
 func (m *syncRequest) unmarshal(r *codec.Reader) error {
 	m.Region, m.Root, m.Leaves = r.String(), r.Bytes(), r.Bytes()
+	m.VV, m.Force = readVV(r), r.Byte() == 1
 	if r.Err() == nil && len(m.Leaves) != store.NumBuckets*16 {
 		return fmt.Errorf("sync request has %d bytes of digests, want %d", len(m.Leaves), store.NumBuckets*16)
 	}
@@ -206,6 +215,9 @@ type syncChunk struct {
 	VV    map[string]uint64
 	// Buckets is how many buckets differed (on the last chunk).
 	Buckets uint64
+	// Skipped says the peer did not compare: its vector differed from the
+	// requester's.
+	Skipped bool
 }
 
 func (*syncChunk) kind() byte { return kindSyncChunk }
@@ -222,7 +234,8 @@ func (m *syncChunk) marshal() []byte {
 		b = append(b, 0)
 	}
 	b = appendVV(b, m.VV)
-	return codec.AppendUvarint(b, m.Buckets)
+	b = codec.AppendUvarint(b, m.Buckets)
+	return appendBool(b, m.Skipped)
 }
 func (m *syncChunk) unmarshal(r *codec.Reader) error {
 	m.TS = readTS(r)
@@ -234,7 +247,15 @@ func (m *syncChunk) unmarshal(r *codec.Reader) error {
 	m.Done = r.Byte() == 1
 	m.VV = readVV(r)
 	m.Buckets = r.Uvarint()
+	m.Skipped = r.Byte() == 1
 	return r.Err()
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 // frame is what the gRPC codec moves: already-encoded bytes.
