@@ -107,6 +107,3 @@ func asError(err error) error {
 	}
 	return internal(err)
 }
-
-// errNotImplemented marks bodies still being written.
-var errNotImplemented = errors.New("not implemented yet")
