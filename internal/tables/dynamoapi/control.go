@@ -363,9 +363,9 @@ type tableDescription struct {
 	ProvisionedThroughput  *provisionedThroughputOut
 	ItemCount              int64
 	TableSizeBytes         int64
-	GlobalSecondaryIndexes []indexDescription `json:",omitempty"`
-	LocalSecondaryIndexes  []indexDescription `json:",omitempty"`
-	GlobalTableVersion     string             `json:",omitempty"`
+	GlobalSecondaryIndexes []indexDescription   `json:",omitempty"`
+	LocalSecondaryIndexes  []indexDescription   `json:",omitempty"`
+	GlobalTableVersion     string               `json:",omitempty"`
 	Replicas               []replicaDescription `json:",omitempty"`
 }
 
