@@ -392,9 +392,30 @@ func (r *Replicator) pull(ctx context.Context, p *peerState) error {
 			}
 		}
 	}()
+	// The receiver decodes and checks batches as they arrive; this loop
+	// applies everything that has queued up since its last commit in one
+	// go, so a burst costs one commit, not one per message.
+	in := make(chan *batch, 64)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			b, err := r.receive(stream, p, want, lastRecv)
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case in <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	for {
-		f := &frame{}
-		if err := stream.RecvMsg(f); err != nil {
+		var first *batch
+		select {
+		case first = <-in:
+		case err := <-recvErr:
 			select {
 			case werr := <-watchErr:
 				return werr
@@ -402,49 +423,73 @@ func (r *Replicator) pull(ctx context.Context, p *peerState) error {
 			}
 			return err
 		}
-		now := time.Now()
-		<-lastRecv
-		lastRecv <- now
-		var b batch
-		if err := decode(f.b, &b); err != nil {
-			r.log.Error("malformed replication message; reconnecting", "peer", p.Region, "err", err)
-			r.m.malformed.WithLabelValues(p.Region).Inc()
-			return err
-		}
-		if err := r.cfg.Store.Clock().Update(b.TS); err != nil {
-			p.mu.Lock()
-			first := !p.clockRefused
-			p.clockRefused = true
-			p.mu.Unlock()
-			if first {
-				r.log.Error("refusing peer whose clock runs ahead", "peer", p.Region, "err", err)
+		records := first.Records
+		truncated := first.Truncated
+	drain:
+		for len(records) < maxApplyRecords && len(truncated) == 0 {
+			select {
+			case b := <-in:
+				records = append(records, b.Records...)
+				truncated = b.Truncated
+			default:
+				break drain
 			}
-			r.m.clockRefusals.WithLabelValues(p.Region).Inc()
-			return fmt.Errorf("refusing %s: %w", p.Region, err)
 		}
-		p.mu.Lock()
-		if !p.connected || p.clockRefused {
-			r.log.Info("replicating from peer", "peer", p.Region, "regions", want)
-		}
-		p.connected, p.clockRefused, p.lastContact, p.lastErr = true, false, now, ""
-		p.mu.Unlock()
-		r.mu.Lock()
-		r.noteHeadsLocked(b.VV)
-		r.mu.Unlock()
-		if len(b.Records) > 0 {
-			if err := r.applyBatch(ctx, p, b.Records); err != nil {
+		if len(records) > 0 {
+			if err := r.applyBatch(ctx, p, records); err != nil {
 				return err
 			}
 		}
-		if len(b.Truncated) > 0 {
+		if len(truncated) > 0 {
 			r.log.Warn("peer no longer has records this node needs; repairing by anti-entropy",
-				"peer", p.Region, "origins", b.Truncated)
+				"peer", p.Region, "origins", truncated)
 			if err := r.sync(ctx, p); err != nil {
 				return err
 			}
 			return errResubscribe
 		}
 	}
+}
+
+// maxApplyRecords bounds the records applied in one commit.
+const maxApplyRecords = 4096
+
+// receive reads and checks one batch: its encoding, and the sender's clock.
+func (r *Replicator) receive(stream grpc.ClientStream, p *peerState, want []string, lastRecv chan time.Time) (*batch, error) {
+	f := &frame{}
+	if err := stream.RecvMsg(f); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	<-lastRecv
+	lastRecv <- now
+	var b batch
+	if err := decode(f.b, &b); err != nil {
+		r.log.Error("malformed replication message; reconnecting", "peer", p.Region, "err", err)
+		r.m.malformed.WithLabelValues(p.Region).Inc()
+		return nil, err
+	}
+	if err := r.cfg.Store.Clock().Update(b.TS); err != nil {
+		p.mu.Lock()
+		first := !p.clockRefused
+		p.clockRefused = true
+		p.mu.Unlock()
+		if first {
+			r.log.Error("refusing peer whose clock runs ahead", "peer", p.Region, "err", err)
+		}
+		r.m.clockRefusals.WithLabelValues(p.Region).Inc()
+		return nil, fmt.Errorf("refusing %s: %w", p.Region, err)
+	}
+	p.mu.Lock()
+	if !p.connected || p.clockRefused {
+		r.log.Info("replicating from peer", "peer", p.Region, "regions", want)
+	}
+	p.connected, p.clockRefused, p.lastContact, p.lastErr = true, false, now, ""
+	p.mu.Unlock()
+	r.mu.Lock()
+	r.noteHeadsLocked(b.VV)
+	r.mu.Unlock()
+	return &b, nil
 }
 
 func (r *Replicator) applyBatch(ctx context.Context, p *peerState, raw [][]byte) error {

@@ -104,6 +104,9 @@ func (s *Store) commitGroup(reqs []*request) {
 	for b, leaf := range g.leaves {
 		_ = g.b.Set(leafKey(b), leaf[:], nil)
 	}
+	for o, seq := range g.vv {
+		_ = g.b.Set(vvKey(o), binary.BigEndian.AppendUint64(nil, seq), nil)
+	}
 	// Writes accepted here must be durable before they are acknowledged.
 	// Replicated records and repairs need not be: the WAL is one ordered
 	// log, so a crash loses only a suffix of them together with the version
@@ -159,10 +162,9 @@ func (g *group) applied(origin string) uint64 {
 	return g.s.vv[origin]
 }
 
-func (g *group) setVV(origin string, seq uint64) {
-	g.vv[origin] = seq
-	_ = g.b.Set(vvKey(origin), binary.BigEndian.AppendUint64(nil, seq), nil)
-}
+// setVV records a new version-vector entry; commitGroup writes each changed
+// entry once.
+func (g *group) setVV(origin string, seq uint64) { g.vv[origin] = seq }
 
 // read returns the current state of a storage key (an empty state when
 // absent) and its encoding.
@@ -306,7 +308,11 @@ func (g *group) remote(r *request) error {
 			cur.Merge(m.delta(tag))
 			g.write(k, m.Key.Space, raw, cur)
 		}
-		_ = g.b.Set(logKey(rec.Origin, rec.Seq), rec.Marshal(), nil)
+		raw := rec.raw
+		if raw == nil {
+			raw = rec.Marshal()
+		}
+		_ = g.b.Set(logKey(rec.Origin, rec.Seq), raw, nil)
 		g.setVV(rec.Origin, rec.Seq)
 		r.applied++
 		g.s.m.writes.WithLabelValues("remote").Inc()

@@ -135,6 +135,9 @@ type Record struct {
 	Seq       uint64
 	TS        hlc.Timestamp
 	Mutations []Mutation
+
+	// raw is the encoding the record was decoded from, kept to log it as is.
+	raw []byte
 }
 
 // Tag is the tag every mutation of the record carries.
@@ -192,7 +195,8 @@ func appendSetOps(b []byte, ops []SetOp) []byte {
 	return b
 }
 
-// UnmarshalRecord decodes and validates a record.
+// UnmarshalRecord decodes and validates a record. The record keeps b, to
+// log it as received.
 func UnmarshalRecord(b []byte) (*Record, error) {
 	r := codec.NewReader(b)
 	if v := r.Byte(); r.Err() == nil && v != recordVersion {
@@ -230,6 +234,7 @@ func UnmarshalRecord(b []byte) (*Record, error) {
 	if err := rec.Validate(); err != nil {
 		return nil, fmt.Errorf("decoding change record: %w", err)
 	}
+	rec.raw = b
 	return rec, nil
 }
 
