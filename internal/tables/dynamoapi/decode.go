@@ -24,7 +24,16 @@ func decode(data []byte, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {
-		return err
+		var (
+			ve *attr.ValidationError
+			se *attr.SerializationError
+			te *json.UnmarshalTypeError
+			re *requestError
+		)
+		if errors.As(err, &ve) || errors.As(err, &se) || errors.As(err, &te) || errors.As(err, &re) {
+			return err
+		}
+		return serializationf("Malformed JSON: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return serializationf("Unexpected data after the request's JSON object")

@@ -1,6 +1,7 @@
 package dynamoapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,25 +176,29 @@ func goTypeName(t string) string {
 	return t
 }
 
+// errorDocument is DynamoDB's JSON error body. DynamoDB capitalizes the
+// message member of TransactionCanceledException only.
+type errorDocument struct {
+	Type                string                   `json:"__type"`
+	Message             string                   `json:"message,omitempty"`
+	CapitalMessage      string                   `json:"Message,omitempty"`
+	CancellationReasons []cancellationReasonJSON `json:",omitempty"`
+	Item                attr.Item                `json:",omitempty"`
+}
+
 // body renders e as DynamoDB's JSON error document.
 func (e *apiError) body() []byte {
-	m := map[string]any{"__type": typeNamespace(e.Code) + e.Code}
-	switch {
-	case e.Code == codeTransactionCanceled:
-		// DynamoDB capitalizes this one exception's message member.
-		m["Message"] = e.Message
-		reasons := make([]cancellationReasonJSON, len(e.Reasons))
+	doc := errorDocument{Type: typeNamespace(e.Code) + e.Code, Item: e.Item}
+	if e.Code == codeTransactionCanceled {
+		doc.CapitalMessage = e.Message
+		doc.CancellationReasons = make([]cancellationReasonJSON, len(e.Reasons))
 		for i, r := range e.Reasons {
-			reasons[i] = cancellationReasonJSON{Code: r.Code, Message: r.Message, Item: r.Item}
+			doc.CancellationReasons[i] = cancellationReasonJSON{Code: r.Code, Message: r.Message, Item: r.Item}
 		}
-		m["CancellationReasons"] = reasons
-	default:
-		m["message"] = e.Message
+	} else {
+		doc.Message = e.Message
 	}
-	if e.Item != nil {
-		m["Item"] = e.Item
-	}
-	b, err := json.Marshal(m)
+	b, err := marshal(doc)
 	if err != nil {
 		// Items from the engine always encode; this is a broken invariant.
 		panic(fmt.Sprintf("dynamoapi: encoding error document: %v", err))
@@ -205,4 +210,15 @@ type cancellationReasonJSON struct {
 	Code    string    `json:"Code"`
 	Message string    `json:"Message,omitempty"`
 	Item    attr.Item `json:"Item,omitempty"`
+}
+
+// marshal encodes v as DynamoDB does: no HTML escaping of '<', '>', '&'.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

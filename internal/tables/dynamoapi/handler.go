@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -177,7 +176,7 @@ func (h *Handler) serve(r *http.Request, op string) (out []byte, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(result)
+	b, err := marshal(result)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s response: %w", op, err)
 	}

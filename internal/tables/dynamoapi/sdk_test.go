@@ -166,7 +166,9 @@ func TestItems(t *testing.T) {
 	ctx := ctxT(t)
 	createOrders(t, c)
 	tbl := aws.String("orders")
-	key := func(pk, sk string) map[string]types.AttributeValue { return map[string]types.AttributeValue{"pk": s(pk), "sk": n(sk)} }
+	key := func(pk, sk string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{"pk": s(pk), "sk": n(sk)}
+	}
 
 	for i := 1; i <= 5; i++ {
 		item := key("alice", fmt.Sprint(i))
