@@ -58,7 +58,7 @@ func runEngine(t testing.TB, e *Engine) {
 }
 
 // createTable creates table name with partition key pk (S) and, when
-// sortKind is not 0, sort key sk of that kind.
+// sortType is not "", sort key sk of that type, plus the given GSIs.
 func createTable(t testing.TB, e *Engine, name string, sortType string, gsis ...SecondaryIndex) {
 	t.Helper()
 	in := &CreateTableInput{
