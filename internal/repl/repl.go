@@ -415,6 +415,13 @@ func (r *Replicator) pull(ctx context.Context, p *peerState) error {
 		var first *batch
 		select {
 		case first = <-in:
+		case <-ctx.Done():
+			select {
+			case werr := <-watchErr:
+				return werr
+			default:
+			}
+			return ctx.Err()
 		case err := <-recvErr:
 			select {
 			case werr := <-watchErr:

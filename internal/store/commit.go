@@ -40,13 +40,27 @@ type request struct {
 }
 
 // loop is the single writer: it takes every request queued at the moment,
-// applies them in order to one indexed batch, commits it with one fsync and
-// only then answers them. It exits when the store is closed.
+// applies them in order to one indexed batch and hands the batch to Pebble.
+// While Pebble fsyncs it, the loop already builds the next batch on top (the
+// applied batch is visible to reads at once); the syncer answers requests
+// strictly in order, each only once its batch is durable. Both exit when
+// the store is closed.
 func (s *Store) loop() {
 	defer close(s.done)
-	group := make([]*request, 0, s.cfg.MaxGroup)
+	syncq := make(chan *pending, 2)
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		for p := range syncq {
+			s.finish(p)
+		}
+	}()
+	defer func() {
+		close(syncq)
+		<-synced
+	}()
 	for {
-		group = group[:0]
+		var group []*request
 		select {
 		case r := <-s.reqs:
 			group = append(group, r)
@@ -62,7 +76,7 @@ func (s *Store) loop() {
 				break drain
 			}
 		}
-		s.commitGroup(group)
+		syncq <- s.applyGroup(group)
 	}
 }
 
@@ -76,13 +90,29 @@ type group struct {
 	spaces  map[string]bool
 }
 
-func (s *Store) commitGroup(reqs []*request) {
-	start := time.Now()
+// pending is a group handed to Pebble, waiting for its fsync.
+type pending struct {
+	start time.Time
+	reqs  []*request
+	b     *pebble.Batch
+	vv    map[string]uint64
+	// leaves are the group's changed digests.
+	leaves map[uint16][leafHashSize]byte
+	wait   bool // the batch was applied with ApplyNoSyncWait
+	err    error
+}
+
+func (s *Store) applyGroup(reqs []*request) *pending {
+	p := &pending{start: time.Now(), reqs: reqs}
+	if s.loopErr != nil {
+		p.err = s.loopErr
+		return p
+	}
 	s.mu.Lock()
 	indexer := s.indexer
 	s.mu.Unlock()
 	g := &group{s: s, indexer: indexer, b: s.db.NewIndexedBatch(), vv: map[string]uint64{}, leaves: map[uint16][leafHashSize]byte{}, spaces: map[string]bool{}}
-	defer func() { _ = g.b.Close() }()
+	p.b, p.vv, p.leaves = g.b, g.vv, g.leaves
 	for _, r := range reqs {
 		switch r.kind {
 		case reqLocal:
@@ -107,44 +137,76 @@ func (s *Store) commitGroup(reqs []*request) {
 	for o, seq := range g.vv {
 		_ = g.b.Set(vvKey(o), binary.BigEndian.AppendUint64(nil, seq), nil)
 	}
+	if g.b.Empty() {
+		return p
+	}
 	// Writes accepted here must be durable before they are acknowledged.
 	// Replicated records and repairs need not be: the WAL is one ordered
 	// log, so a crash loses only a suffix of them together with the version
 	// vector entries that cover them, and they are pulled again.
-	opts := pebble.NoSync
+	sync := false
 	for _, r := range reqs {
 		if r.kind == reqLocal || r.kind == reqAdvance {
-			opts = pebble.Sync
+			sync = true
 			break
 		}
 	}
 	var err error
-	if !g.b.Empty() {
-		err = g.b.Commit(opts)
+	if sync {
+		err = s.db.ApplyNoSyncWait(g.b, pebble.Sync)
+		p.wait = err == nil
+	} else {
+		err = s.db.Apply(g.b, pebble.NoSync)
 	}
 	if err != nil {
-		err = fmt.Errorf("committing to the store: %w", err)
+		p.err = fmt.Errorf("committing to the store: %w", err)
+		s.loopErr = p.err
+		return p
+	}
+	// The next group builds on this one.
+	for o, seq := range g.vv {
+		s.loopVV[o] = seq
+	}
+	for b, leaf := range g.leaves {
+		s.loopLeaves[b] = leaf
+	}
+	return p
+}
+
+// finish waits for a group's fsync, publishes its version vector and
+// digests, and answers its requests.
+func (s *Store) finish(p *pending) {
+	err := p.err
+	if p.wait {
+		if werr := p.b.SyncWait(); werr != nil && err == nil {
+			err = fmt.Errorf("syncing the store: %w", werr)
+		}
+	}
+	if p.b != nil {
+		_ = p.b.Close()
+	}
+	if err != nil && s.Fatal() == nil {
 		s.log.Error("store commit failed; refusing further writes", "err", err)
 	}
 	s.mu.Lock()
 	if err != nil {
-		s.fatal = err
-	} else {
-		for o, seq := range g.vv {
+		if s.fatal == nil {
+			s.fatal = err
+		}
+	} else if len(p.vv) > 0 || len(p.leaves) > 0 {
+		for o, seq := range p.vv {
 			s.vv[o] = seq
 		}
-		for b, leaf := range g.leaves {
+		for b, leaf := range p.leaves {
 			s.leaves[b] = leaf
 		}
-		if !g.b.Empty() {
-			close(s.changed)
-			s.changed = make(chan struct{})
-		}
+		close(s.changed)
+		s.changed = make(chan struct{})
 	}
 	s.mu.Unlock()
-	s.m.commitSeconds.Observe(time.Since(start).Seconds())
-	s.m.groupSize.Observe(float64(len(reqs)))
-	for _, r := range reqs {
+	s.m.commitSeconds.Observe(time.Since(p.start).Seconds())
+	s.m.groupSize.Observe(float64(len(p.reqs)))
+	for _, r := range p.reqs {
 		if err != nil && r.err == nil {
 			r.err = err
 			r.commit = Commit{}
@@ -153,13 +215,18 @@ func (s *Store) commitGroup(reqs []*request) {
 	}
 }
 
+// Fatal is the error that stopped the store taking writes, if any.
+func (s *Store) Fatal() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fatal
+}
+
 func (g *group) applied(origin string) uint64 {
 	if v, ok := g.vv[origin]; ok {
 		return v
 	}
-	g.s.mu.Lock()
-	defer g.s.mu.Unlock()
-	return g.s.vv[origin]
+	return g.s.loopVV[origin]
 }
 
 // setVV records a new version-vector entry; commitGroup writes each changed
@@ -209,9 +276,7 @@ func (g *group) write(k []byte, space string, old []byte, st *State) bool {
 	}
 	leaf, ok := g.leaves[bucket]
 	if !ok {
-		g.s.mu.Lock()
-		leaf = g.s.leaves[bucket]
-		g.s.mu.Unlock()
+		leaf = g.s.loopLeaves[bucket]
 	}
 	if old != nil {
 		xorInto(&leaf, itemHash(k, old))

@@ -97,6 +97,13 @@ type Store struct {
 	quit chan struct{}
 	done chan struct{}
 
+	// loopVV and loopLeaves are the commit loop's own view: they include
+	// groups handed to Pebble whose fsync has not ended yet. Only the loop
+	// touches them.
+	loopVV     map[string]uint64
+	loopLeaves [NumBuckets][leafHashSize]byte
+	loopErr    error
+
 	mu       sync.Mutex
 	indexer  Indexer
 	vv       map[string]uint64
@@ -152,6 +159,11 @@ func Open(cfg Config) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	s.loopVV = make(map[string]uint64, len(s.vv))
+	for o, seq := range s.vv {
+		s.loopVV[o] = seq
+	}
+	s.loopLeaves = s.leaves
 	go s.loop()
 	return s, nil
 }
@@ -549,11 +561,8 @@ func (s *Store) AdvanceVV(ctx context.Context, vv map[string]uint64) error {
 }
 
 func (s *Store) submit(ctx context.Context, r *request) error {
-	s.mu.Lock()
-	fatal := s.fatal
-	s.mu.Unlock()
-	if fatal != nil {
-		return fatal
+	if err := s.Fatal(); err != nil {
+		return err
 	}
 	select {
 	case s.reqs <- r:
@@ -671,11 +680,8 @@ func (s *Store) LogSeqBefore(origin string, cutoff time.Time) (uint64, error) {
 
 // Probe checks that storage is writable: it writes and fsyncs a marker.
 func (s *Store) Probe() error {
-	s.mu.Lock()
-	fatal := s.fatal
-	s.mu.Unlock()
-	if fatal != nil {
-		return fatal
+	if err := s.Fatal(); err != nil {
+		return err
 	}
 	stamp := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
 	if err := s.db.Set(metaKey("probe"), stamp, pebble.Sync); err != nil {

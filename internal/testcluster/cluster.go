@@ -19,6 +19,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -206,7 +208,9 @@ func (c *Cluster) Stop(regionName string) {
 			c.t.Errorf("testcluster: %s stopped with %v", regionName, err)
 		}
 	case <-time.After(20 * time.Second):
-		c.t.Fatalf("testcluster: %s did not stop within 20s", regionName)
+		var dump strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&dump, 1)
+		c.t.Fatalf("testcluster: %s did not stop within 20s; goroutines:\n%s", regionName, dump.String())
 	}
 }
 
