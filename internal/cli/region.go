@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/meridian-platform/meridian/internal/awsapi"
 	"github.com/meridian-platform/meridian/internal/region"
 	"github.com/meridian-platform/meridian/internal/topology"
 )
@@ -26,7 +27,7 @@ node listens; --node picks this one. ` + "`meridian up`" + ` starts one of these
 			if err != nil {
 				return err
 			}
-			n, err := region.New(region.Config{Topology: topo, Node: node, Logger: log})
+			n, err := region.New(region.Config{Topology: topo, Node: node, Logger: log, API: awsapi.New})
 			if err != nil {
 				return err
 			}

@@ -38,6 +38,9 @@ const (
 	EndpointsFile = "endpoints.json"
 	// LogsDir holds one log file per node, named <node>.log.
 	LogsDir = "logs"
+	// CredentialsFile is the administrator's access key, in the AWS
+	// shared-credentials format under profile iam.Profile.
+	CredentialsFile = "credentials"
 	// lockFile keeps two `up` processes off one data directory.
 	lockFile = "up.lock"
 )
@@ -201,6 +204,7 @@ func newTopology(cfg Config, dir string) (*topology.Topology, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.Secrets.BootstrapCredentials = filepath.Join(dir, CredentialsFile)
 	i := 0
 	for r := range t.Regions {
 		for n := range t.Regions[r].Nodes {

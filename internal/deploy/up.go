@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/meridian-platform/meridian/internal/iam"
 	"github.com/meridian-platform/meridian/internal/pki"
 	"github.com/meridian-platform/meridian/internal/topology"
 )
@@ -78,6 +79,17 @@ func Up(ctx context.Context, cfg Config) error {
 	}
 	if err := pki.EnsureCluster(topo.TLS.Dir, specs); err != nil {
 		return fmt.Errorf("preparing certificates: %w", err)
+	}
+	// The master key and the administrator's key are made here, once,
+	// before any node starts: nodes starting together must not each invent
+	// their own.
+	if err := iam.EnsureMasterKey(topo.Secrets.MasterKeyFile); err != nil {
+		return err
+	}
+	if topo.Secrets.BootstrapCredentials != "" {
+		if _, err := iam.EnsureBootstrapCredentials(topo.Secrets.BootstrapCredentials, iam.Profile); err != nil {
+			return err
+		}
 	}
 
 	s := &supervisor{
@@ -395,6 +407,11 @@ func (s *supervisor) printSummary(took time.Duration, resume bool) {
 	fmt.Fprintf(&b, "\n  data:      %s\n", s.dir)
 	fmt.Fprintf(&b, "  endpoints: %s\n", filepath.Join(s.dir, EndpointsFile))
 	fmt.Fprintf(&b, "  logs:      %s\n", filepath.Join(s.dir, LogsDir))
+	if creds := s.topo.Secrets.BootstrapCredentials; creds != "" && len(nodes) > 0 {
+		fmt.Fprintf(&b, "\nUse the AWS CLI or SDKs (DynamoDB) with the administrator key in %s:\n", creds)
+		fmt.Fprintf(&b, "  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=%s AWS_REGION=%s\n", creds, iam.Profile, nodes[0].Region)
+		fmt.Fprintf(&b, "  aws dynamodb list-tables --endpoint-url %s\n", nodes[0].API)
+	}
 	fmt.Fprintf(&b, "\nCheck it with `meridian status --data %s`; stop it with Ctrl-C (data stays for the next `up`).\n", rel)
 	_, _ = io.WriteString(s.cfg.Out, b.String())
 }

@@ -305,3 +305,6 @@ func replaceFile(path string, data []byte) error {
 	syncDir(filepath.Dir(path))
 	return nil
 }
+
+// Profile is the profile Meridian's own credentials files use.
+const Profile = "meridian"

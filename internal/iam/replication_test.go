@@ -1,4 +1,4 @@
-package iam
+package iam_test
 
 import (
 	"context"
@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-platform/meridian/internal/iam"
 	"github.com/meridian-platform/meridian/internal/sigv4"
+	"github.com/meridian-platform/meridian/internal/store"
 	"github.com/meridian-platform/meridian/internal/testcluster"
 )
 
@@ -19,14 +21,14 @@ func TestKeyReplicates(t *testing.T) {
 	}
 	c := testcluster.New(t, testcluster.Options{Regions: []string{"us-east", "eu-west"}})
 	master := filepath.Join(c.Topo.DataDir, "keys", "master.key")
-	if err := EnsureMasterKey(master); err != nil {
+	if err := iam.EnsureMasterKey(master); err != nil {
 		t.Fatal(err)
 	}
-	east := newKeys(t, c.Store("us-east"), master, nil)
-	west := newKeys(t, c.Store("eu-west"), master, nil)
+	east := keysFor(t, c.Store("us-east"), master)
+	west := keysFor(t, c.Store("eu-west"), master)
 
 	creds := filepath.Join(c.Topo.DataDir, "credentials")
-	if _, err := EnsureBootstrapCredentials(creds, "meridian"); err != nil {
+	if _, err := iam.EnsureBootstrapCredentials(creds, "meridian"); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -38,7 +40,7 @@ func TestKeyReplicates(t *testing.T) {
 	for {
 		cred, err := west.Lookup(ctx, ak.ID)
 		if err == nil {
-			if cred.SecretAccessKey != ak.Secret || cred.Principal != AdminPrincipal {
+			if cred.SecretAccessKey != ak.Secret || cred.Principal != iam.AdminPrincipal {
 				t.Fatalf("eu-west: got %+v, want the bootstrap key's secret and principal admin", cred)
 			}
 			break
@@ -55,4 +57,13 @@ func TestKeyReplicates(t *testing.T) {
 	if _, err := west.Bootstrap(ctx, creds, "meridian"); err != nil {
 		t.Fatalf("Bootstrap in eu-west: %v", err)
 	}
+}
+
+func keysFor(t *testing.T, st *store.Store, master string) *iam.Keys {
+	t.Helper()
+	k, err := iam.New(iam.Config{Store: st, MasterKeyFile: master})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return k
 }

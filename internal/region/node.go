@@ -1,7 +1,8 @@
-// Package region runs one node of one region: the replicated store, the peer
-// port (replication over mutual TLS), and the admin port (/healthz, /readyz,
-// /metrics, status and a raw key-value admin API). Later the AWS-compatible
-// API, the load balancer and the instance supervisor hang off the same node.
+// Package region runs one node of one region: the replicated store, the
+// peer port (replication over mutual TLS), the admin port (/healthz,
+// /readyz, /metrics, status and a raw key-value admin API), and the API port,
+// whose contents (internal/awsapi) are given to it. Later the load balancer
+// and the instance supervisor hang off the same node.
 //
 // Imported by the CLI and the test harness.
 package region
@@ -50,6 +51,23 @@ type Config struct {
 	AntiEntropyInterval time.Duration
 	Heartbeat           time.Duration
 	TruncateInterval    time.Duration
+	// API builds what the API port serves; nil leaves the port closed.
+	API func(ctx context.Context, env APIEnv) (API, error)
+}
+
+// API is what a node serves on its API port: an HTTP handler and its
+// background work, which runs until the node stops.
+type API interface {
+	http.Handler
+	Run(ctx context.Context) error
+}
+
+// APIEnv is what an API is built from.
+type APIEnv struct {
+	Store    *store.Store
+	Topology *topology.Topology
+	Region   string
+	Logger   *slog.Logger
 }
 
 // Node is one running region node.
@@ -141,6 +159,15 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}()
 
+	// The API is built before replication starts: engines may install
+	// themselves as the store's indexer and must see every write.
+	var api API
+	if n.cfg.API != nil {
+		if api, err = n.cfg.API(ctx, APIEnv{Store: st, Topology: t, Region: n.region, Logger: n.base}); err != nil {
+			return fmt.Errorf("building the API: %w", err)
+		}
+	}
+
 	var serverTLS *tls.Config
 	var material *pki.NodeMaterial
 	if !n.cfg.Insecure {
@@ -210,6 +237,20 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("listening on admin port: %w", err)
 	}
 	adminSrv := &http.Server{Handler: n.adminHandler(st, rep), ReadHeaderTimeout: 5 * time.Second}
+	var apiLn net.Listener
+	apiSrv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	if api != nil {
+		if apiLn, err = net.Listen("tcp", n.self.APIAddr()); err != nil {
+			_ = peerLn.Close()
+			_ = adminLn.Close()
+			return fmt.Errorf("listening on API port: %w", err)
+		}
+	}
 
 	n.mu.Lock()
 	n.st, n.rep = st, rep
@@ -217,6 +258,15 @@ func (n *Node) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rep.Run(gctx) })
+	if api != nil {
+		g.Go(func() error { return api.Run(gctx) })
+		g.Go(func() error {
+			if err := apiSrv.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("API server: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		if err := peerSrv.Serve(peerLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("peer server: %w", err)
@@ -235,9 +285,10 @@ func (n *Node) Run(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = adminSrv.Shutdown(sctx)
+		_ = apiSrv.Shutdown(sctx)
 		return nil
 	})
-	n.log.Info("region node serving", "origin", st.Origin(), "peer", n.self.PeerAddr(), "admin", n.self.AdminAddr())
+	n.log.Info("region node serving", "origin", st.Origin(), "api", n.self.APIAddr(), "peer", n.self.PeerAddr(), "admin", n.self.AdminAddr())
 	close(n.ready)
 	err = g.Wait()
 	if ctx.Err() != nil {

@@ -19,12 +19,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/meridian-platform/meridian/internal/iam"
 	"github.com/meridian-platform/meridian/internal/netsim"
 	"github.com/meridian-platform/meridian/internal/pki"
 	"github.com/meridian-platform/meridian/internal/region"
@@ -51,6 +53,9 @@ type Options struct {
 	MaxClockOffset time.Duration
 	// Verbose logs node output to the test log.
 	Verbose bool
+	// API builds what each node serves on its API port (internal/awsapi's
+	// New for the AWS APIs); nil leaves the port closed.
+	API func(ctx context.Context, env region.APIEnv) (region.API, error)
 }
 
 // Cluster is a running set of region nodes.
@@ -116,6 +121,12 @@ func New(t testing.TB, opts Options) *Cluster {
 	if err := pki.EnsureCluster(topo.TLS.Dir, specs); err != nil {
 		t.Fatalf("testcluster certificates: %v", err)
 	}
+	if opts.API != nil {
+		topo.Secrets.BootstrapCredentials = filepath.Join(dir, "credentials")
+		if _, err := iam.EnsureBootstrapCredentials(topo.Secrets.BootstrapCredentials, iam.Profile); err != nil {
+			t.Fatalf("testcluster credentials: %v", err)
+		}
+	}
 	c := &Cluster{t: t, opts: opts, Net: netsim.New(opts.Seed), Topo: topo, nodes: map[string]*handle{}, skew: map[string]time.Duration{}}
 	for _, ref := range topo.Nodes() {
 		c.Net.Register(ref.Region, ref.Node.PeerAddr())
@@ -169,6 +180,7 @@ func (c *Cluster) TryStart(regionName string) error {
 		AntiEntropyInterval: c.opts.AntiEntropyInterval,
 		Heartbeat:           c.opts.Heartbeat,
 		TruncateInterval:    c.opts.TruncateInterval,
+		API:                 c.opts.API,
 	})
 	if err != nil {
 		return err
@@ -279,6 +291,22 @@ func (c *Cluster) StoreIfRunning(regionName string) *store.Store {
 
 // Store returns a running region's store.
 func (c *Cluster) Store(regionName string) *store.Store { return c.Node(regionName).Store() }
+
+// Credentials is the administrator's access key (with Options.API).
+func (c *Cluster) Credentials() iam.AccessKey {
+	c.t.Helper()
+	ak, err := iam.ReadCredentials(c.Topo.Secrets.BootstrapCredentials, iam.Profile)
+	if err != nil {
+		c.t.Fatalf("testcluster credentials: %v", err)
+	}
+	return ak
+}
+
+// APIURL is a region's API endpoint (with Options.API).
+func (c *Cluster) APIURL(regionName string) string {
+	r, _ := c.Topo.Region(regionName)
+	return "http://" + r.Nodes[0].APIAddr()
+}
 
 // AdminURL is a region's admin endpoint.
 func (c *Cluster) AdminURL(regionName string) string {

@@ -90,6 +90,12 @@ type Secrets struct {
 	// since without it stored secrets cannot be decrypted. Default
 	// <data_dir>/keys/master.key.
 	MasterKeyFile string `yaml:"master_key_file"`
+	// BootstrapCredentials is an AWS shared-credentials file whose
+	// [meridian] access key every node stores, encrypted, as the
+	// administrator's key when it starts, so the first key needs no API
+	// call. `meridian up` writes it (mode 0600) to <data_dir>/credentials.
+	// Empty: none.
+	BootstrapCredentials string `yaml:"bootstrap_credentials,omitempty"`
 }
 
 // Clock configures hybrid logical clocks.
