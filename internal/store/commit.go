@@ -47,7 +47,9 @@ type request struct {
 // the store is closed.
 func (s *Store) loop() {
 	defer close(s.done)
-	syncq := make(chan *pending, 2)
+	// Groups waiting for their fsync; Pebble covers all of them that are
+	// queued with one fsync, so a deeper queue means larger effective groups.
+	syncq := make(chan *pending, 16)
 	synced := make(chan struct{})
 	go func() {
 		defer close(synced)
@@ -100,6 +102,8 @@ type pending struct {
 	leaves map[uint16][leafHashSize]byte
 	wait   bool // the batch was applied with ApplyNoSyncWait
 	err    error
+	// early counts requests answered before the fsync.
+	early int
 }
 
 func (s *Store) applyGroup(reqs []*request) *pending {
@@ -170,6 +174,19 @@ func (s *Store) applyGroup(reqs []*request) *pending {
 	for b, leaf := range g.leaves {
 		s.loopLeaves[b] = leaf
 	}
+	// Replicated records and repairs are answered now, before the fsync:
+	// they are visible to reads and to the next group, and a crash only
+	// makes them be pulled again, so replication need not wait on the disk.
+	kept := p.reqs[:0:0]
+	for _, r := range p.reqs {
+		if r.kind == reqRemote || r.kind == reqMerge || r.kind == reqReindex {
+			close(r.done)
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	p.early = len(p.reqs) - len(kept)
+	p.reqs = kept
 	return p
 }
 
@@ -205,7 +222,7 @@ func (s *Store) finish(p *pending) {
 	}
 	s.mu.Unlock()
 	s.m.commitSeconds.Observe(time.Since(p.start).Seconds())
-	s.m.groupSize.Observe(float64(len(p.reqs)))
+	s.m.groupSize.Observe(float64(len(p.reqs) + p.early))
 	for _, r := range p.reqs {
 		if err != nil && r.err == nil {
 			r.err = err
