@@ -1,0 +1,97 @@
+package main
+
+import (
+	"math"
+	"math/bits"
+	"time"
+)
+
+// The histogram below is a copy of bench/writes/latency.go: a main package
+// cannot be imported.
+
+// subBuckets is how many linear steps each power of two is split into: the
+// recorded quantiles are exact to within 1/subBuckets (about 1.6%).
+const subBuckets = 64
+
+// latencies is a log-linear histogram of durations in microseconds, one per
+// writer goroutine (not safe for concurrent use); merge them at the end.
+type latencies struct {
+	counts []uint64
+	n      uint64
+	sum    time.Duration
+	max    time.Duration
+}
+
+// bucketOf maps a value in microseconds to its bucket: values below
+// subBuckets have their own bucket, larger ones share a bucket with the
+// values that agree in their top log2(subBuckets)+1 bits.
+func bucketOf(us uint64) int {
+	if us < subBuckets {
+		return int(us)
+	}
+	exp := bits.Len64(us) - 7 // us>>exp is in [64, 128)
+	return (exp+1)*subBuckets + int(us>>exp) - subBuckets
+}
+
+// bucketUpper is the largest value in microseconds that maps to bucket b.
+func bucketUpper(b int) uint64 {
+	if b < subBuckets {
+		return uint64(b)
+	}
+	exp := b/subBuckets - 1
+	mant := uint64(b%subBuckets + subBuckets)
+	return (mant+1)<<exp - 1
+}
+
+func (l *latencies) record(d time.Duration) {
+	us := uint64(max(d.Microseconds(), 0))
+	b := bucketOf(us)
+	if b >= len(l.counts) {
+		grown := make([]uint64, b+1)
+		copy(grown, l.counts)
+		l.counts = grown
+	}
+	l.counts[b]++
+	l.n++
+	l.sum += d
+	l.max = max(l.max, d)
+}
+
+func (l *latencies) merge(o *latencies) {
+	if len(o.counts) > len(l.counts) {
+		grown := make([]uint64, len(o.counts))
+		copy(grown, l.counts)
+		l.counts = grown
+	}
+	for i, c := range o.counts {
+		l.counts[i] += c
+	}
+	l.n += o.n
+	l.sum += o.sum
+	l.max = max(l.max, o.max)
+}
+
+// quantile returns the upper bound of the bucket holding the q-th value
+// (0 < q ≤ 1), or 0 without samples.
+func (l *latencies) quantile(q float64) time.Duration {
+	if l.n == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(l.n)))
+	rank = max(rank, 1)
+	var seen uint64
+	for b, c := range l.counts {
+		seen += c
+		if seen >= rank {
+			return time.Duration(bucketUpper(b)) * time.Microsecond
+		}
+	}
+	return l.max
+}
+
+func (l *latencies) mean() time.Duration {
+	if l.n == 0 {
+		return 0
+	}
+	return l.sum / time.Duration(l.n)
+}
