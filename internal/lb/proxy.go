@@ -1,0 +1,412 @@
+package lb
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+type rule struct {
+	host     string // lower case; "" matches any
+	wildcard bool   // host is a suffix ".example.com"
+	prefix   string
+	g        *group
+}
+
+func compileRule(r Rule, g *group) rule {
+	c := rule{host: strings.ToLower(r.Host), prefix: r.PathPrefix, g: g}
+	if strings.HasPrefix(c.host, "*.") {
+		c.host, c.wildcard = c.host[1:], true
+	}
+	return c
+}
+
+func (r *rule) matches(host, path string) bool {
+	if r.host != "" {
+		if r.wildcard {
+			if len(host) <= len(r.host) || !strings.HasSuffix(host, r.host) {
+				return false
+			}
+		} else if host != r.host {
+			return false
+		}
+	}
+	if r.prefix != "" {
+		if !strings.HasPrefix(path, r.prefix) {
+			return false
+		}
+		if !strings.HasSuffix(r.prefix, "/") && len(path) > len(r.prefix) && path[len(r.prefix)] != '/' {
+			return false
+		}
+	}
+	return true
+}
+
+// route returns the request's target group, or nil.
+func (l *LB) route(r *http.Request) *group {
+	if len(l.rules) == 0 {
+		return l.def
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for i := range l.rules {
+		if l.rules[i].matches(host, r.URL.Path) {
+			return l.rules[i].g
+		}
+	}
+	return l.def
+}
+
+// hopHeaders are removed in both directions (RFC 9110 §7.6.1).
+var hopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func removeHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = http.CanonicalHeaderKey(strings.TrimSpace(f)); f != "" {
+				delete(h, f)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// ServeHTTP proxies one request; LB is an http.Handler so it can also be
+// mounted elsewhere.
+func (l *LB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := l.cfg.Now()
+	if c, ok := r.Context().Value(connKey{}).(*conn); ok {
+		c.handled.Add(1)
+	}
+	g := l.route(r)
+	if g == nil {
+		l.m.requests.WithLabelValues("", "", "404").Inc()
+		plain(w, http.StatusNotFound, "no route for this request")
+		return
+	}
+	code, t := l.forward(w, r, g)
+	if t != nil {
+		t.counter(code).Inc()
+	} else {
+		l.m.requests.WithLabelValues(g.cfg.Name, "", itoa3(code)).Inc()
+	}
+	g.latency.Observe(l.cfg.Now().Sub(start).Seconds())
+}
+
+func itoa3(code int) string {
+	if code < 100 || code > 999 {
+		return "000"
+	}
+	return string([]byte{byte('0' + code/100), byte('0' + code/10%10), byte('0' + code%10)})
+}
+
+func plain(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg+"\n")
+}
+
+// forward sends r to a target of g, retrying on others where safe, and
+// writes the response. It returns the status code sent and the target that
+// answered (nil if none did).
+func (l *LB) forward(w http.ResponseWriter, r *http.Request, g *group) (int, *target) {
+	out, body := l.outgoing(r)
+	defer body.closeOrig()
+	idempotent := isIdempotent(r.Method)
+
+	var tried []*target
+	var lastErr error
+	for attempt := 0; attempt < l.cfg.MaxAttempts; {
+		t := g.pick(tried)
+		if t == nil {
+			break
+		}
+		if !t.acquire() {
+			tried = append(tried, t) // began draining after the pick
+			continue
+		}
+		attempt++
+		out.URL.Host = t.addr
+		resp, err := t.tr.RoundTrip(out)
+		if err == nil {
+			code := l.respond(w, resp, t, g)
+			t.release()
+			return code, t
+		}
+		t.release()
+		lastErr = err
+		kind := errKind(err)
+		l.m.upstream.WithLabelValues(g.cfg.Name, kind).Inc()
+		if kind == "connect" && errors.Is(err, syscall.ECONNREFUSED) {
+			g.refused(t, err)
+		}
+		if r.Context().Err() != nil {
+			return 499, nil // the client went away; nobody to answer
+		}
+		if !retryable(kind, idempotent, body) {
+			break
+		}
+		tried = append(tried, t)
+		l.limit.log("upstream_retry", "retrying request on another target",
+			"group", g.cfg.Name, "target", t.id, "method", r.Method, "err", err)
+		if attempt < l.cfg.MaxAttempts && g.pick(tried) != nil {
+			l.m.retries.WithLabelValues(g.cfg.Name).Inc()
+		}
+	}
+	if lastErr == nil {
+		plain(w, http.StatusServiceUnavailable, "no healthy target")
+		return http.StatusServiceUnavailable, nil
+	}
+	code := http.StatusBadGateway
+	if errKind(lastErr) == "timeout" {
+		code = http.StatusGatewayTimeout
+	}
+	l.limit.log("upstream_error", "request failed upstream", "group", g.cfg.Name,
+		"method", r.Method, "path", r.URL.Path, "code", code, "err", lastErr)
+	plain(w, code, http.StatusText(code))
+	return code, nil
+}
+
+// errKind classifies a RoundTrip error.
+func errKind(err error) string {
+	var ce *connectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		return "connect"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, net.ErrClosed):
+		return "reset"
+	}
+	return "other"
+}
+
+// retryable says whether a failed attempt may be repeated on another target:
+// after a connect failure always (nothing was sent); after the connection
+// was reset before any response byte only for idempotent methods whose body
+// (if any) was not consumed.
+func retryable(kind string, idempotent bool, body *trackedBody) bool {
+	switch kind {
+	case "connect":
+		return !body.touched()
+	case "reset":
+		return idempotent && !body.touched()
+	}
+	return false
+}
+
+func isIdempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// outgoing builds the request sent to targets from the client's request.
+func (l *LB) outgoing(r *http.Request) (*http.Request, *trackedBody) {
+	out := new(http.Request)
+	*out = *r
+	u := *r.URL
+	u.Scheme, u.Host = "http", ""
+	out.URL = &u
+	out.RequestURI = ""
+	out.Close = false
+	h := r.Header // the server gave it to this handler alone
+	removeHopHeaders(h)
+	body := &trackedBody{}
+	if r.ContentLength == 0 && (r.Body == nil || r.Body == http.NoBody) {
+		out.Body = nil // lets the transport replay it on a stale connection
+	} else {
+		body.r = r.Body
+		out.Body = body
+	}
+	if te := r.TransferEncoding; len(te) > 0 {
+		out.TransferEncoding = append([]string(nil), te...)
+	}
+
+	client, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		client = r.RemoteAddr
+	}
+	if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+		client = strings.Join(prior, ", ") + ", " + client
+	}
+	h["X-Forwarded-For"] = []string{client}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	h["X-Forwarded-Proto"] = []string{proto}
+	h["X-Forwarded-Host"] = []string{r.Host}
+	if tp := h["Traceparent"]; len(tp) != 1 || !validTraceparent(tp[0]) {
+		h["Traceparent"] = []string{newTraceparent()}
+		delete(h, "Tracestate") // state belongs to the trace being replaced
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = nil // don't let the transport add Go's
+	}
+	return out, body
+}
+
+// trackedBody passes the client's request body to the target, remembering
+// whether any of it was read (then the request cannot be replayed), and keeps
+// it open across attempts: the transport closes the body after each one.
+type trackedBody struct {
+	r    io.ReadCloser
+	read bool
+	mu   sync.Mutex
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	if b.r == nil {
+		return 0, io.EOF
+	}
+	b.mu.Lock()
+	b.read = true
+	b.mu.Unlock()
+	return b.r.Read(p)
+}
+
+func (b *trackedBody) Close() error { return nil }
+
+func (b *trackedBody) touched() bool {
+	if b.r == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.read
+}
+
+func (b *trackedBody) closeOrig() {
+	if b.r != nil {
+		_ = b.r.Close()
+	}
+}
+
+// respond copies a target's response to the client and returns its code.
+func (l *LB) respond(w http.ResponseWriter, resp *http.Response, t *target, g *group) int {
+	defer func() { _ = resp.Body.Close() }()
+	removeHopHeaders(resp.Header)
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // no sniffing: send what the target sent
+	}
+	if len(resp.Trailer) > 0 {
+		keys := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h["Trailer"] = []string{strings.Join(keys, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	flusher, _ := w.(http.Flusher)
+	stream := resp.ContentLength < 0 && flusher != nil
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return resp.StatusCode // the client went away
+			}
+			if stream {
+				flusher.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			l.m.upstream.WithLabelValues(g.cfg.Name, "body").Inc()
+			l.limit.log("upstream_body", "target broke off its response", "group", g.cfg.Name,
+				"target", t.id, "err", rerr)
+			// Abort the client's connection so it cannot take a truncated
+			// body for a whole one.
+			panic(http.ErrAbortHandler)
+		}
+	}
+	for k, v := range resp.Trailer {
+		h[k] = v
+	}
+	return resp.StatusCode
+}
+
+// validTraceparent checks a W3C trace context header, version 00 layout:
+// 2 hex version (not ff), 32 hex trace id, 16 hex parent id, 2 hex flags,
+// ids not all zero. Higher versions may append fields after a dash.
+func validTraceparent(s string) bool {
+	if len(s) < 55 || (len(s) > 55 && (s[0:2] == "00" || s[55] != '-')) {
+		return false
+	}
+	if s[2] != '-' || s[35] != '-' || s[52] != '-' {
+		return false
+	}
+	if !lowerHex(s[0:2]) || s[0:2] == "ff" || !lowerHex(s[3:35]) || !lowerHex(s[36:52]) || !lowerHex(s[53:55]) {
+		return false
+	}
+	return strings.Trim(s[3:35], "0") != "" && strings.Trim(s[36:52], "0") != ""
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// newTraceparent starts a trace: random trace and span ids, sampled.
+func newTraceparent() string {
+	var b [24]byte
+	for {
+		a, c, d := rand.Uint64(), rand.Uint64(), rand.Uint64()
+		for i := range 8 {
+			b[i], b[8+i], b[16+i] = byte(a>>(8*i)), byte(c>>(8*i)), byte(d>>(8*i))
+		}
+		if a|c != 0 && d != 0 {
+			break
+		}
+	}
+	var s [55]byte
+	copy(s[:], "00-")
+	hex.Encode(s[3:35], b[:16])
+	s[35] = '-'
+	hex.Encode(s[36:52], b[16:])
+	copy(s[52:], "-01")
+	return string(s[:])
+}
+
+// Compile-time check.
+var _ http.Handler = (*LB)(nil)
