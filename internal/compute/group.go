@@ -337,13 +337,14 @@ func (g *group) handle(ctx context.Context, ev event) {
 // became healthy extends the group's backoff. Call with mu held.
 func (g *group) failed(ctx context.Context, inst *instance, kind, reason string) {
 	g.s.m.failures.WithLabelValues(g.name, kind).Inc()
-	attrs := []any{"reason", reason, "kind", kind}
 	if inst != nil {
-		attrs = append(attrs, "instance", inst.id, "pid", inst.pid)
 		if out := inst.lastOutput(); out != "" {
-			attrs = append(attrs, "last_output", out)
 			reason += "; last output: " + out
 		}
+	}
+	attrs := []any{"reason", reason, "kind", kind}
+	if inst != nil {
+		attrs = append(attrs, "instance", inst.id, "pid", inst.pid, "log", inst.logPath)
 	}
 	if inst == nil || inst.state == stateStarting {
 		g.failures++
