@@ -22,8 +22,8 @@ type view struct {
 // productView is a product with its stock as this region sees it.
 type productView struct {
 	Product
-	Stock  Stock  `json:"stock"`
-	Region string `json:"region"`
+	Available Stock  `json:"available"`
+	Region    string `json:"region"`
 }
 
 func (s *Shop) view(r *http.Request, title string) view {
@@ -63,7 +63,7 @@ func (s *Shop) productViews(r *http.Request, products []Product) ([]productView,
 	}
 	out := make([]productView, len(products))
 	for i, p := range products {
-		out[i] = productView{Product: p, Stock: stock[p.ID], Region: s.cfg.Region}
+		out[i] = productView{Product: p, Available: stock[p.ID], Region: s.cfg.Region}
 	}
 	return out, nil
 }
