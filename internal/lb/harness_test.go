@@ -143,7 +143,7 @@ type backend struct {
 	addr    string
 	srv     *httptest.Server
 	sick    atomic.Bool
-	resets  atomic.Bool // drop every request's connection without answering
+	resets  atomic.Bool  // drop every request's connection without answering
 	hits    atomic.Int64 // requests other than health checks
 	release chan struct{}
 	once    sync.Once

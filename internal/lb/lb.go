@@ -209,7 +209,8 @@ func (l *LB) group(name string) (*group, error) {
 
 // Register adds a target (an instance listening on addr, host:port) to a
 // group. It receives traffic once HealthyThreshold consecutive health checks
-// pass. Registering an id again with the same address does nothing.
+// pass. Registering an id again with the same address does nothing; with
+// another address it replaces the old target at once (no draining).
 func (l *LB) Register(group, id, addr string) error {
 	g, err := l.group(group)
 	if err != nil {
@@ -219,15 +220,30 @@ func (l *LB) Register(group, id, addr string) error {
 		return fmt.Errorf("registering target %q in %q: address %q is not host:port: %w", id, group, addr, err)
 	}
 	g.mu.Lock()
-	if t := g.find(id); t != nil {
+	old := g.find(id)
+	if old != nil && old.addr == addr {
 		g.mu.Unlock()
-		if t.addr == addr {
-			return nil
-		}
-		return fmt.Errorf("target %q is already registered in %q with address %s", id, group, t.addr)
+		return nil
 	}
 	t := &target{id: id, addr: addr, g: g, tr: l.newTransport(), state: StateInitial, drained: make(chan struct{})}
 	g.targets = append(g.targets, t)
+	if old != nil {
+		// A new address for the same id: the old one is gone (its process
+		// was replaced), so it leaves at once, without draining.
+		old.draining.Store(true)
+		old.state = StateDraining
+		if old.stopCheck != nil {
+			old.stopCheck()
+		}
+		old.started = true
+		for i, x := range g.targets {
+			if x == old {
+				g.targets = append(g.targets[:i:i], g.targets[i+1:]...)
+				break
+			}
+		}
+		old.tr.CloseIdleConnections()
+	}
 	g.rebuildLocked()
 	g.mu.Unlock()
 	l.log.Info("target registered", "group", group, "target", id, "addr", addr)

@@ -596,3 +596,23 @@ func FuzzTraceparent(f *testing.F) {
 		}
 	})
 }
+
+func TestRegisterAgainReplacesAddress(t *testing.T) {
+	a, b := newBackend(t, "a"), newBackend(t, "b")
+	tl := startLB(t, Config{TargetGroups: []TargetGroup{{Name: "g", HealthCheck: fastCheck}}})
+	for _, addr := range []string{a.addr, a.addr, b.addr} {
+		if err := tl.Register("g", "i-1", addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tl.waitHealthy(t, "g", "i-1")
+	if st, _ := tl.Stats("g"); len(st) != 1 || st[0].Addr != b.addr {
+		t.Fatalf("got %+v, want one target at %s", st, b.addr)
+	}
+	if code, got := tl.get(t, "", "/"); code != 200 || got != "b" {
+		t.Fatalf("got %d from %q, want 200 from b", code, got)
+	}
+	if err := tl.Register("nope", "i-1", a.addr); err == nil || !strings.Contains(err.Error(), `unknown target group "nope"`) {
+		t.Fatalf("registering in an unknown group: got %v", err)
+	}
+}
