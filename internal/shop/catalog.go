@@ -50,15 +50,15 @@ func DefaultCatalog() []Product {
 	return []Product{
 		{ID: "mug", Name: "Meridian mug", Icon: "☕", PriceCents: 1400, Stock: 300,
 			Description: "Stoneware, 350 ml. Holds coffee in every region at once."},
-		{ID: "tee", Name: "Active-active T-shirt", Icon: "👕", PriceCents: 2500, Stock: 200,
+		{ID: "tee", Name: "Active-active T-shirt", Icon: "★", PriceCents: 2500, Stock: 200,
 			Description: "Organic cotton. Printed with the replication diagram."},
-		{ID: "notebook", Name: "Runbook notebook", Icon: "📓", PriceCents: 900, Stock: 500,
+		{ID: "notebook", Name: "Runbook notebook", Icon: "✎", PriceCents: 900, Stock: 500,
 			Description: "A5, dotted, for writing down what the pager said."},
-		{ID: "stickers", Name: "Sticker pack", Icon: "🌍", PriceCents: 500, Stock: 1000,
+		{ID: "stickers", Name: "Sticker pack", Icon: "✦", PriceCents: 500, Stock: 1000,
 			Description: "Six stickers: one per region you have not lost yet."},
-		{ID: "hoodie", Name: "Failover hoodie", Icon: "🧥", PriceCents: 5500, Stock: 120,
+		{ID: "hoodie", Name: "Failover hoodie", Icon: "☂", PriceCents: 5500, Stock: 120,
 			Description: "Warm when your primary region is not."},
-		{ID: "print", Name: "Signed first-edition print", Icon: "🖼", PriceCents: 12000, Stock: 6,
+		{ID: "print", Name: "Signed first-edition print", Icon: "⚑", PriceCents: 12000, Stock: 6,
 			Description: "A numbered print of the first multi-region map. Only six exist."},
 	}
 }
