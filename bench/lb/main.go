@@ -1,0 +1,540 @@
+// Command lb benchmarks Meridian's regional load balancer against nginx
+// proxying to the same backends in the same run: requests per second and
+// latency percentiles with a fixed number of keep-alive clients, straight to
+// the backends (the baseline for added latency), through nginx and through
+// Meridian, alternated so that both proxies see the same machine.
+//
+//	go run ./bench/lb -out /tmp/lb.json
+//
+// Backends, the balancer and nginx each run in a process of their own; the
+// load generator runs in this one. See bench/README.md for the figures.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// Issue 4's targets.
+const (
+	targetRatio    = 0.80
+	targetAddedP99 = time.Millisecond
+)
+
+type options struct {
+	backends    int
+	concurrency int
+	dur, warm   time.Duration
+	rounds      int
+	bodyBytes   int
+	out         string
+	nginx       string
+	noInstall   bool
+	skipNginx   bool
+	lbProfile   string
+	role        string
+	targets     string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lb bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	var o options
+	fs := flag.NewFlagSet("lb", flag.ContinueOnError)
+	fs.IntVar(&o.backends, "backends", 4, "backend processes' servers (one process, N listeners)")
+	fs.IntVar(&o.concurrency, "c", 64, "concurrent keep-alive clients")
+	fs.DurationVar(&o.dur, "duration", 10*time.Second, "measured time per run")
+	fs.DurationVar(&o.warm, "warmup", time.Second, "unmeasured load before each run")
+	fs.IntVar(&o.rounds, "rounds", 2, "times each of direct, nginx and Meridian is measured, alternating")
+	fs.IntVar(&o.bodyBytes, "body", 128, "response body size")
+	fs.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
+	fs.StringVar(&o.nginx, "nginx", "", "nginx binary (default: from PATH or /usr/sbin/nginx)")
+	fs.BoolVar(&o.noInstall, "no-install", false, "do not apt-get install nginx when it is missing")
+	fs.BoolVar(&o.skipNginx, "skip-nginx", false, "measure without nginx")
+	fs.StringVar(&o.lbProfile, "lb-cpuprofile", "", "write a CPU profile of the Meridian balancer process")
+	fs.StringVar(&o.role, "role", "", "internal: run as a child (backends, meridian)")
+	fs.StringVar(&o.targets, "targets", "", "internal: backend addresses for -role meridian")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch o.role {
+	case "backends":
+		return serveBackends(ctx, o)
+	case "meridian":
+		return serveMeridian(ctx, o)
+	case "":
+		return drive(ctx, o)
+	}
+	return fmt.Errorf("unknown role %q", o.role)
+}
+
+// child is a process of this program in another role; it prints "ADDR x"
+// lines when ready and exits when its stdin closes.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	addrs []string
+}
+
+func startChild(ctx context.Context, want int, args ...string) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %v: %w", args, err)
+	}
+	c := &child{cmd: cmd, stdin: stdin}
+	sc := bufio.NewScanner(stdout)
+	for len(c.addrs) < want && sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+			c.addrs = append(c.addrs, a)
+		}
+	}
+	if len(c.addrs) < want {
+		c.stop()
+		return nil, fmt.Errorf("child %v exited before it was ready", args)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return c, nil
+}
+
+func (c *child) stop() {
+	_ = c.stdin.Close()
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// untilStdinCloses returns a context cancelled when the parent goes away.
+func untilStdinCloses(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
+	return ctx, cancel
+}
+
+func serveBackends(ctx context.Context, o options) error {
+	ctx, cancel := untilStdinCloses(ctx)
+	defer cancel()
+	body := []byte(strings.Repeat("x", o.bodyBytes-1) + "\n")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(body)
+	})
+	var srvs []*http.Server
+	for range o.backends {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		srvs = append(srvs, srv)
+		go func() { _ = srv.Serve(ln) }()
+		fmt.Println("ADDR", ln.Addr().String())
+	}
+	<-ctx.Done()
+	for _, s := range srvs {
+		_ = s.Close()
+	}
+	return nil
+}
+
+func drive(ctx context.Context, o options) error {
+	fmt.Printf("lb bench: %d backends, %d clients, %v per run (+%v warm-up), %d rounds, %d B bodies, GOMAXPROCS %d, %d CPUs\n",
+		o.backends, o.concurrency, o.dur, o.warm, o.rounds, o.bodyBytes, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	backends, err := startChild(ctx, o.backends, "-role", "backends", "-backends", fmt.Sprint(o.backends),
+		"-body", fmt.Sprint(o.bodyBytes))
+	if err != nil {
+		return err
+	}
+	defer backends.stop()
+
+	margs := []string{"-role", "meridian", "-targets", strings.Join(backends.addrs, ",")}
+	if o.lbProfile != "" {
+		margs = append(margs, "-lb-cpuprofile", o.lbProfile)
+	}
+	meridian, err := startChild(ctx, 1, margs...)
+	if err != nil {
+		return err
+	}
+	defer meridian.stop()
+
+	targets := []target{
+		{name: "direct", urls: urls(backends.addrs)},
+		{name: "meridian", urls: urls(meridian.addrs)},
+	}
+	if !o.skipNginx {
+		ng, err := startNginx(ctx, o, backends.addrs)
+		if err != nil {
+			return err
+		}
+		if ng != nil {
+			defer ng.stop()
+			targets = []target{targets[0], {name: "nginx", urls: urls([]string{ng.addr})}, targets[1]}
+		}
+	}
+
+	var results []result
+	for round := 1; round <= o.rounds; round++ {
+		for _, t := range targets {
+			if _, err := load(ctx, t.urls, o.concurrency, o.warm); err != nil {
+				return err
+			}
+			r, err := load(ctx, t.urls, o.concurrency, o.dur)
+			if err != nil {
+				return err
+			}
+			r.Target, r.Round = t.name, round
+			results = append(results, r)
+			fmt.Printf("  %-8s round %d: %8.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d\n",
+				t.name, round, r.RPS, ms(r.P50), ms(r.P99), r.Errors)
+		}
+	}
+	rep := summarize(results)
+	rep.print(os.Stdout)
+	if o.out != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(o.out, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type target struct {
+	name string
+	urls []string
+}
+
+func urls(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		out = append(out, "http://"+a+"/")
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// nginxProc is nginx in the foreground with a config in a temp dir.
+type nginxProc struct {
+	cmd  *exec.Cmd
+	dir  string
+	addr string
+}
+
+func findNginx(o options) (string, error) {
+	if o.nginx != "" {
+		return o.nginx, nil
+	}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx", nil
+	}
+	return "", errors.New("nginx not found")
+}
+
+func loud(format string, args ...any) {
+	line := strings.Repeat("!", 78)
+	fmt.Printf("%s\n!!! %s\n%s\n", line, fmt.Sprintf(format, args...), line)
+}
+
+func startNginx(ctx context.Context, o options, backends []string) (*nginxProc, error) {
+	bin, err := findNginx(o)
+	if err != nil {
+		if o.noInstall || os.Geteuid() != 0 {
+			loud("NGINX IS NOT INSTALLED: measuring without it (apt-get install -y nginx)")
+			return nil, nil
+		}
+		loud("NGINX IS NOT INSTALLED: running apt-get install -y nginx")
+		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "nginx")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			loud("apt-get install nginx failed (%v): measuring without it", err)
+			return nil, nil
+		}
+		if bin, err = findNginx(o); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp("", "lb-bench-nginx-")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	var servers strings.Builder
+	for _, b := range backends {
+		fmt.Fprintf(&servers, "    server %s;\n", b)
+	}
+	conf := fmt.Sprintf(`worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  keepalive_requests 100000;
+  upstream backends {
+%[2]s    keepalive 256;
+    keepalive_requests 100000;
+  }
+  server {
+    listen %[3]s;
+    location / {
+      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_next_upstream error timeout;
+    }
+  }
+}
+`, dir, servers.String(), addr)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting nginx: %w", err)
+	}
+	n := &nginxProc{cmd: cmd, dir: dir, addr: addr}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			n.stop()
+			return nil, fmt.Errorf("nginx did not answer on %s (see %s/error.log): %v", addr, dir, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, _ := exec.Command(bin, "-v").CombinedOutput()
+	fmt.Printf("nginx: %s (%s), worker_processes auto, keepalive 256 to the backends, on %s\n",
+		strings.TrimSpace(string(out)), bin, addr)
+	return n, nil
+}
+
+func (n *nginxProc) stop() {
+	_ = n.cmd.Process.Signal(syscall.SIGQUIT)
+	done := make(chan struct{})
+	go func() { _ = n.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-done
+	}
+	_ = os.RemoveAll(n.dir)
+}
+
+type result struct {
+	Target   string        `json:"target"`
+	Round    int           `json:"round"`
+	Requests int           `json:"requests"`
+	Errors   int           `json:"errors"`
+	RPS      float64       `json:"rps"`
+	P50      time.Duration `json:"p50_ns"`
+	P99      time.Duration `json:"p99_ns"`
+}
+
+// load runs c keep-alive clients for d against urls (client i uses
+// urls[i%len(urls)]) and measures every request.
+func load(ctx context.Context, urls []string, c int, d time.Duration) (result, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: c, MaxIdleConns: 4 * c, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	type part struct {
+		lat  []time.Duration
+		errs int
+	}
+	parts := make(chan part, c)
+	start := time.Now()
+	for i := range c {
+		url := urls[i%len(urls)]
+		go func() {
+			var p part
+			p.lat = make([]time.Duration, 0, 1<<14)
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				resp, err := client.Get(url)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						p.errs++
+					}
+					continue
+				}
+				p.lat = append(p.lat, time.Since(t0))
+			}
+			parts <- p
+		}()
+	}
+	var all []time.Duration
+	var errs int
+	for range c {
+		p := <-parts
+		all = append(all, p.lat...)
+		errs += p.errs
+	}
+	el := time.Since(start)
+	if len(all) == 0 {
+		return result{}, fmt.Errorf("no request succeeded against %v (%d errors)", urls, errs)
+	}
+	slices.Sort(all)
+	pct := func(q float64) time.Duration { return all[min(len(all)-1, int(q*float64(len(all))))] }
+	return result{Requests: len(all), Errors: errs, RPS: float64(len(all)) / el.Seconds(),
+		P50: pct(0.50), P99: pct(0.99)}, nil
+}
+
+type summary struct {
+	Target string  `json:"target"`
+	RPS    float64 `json:"rps"`
+	P50Ms  float64 `json:"p50_ms"`
+	P99Ms  float64 `json:"p99_ms"`
+	// AddedP99Ms is p99 minus the direct p99.
+	AddedP99Ms float64 `json:"added_p99_ms"`
+}
+
+type report struct {
+	Runs     []result  `json:"runs"`
+	Summary  []summary `json:"summary"`
+	Ratio    float64   `json:"rps_ratio_to_nginx,omitempty"`
+	ExtraP99 float64   `json:"added_p99_vs_nginx_ms,omitempty"`
+}
+
+func summarize(rs []result) report {
+	rep := report{Runs: rs}
+	by := map[string]*summary{}
+	var order []string
+	counts := map[string]int{}
+	for _, r := range rs {
+		s := by[r.Target]
+		if s == nil {
+			s = &summary{Target: r.Target}
+			by[r.Target] = s
+			order = append(order, r.Target)
+		}
+		s.RPS += r.RPS
+		s.P50Ms += ms(r.P50)
+		s.P99Ms += ms(r.P99)
+		counts[r.Target]++
+	}
+	for _, name := range order {
+		s := by[name]
+		n := float64(counts[name])
+		s.RPS, s.P50Ms, s.P99Ms = s.RPS/n, s.P50Ms/n, s.P99Ms/n
+		if d := by["direct"]; d != nil && name != "direct" {
+			s.AddedP99Ms = s.P99Ms - d.P99Ms
+		}
+		rep.Summary = append(rep.Summary, *s)
+	}
+	if m, ng := by["meridian"], by["nginx"]; m != nil && ng != nil {
+		rep.Ratio = m.RPS / ng.RPS
+		rep.ExtraP99 = m.AddedP99Ms - ng.AddedP99Ms
+	}
+	return rep
+}
+
+func (rep report) print(w io.Writer) {
+	fmt.Fprintln(w, "\nmean of the rounds:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\treq/s\tp50 ms\tp99 ms\tadded p99 ms\t")
+	for _, s := range rep.Summary {
+		added := "-"
+		if s.Target != "direct" {
+			added = fmt.Sprintf("%.3f", s.AddedP99Ms)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%s\t\n", s.Target, s.RPS, s.P50Ms, s.P99Ms, added)
+	}
+	_ = tw.Flush()
+	if rep.Ratio == 0 {
+		fmt.Fprintln(w, "no nginx figures: targets not evaluated")
+		return
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "MET"
+		}
+		return "MISSED"
+	}
+	fmt.Fprintf(w, "Meridian req/s / nginx req/s: %.2f (target >= %.2f: %s)\n",
+		rep.Ratio, targetRatio, verdict(rep.Ratio >= targetRatio))
+	fmt.Fprintf(w, "Meridian added p99 - nginx added p99: %+.3f ms (target <= %.1f ms: %s)\n",
+		rep.ExtraP99, ms(targetAddedP99), verdict(rep.ExtraP99 <= ms(targetAddedP99)))
+}
