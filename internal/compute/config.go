@@ -98,6 +98,10 @@ type Config struct {
 	// <LogDir>/<group>/<instance>.log (default
 	// $TMPDIR/meridian-instances/<region>).
 	LogDir string
+	// Executable is the program a group whose command is "meridian" runs
+	// (default: this process's own executable), so the built-in
+	// applications run from the same binary as the node.
+	Executable string
 	// Groups are started by Run. Update and Remove change them later.
 	Groups []GroupSpec
 	// Targets is the load balancer (default: none; instances run but
@@ -163,6 +167,13 @@ func (c *Config) setDefaults() {
 			region = "default"
 		}
 		c.LogDir = filepath.Join(os.TempDir(), "meridian-instances", region)
+	}
+	if c.Executable == "" {
+		if exe, err := os.Executable(); err == nil {
+			c.Executable = exe
+		} else {
+			c.Executable = "meridian"
+		}
 	}
 	if c.Targets == nil {
 		c.Targets = noTargets{}

@@ -33,7 +33,8 @@ type group struct {
 	nextStart time.Time // real time before which no instance is started
 	lastScale time.Time // Config.Now of the last scaling action
 	scaled    bool
-	evals     int // scaling evaluations so far (tests wait on it)
+	evals     int    // scaling evaluations so far (tests wait on it)
+	held      string // why the last evaluation held a scale-in back, if it did
 	removed   bool
 	started   bool          // Run has a loop for it (guarded by Supervisor.mu)
 	changed   chan struct{} // closed and replaced on every change
@@ -477,6 +478,10 @@ func (g *group) scale() {
 	}
 	g.prev, g.prevAt = stats, now
 	d := decide(in)
+	if d.held != g.held && d.held != "" {
+		g.log.Info("scale-in held", "desired", g.desired, "until", d.held, "metric", sc.Metric, "why", d.why)
+	}
+	g.held = d.held
 	if d.direction == "" {
 		return
 	}

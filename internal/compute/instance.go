@@ -120,7 +120,11 @@ func (s *Supervisor) startProcess(inst *instance, group string) error {
 	args := expandArgs(inst.spec.Args, inst, s.cfg.Host, group)
 	_, _ = fmt.Fprintf(logf, "--- meridian: starting instance %s on %s at %s: %s %s\n",
 		inst.id, inst.addr, time.Now().UTC().Format(time.RFC3339Nano), inst.spec.Command, strings.Join(args, " "))
-	cmd := exec.Command(inst.spec.Command, args...)
+	command := inst.spec.Command
+	if command == "meridian" {
+		command = s.cfg.Executable
+	}
+	cmd := exec.Command(command, args...)
 	cmd.Env = s.environ(inst, group)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

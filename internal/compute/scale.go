@@ -24,6 +24,7 @@ type scaleInput struct {
 type decision struct {
 	desired   int
 	direction string // "out", "in" or "" (hold)
+	held      string // why a wanted scale-in waits: "warm-up" or "cooldown"
 	why       string
 }
 
@@ -52,11 +53,12 @@ func decide(in scaleInput) decision {
 		return decision{desired: want, direction: "out", why: why}
 	case want < in.desired:
 		if in.warming > 0 {
-			hold.why = why + "; scale-in held while instances warm up"
+			hold.why, hold.held = why+"; scale-in held while instances warm up", "warm-up"
 			return hold
 		}
 		if in.everScaled && in.sinceLastAction < in.cooldown {
 			hold.why = why + fmt.Sprintf("; scale-in held for cooldown (%v left)", in.cooldown-in.sinceLastAction)
+			hold.held = "cooldown"
 			return hold
 		}
 		return decision{desired: want, direction: "in", why: why}

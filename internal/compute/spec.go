@@ -47,6 +47,7 @@ type GroupSpec struct {
 	// load balancer's target group of the same name receives the instances.
 	Name string `yaml:"name" json:"name"`
 	// Command is the program to run: a path, or a name looked up in PATH.
+	// "meridian" is the node's own binary.
 	Command string `yaml:"command" json:"command"`
 	// Args are the program's arguments. ${PORT}, ${HOST}, ${ADDR}
 	// (host:port), ${INSTANCE} and ${GROUP} are replaced by the instance's

@@ -282,6 +282,13 @@ func TestScalesOutOnLoadAndInWhenIdle(t *testing.T) {
 	if got := strings.Join(dirs, ", "); got != "scaling out 1->4, scaling in 4->1" {
 		t.Errorf("logged decisions: got %q", got)
 	}
+	var held []string
+	for _, r := range e.logs.records("scale-in held") {
+		held = append(held, fmt.Sprint(r["until"]))
+	}
+	if got := strings.Join(held, ", "); got != "warm-up, cooldown" {
+		t.Errorf("logged held scale-ins: got %q, want warm-up, then cooldown", got)
+	}
 }
 
 func TestScalesOnRequestRate(t *testing.T) {
@@ -380,4 +387,70 @@ func TestRollingUpdateKeepsServing(t *testing.T) {
 		t.Errorf("load balancer events: got %q, want them to end with %q", events, wantOrder)
 	}
 	t.Logf("%d requests served during the rolling update", total)
+}
+
+func TestUpdateAddRescaleAndRemoveGroups(t *testing.T) {
+	exe, _ := os.Executable()
+	e := startEnv(t, 21800, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+
+	// A group added at run time starts and Update returns once it is healthy.
+	spec := fastSpec("api", exe, 1)
+	if err := e.s.Update(ctx, spec); err != nil {
+		t.Fatalf("adding a group: %v", err)
+	}
+	if n := e.lb.count("api"); n != 1 {
+		t.Fatalf("registered after Update returned: got %d, want 1", n)
+	}
+	first := e.group("api").Instances[0].ID
+
+	// Counts change in place, without replacing the running instance.
+	spec.Min, spec.Desired, spec.Max = 2, 2, 3
+	if err := e.s.Update(ctx, spec); err != nil {
+		t.Fatalf("raising desired: %v", err)
+	}
+	g := e.group("api")
+	if g.Desired != 2 || g.Max != 3 || len(g.Instances) != 2 || g.Instances[0].ID != first {
+		t.Fatalf("after raising desired: got %+v, want %s kept and one more", g, first)
+	}
+
+	// A rollout to a command that cannot run never takes the old instances
+	// down; Update says why it did not finish.
+	bad := spec
+	bad.Command = "/nonexistent/meridian-v2"
+	short, cancelShort := context.WithTimeout(ctx, 700*time.Millisecond)
+	err := e.s.Update(short, bad)
+	cancelShort()
+	if err == nil || !strings.Contains(err.Error(), "0 of 2 desired instances on the current configuration are healthy") ||
+		!strings.Contains(err.Error(), "/nonexistent/meridian-v2") {
+		t.Fatalf("Update to a missing command: got %v, want an error naming it", err)
+	}
+	if n := e.lb.count("api"); n != 2 {
+		t.Errorf("registered during the failed rollout: got %d, want the 2 old instances", n)
+	}
+	// Rolling back to the working spec converges again.
+	if err := e.s.Update(ctx, spec); err != nil {
+		t.Fatalf("rolling back: %v", err)
+	}
+
+	// Remove drains and stops the group's instances and forgets it.
+	pids := []int{e.group("api").Instances[0].PID, e.group("api").Instances[1].PID}
+	if err := e.s.Remove(ctx, "api"); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if len(e.s.Status()) != 0 || e.lb.count("api") != 0 {
+		t.Errorf("after Remove: status %+v, %d targets; want nothing", e.s.Status(), e.lb.count("api"))
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("pid %d alive after Remove", pid)
+		}
+	}
+	if err := e.s.Remove(ctx, "api"); err == nil {
+		t.Error("removing an unknown group: got no error")
+	}
+	if err := e.s.Update(ctx, GroupSpec{Name: "x"}); err == nil || !strings.Contains(err.Error(), "no command") {
+		t.Errorf("Update with an invalid spec: got %v", err)
+	}
 }
