@@ -24,9 +24,9 @@ type Supervisor struct {
 	client *http.Client  // health checks
 	wake   chan struct{} // tells Run that a group was added
 
-	mu      sync.Mutex
-	groups  map[string]*group
-	running bool
+	mu     sync.Mutex
+	groups map[string]*group
+	ran    bool // Run has been called
 
 	portMu sync.Mutex
 	ports  map[int]bool // ports held by this supervisor's instances
@@ -82,14 +82,15 @@ func New(cfg Config) (*Supervisor, error) {
 }
 
 // Run starts every group's instances and supervises them until ctx ends;
-// then it drains and stops all instances and returns nil.
+// then it drains and stops all instances and returns nil. A supervisor
+// runs once.
 func (s *Supervisor) Run(ctx context.Context) error {
 	s.mu.Lock()
-	if s.running {
+	if s.ran {
 		s.mu.Unlock()
-		return errors.New("compute: supervisor is already running")
+		return errors.New("compute: a supervisor runs once; build a new one with New")
 	}
-	s.running = true
+	s.ran = true
 	s.mu.Unlock()
 	s.log.Info("supervisor starting", "host", s.cfg.Host, "ports", s.cfg.PortRange.String(), "log_dir", s.cfg.LogDir)
 
@@ -108,12 +109,6 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
-			s.mu.Lock()
-			s.running = false
-			for _, g := range s.groups {
-				g.started = false
-			}
-			s.mu.Unlock()
 			s.log.Info("supervisor stopped")
 			return nil
 		case <-s.wake:

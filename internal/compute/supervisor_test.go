@@ -95,6 +95,9 @@ func TestStartsDesiredAndRegistersOnlyHealthy(t *testing.T) {
 	if n := len(e.lb.targets["web"]); n != 0 {
 		t.Errorf("after shutdown %d targets remain registered, want 0", n)
 	}
+	if err := e.s.Run(context.Background()); err == nil {
+		t.Error("a second Run: got no error, want one")
+	}
 }
 
 func TestKilledInstanceIsReplaced(t *testing.T) {
