@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/meridian-platform/meridian/bench/internal/latency"
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
@@ -70,7 +71,7 @@ type phaseResult struct {
 
 // clientStats is one client goroutine's tally; merged after the phase.
 type clientStats struct {
-	lat      latencies
+	lat      latency.Histogram
 	sent     int64
 	recv     int64
 	errors   uint64
@@ -125,11 +126,11 @@ func drive(ctx context.Context, p phase, newClient func(i int) opFunc) (phaseRes
 		}
 	}
 
-	var all latencies
+	var all latency.Histogram
 	var sent, recv int64
 	for i := range stats {
 		st := &stats[i]
-		all.merge(&st.lat)
+		all.Merge(&st.lat)
 		sent += st.sent
 		recv += st.recv
 		res.Errors += st.errors
@@ -137,18 +138,18 @@ func drive(ctx context.Context, p phase, newClient func(i int) opFunc) (phaseRes
 			res.FirstError = st.firstErr.Error()
 		}
 	}
-	res.Ops = all.n
-	res.OpsPerSec = float64(all.n) / p.dur.Seconds()
-	res.P50ms = ms(all.quantile(0.50))
-	res.P99ms = ms(all.quantile(0.99))
-	res.Meanms = ms(all.mean())
-	res.Maxms = ms(all.max)
+	res.Ops = all.Count()
+	res.OpsPerSec = float64(all.Count()) / p.dur.Seconds()
+	res.P50ms = ms(all.Quantile(0.50))
+	res.P99ms = ms(all.Quantile(0.99))
+	res.Meanms = ms(all.Mean())
+	res.Maxms = ms(all.Max())
 	if res.CPUCores > 0 {
 		res.OpsPerCPUSecond = res.OpsPerSec / res.CPUCores
 	}
-	if all.n > 0 {
-		res.ReqBytes = float64(sent) / float64(all.n)
-		res.RespBytes = float64(recv) / float64(all.n)
+	if all.Count() > 0 {
+		res.ReqBytes = float64(sent) / float64(all.Count())
+		res.RespBytes = float64(recv) / float64(all.Count())
 	}
 	return res, nil
 }
@@ -226,7 +227,7 @@ func loop(ctx context.Context, op opFunc, rng *rand.Rand, st *clientStats, windo
 		if t1.Before(windowStart) || t1.After(end) {
 			continue
 		}
-		st.lat.record(t1.Sub(t0))
+		st.lat.Record(t1.Sub(t0))
 		st.sent += int64(sent)
 		st.recv += int64(recv)
 	}

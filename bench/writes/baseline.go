@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/meridian-platform/meridian/bench/internal/latency"
 	"os"
 	"path/filepath"
 	"sync"
@@ -76,14 +77,14 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 		count    atomic.Uint64
 		firstErr atomic.Value
 		mu       sync.Mutex
-		all      latencies
+		all      latency.Histogram
 	)
 	doc := filler(docBytes)
 	rec := filler(recordBytes)
 	for w := range writers {
 		db := open[w%dbs]
 		wg.Go(func() {
-			var lat latencies
+			var lat latency.Histogram
 			var n uint64
 			key := make([]byte, 0, 32)
 			for seq := 0; ctx.Err() == nil; seq++ {
@@ -113,12 +114,12 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 				t1 := time.Now()
 				if !t1.Before(from) && t1.Before(until) {
 					n++
-					lat.record(t1.Sub(t0))
+					lat.Record(t1.Sub(t0))
 				}
 			}
 			count.Add(n)
 			mu.Lock()
-			all.merge(&lat)
+			all.Merge(&lat)
 			mu.Unlock()
 		})
 	}
@@ -131,8 +132,8 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 	}
 	res.Writes = count.Load()
 	res.WritesPerSec = float64(res.Writes) / dur.Seconds()
-	res.LatencyP50ms = ms(all.quantile(0.50))
-	res.LatencyP99ms = ms(all.quantile(0.99))
+	res.LatencyP50ms = ms(all.Quantile(0.50))
+	res.LatencyP99ms = ms(all.Quantile(0.99))
 	for _, db := range open {
 		if err := db.Close(); err != nil {
 			return res, fmt.Errorf("closing baseline pebble: %w", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/meridian-platform/meridian/bench/internal/latency"
 	"math"
 	"net/http"
 	"os"
@@ -123,7 +124,7 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 		errCount atomic.Uint64
 		firstErr atomic.Value
 		mu       sync.Mutex
-		lat      latencies
+		lat      latency.Histogram
 	)
 	var acked atomic.Uint64
 	stopTrace := make(chan struct{})
@@ -139,13 +140,13 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 		st := n.Store()
 		for w := range o.writers {
 			wg.Go(func() {
-				var my latencies
+				var my latency.Histogram
 				var inWindow, all uint64
 				defer func() {
 					totals[ri].window.Add(inWindow)
 					totals[ri].all.Add(all)
 					mu.Lock()
-					lat.merge(&my)
+					lat.Merge(&my)
 					mu.Unlock()
 				}()
 				for seq := 0; ctx.Err() == nil; seq++ {
@@ -170,7 +171,7 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 					t1 := time.Now()
 					if !t1.Before(from) && t1.Before(until) {
 						inWindow++
-						my.record(t1.Sub(t0))
+						my.Record(t1.Sub(t0))
 					}
 				}
 			})
@@ -220,10 +221,10 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 	if s, ok := firstErr.Load().(string); ok {
 		res.FirstError = s
 	}
-	res.LatencyP50ms = ms(lat.quantile(0.50))
-	res.LatencyP99ms = ms(lat.quantile(0.99))
-	res.LatencyMeanms = ms(lat.mean())
-	res.LatencyMaxms = ms(lat.max)
+	res.LatencyP50ms = ms(lat.Quantile(0.50))
+	res.LatencyP99ms = ms(lat.Quantile(0.99))
+	res.LatencyMeanms = ms(lat.Mean())
+	res.LatencyMaxms = ms(lat.Max())
 
 	var lag, commit, group hist
 	for i := range c.nodes {

@@ -1,4 +1,7 @@
-package main
+// Package latency is the benchmarks' latency histogram: log-linear buckets
+// of microseconds, exact to about 1.6%, one per load goroutine, merged at the
+// end. Only the programs under bench/ import it.
+package latency
 
 import (
 	"math"
@@ -6,16 +9,13 @@ import (
 	"time"
 )
 
-// The histogram below is a copy of bench/writes/latency.go: a main package
-// cannot be imported.
-
 // subBuckets is how many linear steps each power of two is split into: the
 // recorded quantiles are exact to within 1/subBuckets (about 1.6%).
 const subBuckets = 64
 
-// latencies is a log-linear histogram of durations in microseconds, one per
+// Histogram is a log-linear histogram of durations in microseconds, one per
 // writer goroutine (not safe for concurrent use); merge them at the end.
-type latencies struct {
+type Histogram struct {
 	counts []uint64
 	n      uint64
 	sum    time.Duration
@@ -43,7 +43,7 @@ func bucketUpper(b int) uint64 {
 	return (mant+1)<<exp - 1
 }
 
-func (l *latencies) record(d time.Duration) {
+func (l *Histogram) Record(d time.Duration) {
 	us := uint64(max(d.Microseconds(), 0))
 	b := bucketOf(us)
 	if b >= len(l.counts) {
@@ -57,7 +57,7 @@ func (l *latencies) record(d time.Duration) {
 	l.max = max(l.max, d)
 }
 
-func (l *latencies) merge(o *latencies) {
+func (l *Histogram) Merge(o *Histogram) {
 	if len(o.counts) > len(l.counts) {
 		grown := make([]uint64, len(o.counts))
 		copy(grown, l.counts)
@@ -73,7 +73,7 @@ func (l *latencies) merge(o *latencies) {
 
 // quantile returns the upper bound of the bucket holding the q-th value
 // (0 < q ≤ 1), or 0 without samples.
-func (l *latencies) quantile(q float64) time.Duration {
+func (l *Histogram) Quantile(q float64) time.Duration {
 	if l.n == 0 {
 		return 0
 	}
@@ -89,9 +89,15 @@ func (l *latencies) quantile(q float64) time.Duration {
 	return l.max
 }
 
-func (l *latencies) mean() time.Duration {
+func (l *Histogram) Mean() time.Duration {
 	if l.n == 0 {
 		return 0
 	}
 	return l.sum / time.Duration(l.n)
 }
+
+// Count is how many durations were recorded.
+func (l *Histogram) Count() uint64 { return l.n }
+
+// Max is the longest duration recorded.
+func (l *Histogram) Max() time.Duration { return l.max }
