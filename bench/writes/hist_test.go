@@ -56,6 +56,7 @@ func TestNumberEncodesNonFiniteAsNull(t *testing.T) {
 		}
 	}
 }
+
 const exposition = `# HELP d Delay.
 # TYPE d histogram
 d_bucket{origin_region="a",le="0.001"} 10
@@ -75,4 +76,3 @@ d_count{origin_region="b"} 100
 w{kind="local"} 7
 w{kind="remote"} 5
 `
-
