@@ -16,7 +16,8 @@ import (
 // Region means its default.
 type Config struct {
 	// Addr is the address to listen on (default 127.0.0.1:8000).
-	// ConfigFromEnv builds it from HOST and PORT.
+	// ConfigFromEnv takes MERIDIAN_LISTEN_ADDR, or builds it from HOST and
+	// PORT.
 	Addr string
 	// Region is the Meridian region this instance runs in
 	// (MERIDIAN_REGION). Required: it names the region's stock allocation
@@ -62,7 +63,8 @@ type Config struct {
 }
 
 // ConfigFromEnv reads the configuration an instance group passes to each
-// process: HOST and PORT (the listen address), MERIDIAN_REGION,
+// process: MERIDIAN_LISTEN_ADDR, or HOST and PORT (the listen address),
+// MERIDIAN_REGION,
 // MERIDIAN_INSTANCE, and the AWS SDK's AWS_ENDPOINT_URL, AWS_REGION,
 // AWS_SHARED_CREDENTIALS_FILE and AWS_PROFILE.
 func ConfigFromEnv() Config { return configFromEnv(os.Getenv) }
@@ -77,7 +79,10 @@ func configFromEnv(getenv func(string) string) Config {
 		Profile:         getenv("AWS_PROFILE"),
 	}
 	host, port := getenv("HOST"), getenv("PORT")
-	if host != "" || port != "" {
+	switch {
+	case getenv("MERIDIAN_LISTEN_ADDR") != "":
+		cfg.Addr = getenv("MERIDIAN_LISTEN_ADDR")
+	case host != "" || port != "":
 		if host == "" {
 			host = "127.0.0.1"
 		}

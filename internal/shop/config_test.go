@@ -15,6 +15,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"empty", nil, Config{}},
 		{"port only", map[string]string{"PORT": "9001"}, Config{Addr: "127.0.0.1:9001"}},
 		{"host and port", map[string]string{"HOST": "127.0.1.2", "PORT": "31000"}, Config{Addr: "127.0.1.2:31000"}},
+		{"listen addr wins", map[string]string{"MERIDIAN_LISTEN_ADDR": "127.0.1.3:20001", "HOST": "127.0.1.3", "PORT": "20001"}, Config{Addr: "127.0.1.3:20001"}},
 		{"ipv6 host", map[string]string{"HOST": "::1", "PORT": "1"}, Config{Addr: "[::1]:1"}},
 		{"meridian and aws", map[string]string{
 			"MERIDIAN_REGION": "eu-west", "MERIDIAN_INSTANCE": "shop-3",

@@ -551,6 +551,14 @@ func (d *db) checkout(ctx context.Context, session, instance string, now time.Ti
 // canceled explains a cancelled checkout transaction.
 func (d *db) canceled(ctx context.Context, order Order, reasons []types.CancellationReason) (Order, error) {
 	failed := func(i int) bool { return i < len(reasons) && aws.ToString(reasons[i].Code) == "ConditionalCheckFailed" }
+	if failed(len(order.Lines) + 1) {
+		// The cart is gone or changed. If this very order exists, an SDK
+		// retry of a transaction that had already committed found its own
+		// work done: that is success, whatever the stock says now.
+		if o, err := d.order(ctx, order.ID); err == nil {
+			return o, nil
+		}
+	}
 	for i, l := range order.Lines {
 		if failed(i) {
 			return Order{}, &OutOfStockError{
@@ -560,11 +568,6 @@ func (d *db) canceled(ctx context.Context, order Order, reasons []types.Cancella
 		}
 	}
 	if failed(len(order.Lines) + 1) {
-		// The cart changed, or an SDK retry of a transaction that had
-		// already committed found its own work done.
-		if o, err := d.order(ctx, order.ID); err == nil {
-			return o, nil
-		}
 		return Order{}, errCartChanged
 	}
 	return Order{}, fmt.Errorf("checking out: transaction cancelled: %v", reasonCodes(reasons))

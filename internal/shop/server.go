@@ -91,12 +91,11 @@ func (s *Shop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Shop) healthz(w http.ResponseWriter, r *http.Request) {
 	body := map[string]string{"region": s.cfg.Region, "instance": s.cfg.Instance}
 	code := http.StatusOK
-	switch err := s.health(r.Context()); {
-	case !s.ready.Load():
+	if !s.ready.Load() {
 		body["status"], code = "starting", http.StatusServiceUnavailable
-	case err != nil:
+	} else if err := s.health(r.Context()); err != nil {
 		body["status"], body["error"], code = "unhealthy", err.Error(), http.StatusServiceUnavailable
-	default:
+	} else {
 		body["status"] = "ok"
 	}
 	w.Header().Set("Cache-Control", "no-store")
