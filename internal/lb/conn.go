@@ -70,8 +70,15 @@ func (c *conn) Read(p []byte) (int, error) {
 	if !c.active.Load() {
 		c.pendingBytes.Add(int64(n))
 		var ne net.Error
-		if err != nil && errors.As(err, &ne) && ne.Timeout() &&
-			(!c.served.Load() || c.pendingBytes.Load() > 0) {
+		if err != nil && errors.As(err, &ne) && ne.Timeout() && !c.served.Load() {
+			if c.pendingBytes.Load() > 0 {
+				c.refuse("header_timeout", "closed a client connection that did not send its request headers in time")
+			} else if !c.refused.Swap(true) {
+				// Connected and sent nothing (a pre-opened connection, or
+				// a slow client): counted, not worth a log line.
+				c.lb.m.rejected.WithLabelValues("no_request").Inc()
+			}
+		} else if err != nil && errors.As(err, &ne) && ne.Timeout() && c.pendingBytes.Load() > 0 {
 			c.refuse("header_timeout", "closed a client connection that did not send its request headers in time")
 		}
 	}

@@ -3,8 +3,6 @@ package lb
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,7 +46,7 @@ type TargetStats struct {
 type target struct {
 	id, addr string
 	g        *group
-	tr       *http.Transport
+	up       *upstream
 
 	inflight atomic.Int64
 	requests atomic.Uint64
@@ -298,7 +296,7 @@ func (g *group) setStateLocked(t *target, s State, reason string) {
 	}
 	g.rebuildLocked()
 	if s != StateHealthy && prev == StateHealthy {
-		t.tr.CloseIdleConnections()
+		t.up.closeIdle(false)
 	}
 	g.lb.m.transitns.WithLabelValues(g.cfg.Name, string(s)).Inc()
 	log := g.lb.log.With("group", g.cfg.Name, "target", t.id, "addr", t.addr, "from", string(prev), "to", string(s))
@@ -324,27 +322,6 @@ func (g *group) stats() []TargetStats {
 		out = append(out, s)
 	}
 	return out
-}
-
-func (l *LB) newTransport() *http.Transport {
-	d := &net.Dialer{Timeout: l.cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, &connectError{err: err}
-			}
-			return c, nil
-		},
-		MaxIdleConns:          l.cfg.MaxIdlePerTarget,
-		MaxIdleConnsPerHost:   l.cfg.MaxIdlePerTarget,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: l.cfg.UpstreamTimeout,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     false,
-		WriteBufferSize:       16 << 10,
-		ReadBufferSize:        16 << 10,
-	}
 }
 
 // connectError marks a failure to connect to a target: the request was not

@@ -225,7 +225,7 @@ func (l *LB) Register(group, id, addr string) error {
 		g.mu.Unlock()
 		return nil
 	}
-	t := &target{id: id, addr: addr, g: g, tr: l.newTransport(), state: StateInitial, drained: make(chan struct{})}
+	t := &target{id: id, addr: addr, g: g, up: l.newUpstream(addr), state: StateInitial, drained: make(chan struct{})}
 	g.targets = append(g.targets, t)
 	if old != nil {
 		// A new address for the same id: the old one is gone (its process
@@ -242,7 +242,7 @@ func (l *LB) Register(group, id, addr string) error {
 				break
 			}
 		}
-		old.tr.CloseIdleConnections()
+		old.up.closeIdle(true)
 	}
 	g.rebuildLocked()
 	g.mu.Unlock()
@@ -311,7 +311,7 @@ func (l *LB) Deregister(ctx context.Context, group, id string) error {
 	}
 	g.rebuildLocked()
 	g.mu.Unlock()
-	t.tr.CloseIdleConnections()
+	t.up.closeIdle(true)
 	l.m.requests.DeletePartialMatch(prometheus.Labels{"group": group, "target": id})
 	l.log.Info("target deregistered", "group", group, "target", id)
 	return err

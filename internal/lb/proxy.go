@@ -144,7 +144,7 @@ func (l *LB) forward(w http.ResponseWriter, r *http.Request, g *group) (int, *ta
 		}
 		attempt++
 		out.URL.Host = t.addr
-		resp, err := t.tr.RoundTrip(out)
+		resp, err := t.up.roundTrip(r.Context(), out, idempotent && body.r == nil)
 		if err == nil {
 			code := l.respond(w, resp, t, g)
 			t.release()

@@ -1,0 +1,208 @@
+package lb
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// upstream is the keep-alive connection pool to one target. Unlike
+// http.Transport it runs a request on the calling goroutine (no per
+// connection reader and writer goroutines to hand off to), which is most of
+// the proxy's cost at small responses.
+type upstream struct {
+	addr    string
+	dialer  *net.Dialer
+	timeout time.Duration // for the response headers
+	maxIdle int
+
+	mu     sync.Mutex
+	idle   []*upConn
+	closed bool
+}
+
+type upConn struct {
+	c  net.Conn
+	rc syscall.RawConn
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+func (l *LB) newUpstream(addr string) *upstream {
+	return &upstream{addr: addr, timeout: l.cfg.UpstreamTimeout, maxIdle: l.cfg.MaxIdlePerTarget,
+		dialer: &net.Dialer{Timeout: l.cfg.ConnectTimeout, KeepAlive: 30 * time.Second}}
+}
+
+// get returns a live pooled connection or a new one.
+func (u *upstream) get(ctx context.Context) (*upConn, bool, error) {
+	for {
+		u.mu.Lock()
+		n := len(u.idle)
+		if n == 0 {
+			u.mu.Unlock()
+			break
+		}
+		pc := u.idle[n-1]
+		u.idle[n-1] = nil
+		u.idle = u.idle[:n-1]
+		u.mu.Unlock()
+		if pc.alive() {
+			return pc, true, nil
+		}
+		pc.close()
+	}
+	c, err := u.dialer.DialContext(ctx, "tcp", u.addr)
+	if err != nil {
+		return nil, false, &connectError{err: err}
+	}
+	pc := &upConn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}
+	if sc, ok := c.(syscall.Conn); ok {
+		pc.rc, _ = sc.SyscallConn()
+	}
+	return pc, false, nil
+}
+
+// alive checks, without blocking, that an idle connection was not closed by
+// the target (or sent something unasked) while it sat in the pool: a
+// request written to it could be lost in a way that cannot be told apart
+// from the target failing while processing it.
+func (pc *upConn) alive() bool {
+	if pc.br.Buffered() > 0 {
+		return false
+	}
+	if pc.rc == nil {
+		return true
+	}
+	ok := false
+	var b [1]byte
+	err := pc.rc.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = errors.Is(err, syscall.EAGAIN)
+		return true
+	})
+	return err == nil && ok
+}
+
+func (pc *upConn) close() { _ = pc.c.Close() }
+
+func (u *upstream) put(pc *upConn) {
+	u.mu.Lock()
+	if u.closed || len(u.idle) >= u.maxIdle {
+		u.mu.Unlock()
+		pc.close()
+		return
+	}
+	u.idle = append(u.idle, pc)
+	u.mu.Unlock()
+}
+
+// closeIdle closes the pooled connections; with forever, later returned
+// connections are closed too.
+func (u *upstream) closeIdle(forever bool) {
+	u.mu.Lock()
+	idle := u.idle
+	u.idle = nil
+	if forever {
+		u.closed = true
+	}
+	u.mu.Unlock()
+	for _, pc := range idle {
+		pc.close()
+	}
+}
+
+var longAgo = time.Unix(1, 0)
+
+// roundTrip sends req (with URL.Host and Host set) and reads the response
+// headers. The response body returns the connection to the pool once read
+// to its end, or closes it when closed early. A pooled connection that
+// turns out dead before any response byte is replaced by a fresh one when
+// req can be sent again (replayable).
+func (u *upstream) roundTrip(ctx context.Context, req *http.Request, replayable bool) (*http.Response, error) {
+	for {
+		pc, reused, err := u.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if u.timeout > 0 {
+			_ = pc.c.SetReadDeadline(time.Now().Add(u.timeout))
+		}
+		stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(longAgo) })
+		resp, err := pc.exchange(req)
+		if err != nil {
+			stop()
+			pc.close()
+			if reused && replayable && ctx.Err() == nil && errKind(err) == "reset" {
+				continue
+			}
+			return nil, err
+		}
+		if u.timeout > 0 {
+			_ = pc.c.SetReadDeadline(time.Time{})
+		}
+		resp.Body = &upBody{r: resp.Body, pc: pc, u: u, stop: stop, reuse: !resp.Close}
+		return resp, nil
+	}
+}
+
+func (pc *upConn) exchange(req *http.Request) (*http.Response, error) {
+	if err := req.Write(pc.bw); err != nil {
+		return nil, err
+	}
+	if err := pc.bw.Flush(); err != nil {
+		return nil, err
+	}
+	for {
+		resp, err := http.ReadResponse(pc.br, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		// 1xx informational: the real response follows.
+	}
+}
+
+// upBody is a response body that gives its connection back once read.
+type upBody struct {
+	r     io.ReadCloser
+	pc    *upConn
+	u     *upstream
+	stop  func() bool
+	reuse bool
+	done  bool
+}
+
+func (b *upBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.finish(true)
+	}
+	return n, err
+}
+
+func (b *upBody) Close() error {
+	if !b.done {
+		b.finish(false)
+	}
+	return nil
+}
+
+func (b *upBody) finish(complete bool) {
+	b.done = true
+	if !b.stop() || !complete || !b.reuse {
+		b.pc.close() // the deadline may be set in the past, or the body unread
+		return
+	}
+	b.u.put(b.pc)
+}
