@@ -2,6 +2,7 @@ package shop
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 )
@@ -66,6 +67,22 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("got %v, want an error mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestRun: Run refuses a bad configuration and an address in use with
+// errors that say so.
+func TestRun(t *testing.T) {
+	if err := Run(t.Context(), Config{}); err == nil || !strings.Contains(err.Error(), "MERIDIAN_REGION") {
+		t.Errorf("without a region: got %v, want an error naming MERIDIAN_REGION", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := Run(t.Context(), Config{Region: "us-east", Addr: ln.Addr().String()}); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("on a busy address: got %v, want address already in use", err)
 	}
 }
 

@@ -510,8 +510,15 @@ func (d *db) checkout(ctx context.Context, session, instance string, now time.Ti
 		ID: newID(), Region: d.region, Instance: instance, CreatedAt: now.UTC().Truncate(time.Millisecond),
 		Status: "confirmed", Lines: cart.Lines, TotalCents: cart.TotalCents,
 	}
+	return d.place(ctx, session, cart.rev, order)
+}
+
+// place runs the checkout transaction for an order priced from revision
+// rev of the session's cart. Placing the same order twice (an SDK retry
+// after a lost answer) returns the order the first attempt placed.
+func (d *db) place(ctx context.Context, session string, rev int64, order Order) (Order, error) {
 	var actions []types.TransactWriteItem
-	for _, l := range cart.Lines {
+	for _, l := range order.Lines {
 		actions = append(actions, types.TransactWriteItem{Update: &types.Update{
 			TableName:                           aws.String(tableInventory),
 			Key:                                 key(stockKey(l.ProductID, d.region)),
@@ -531,10 +538,10 @@ func (d *db) checkout(ctx context.Context, session, instance string, now time.Ti
 		types.TransactWriteItem{Delete: &types.Delete{
 			TableName: aws.String(tableCarts), Key: key(session),
 			ConditionExpression:       aws.String("rev = :rev"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":rev": num(cart.rev)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":rev": num(rev)},
 		}},
 	)
-	_, err = d.c.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+	_, err := d.c.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems:      actions,
 		ClientRequestToken: aws.String(order.ID),
 	})

@@ -39,6 +39,7 @@ func TestShop(t *testing.T) {
 	t.Run("api", func(t *testing.T) { testAPI(t, east[0], west) })
 	t.Run("forms", func(t *testing.T) { testForms(t, east[1]) })
 	t.Run("browser", func(t *testing.T) { testBrowser(t, west) })
+	t.Run("replayed-checkout", func(t *testing.T) { testReplayedCheckout(t, c) })
 	t.Run("no-oversell", func(t *testing.T) { testNoOversell(t, c, east, west) })
 	// Last: stops eu-west's region node.
 	t.Run("healthz", func(t *testing.T) { testHealthz(t, c, east[0], west) })
@@ -245,6 +246,40 @@ func testNoOversell(t *testing.T, c *testcluster.Cluster, east []*instance, west
 		b := browser(t)
 		call(t, b, "POST", in.URL+"/api/cart", `{"product_id":"print"}`, http.StatusOK, nil)
 		call(t, b, "POST", in.URL+"/api/checkout", "", http.StatusConflict, nil)
+	}
+}
+
+// testReplayedCheckout places the same order twice, as an SDK retry after
+// a lost answer would: the second attempt returns the order and takes no
+// more stock.
+func testReplayedCheckout(t *testing.T, c *testcluster.Cluster) {
+	ctx := t.Context()
+	d := &db{c: dynamoClient(c, "us-east"), region: "us-east"}
+	stock := func() int64 {
+		left, err := d.inventory(ctx, []string{stockKey("stickers", "us-east")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return left[stockKey("stickers", "us-east")]
+	}
+	before := stock()
+	session := newID()
+	if err := d.addToCart(ctx, session, "stickers", 2); err != nil {
+		t.Fatal(err)
+	}
+	cart, err := d.cart(ctx, session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := Order{ID: newID(), Region: "us-east", Status: "confirmed", Lines: cart.Lines, TotalCents: cart.TotalCents, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	for attempt := range 2 {
+		got, err := d.place(ctx, session, cart.rev, order)
+		if err != nil || got.ID != order.ID {
+			t.Fatalf("attempt %d: got %+v, %v, want order %s", attempt+1, got, err, order.ID)
+		}
+	}
+	if after := stock(); after != before-2 {
+		t.Errorf("stickers left: got %d, want %d (2 taken once)", after, before-2)
 	}
 }
 
