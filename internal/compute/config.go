@@ -19,24 +19,35 @@ import (
 // per instance group, named like the group. The regional load balancer
 // implements it.
 type Targets interface {
-	// Register adds a healthy instance to the group's targets; the load
-	// balancer may send it requests from now on. Registering an id again
-	// replaces its address.
-	Register(group, id, addr string)
+	// Register adds an instance that passed the supervisor's health checks
+	// to the group's targets. An error (such as an unknown target group) is
+	// logged and shown in the group's status, and registration is retried
+	// at every scaling evaluation.
+	Register(group, id, addr string) error
 	// Deregister stops new requests to the instance at once, then waits
 	// until its in-flight requests have finished or ctx is done (the
 	// supervisor bounds ctx by the group's DrainDelay). The supervisor stops
 	// the process after it returns. Deregistering an unknown id is not an
 	// error.
 	Deregister(ctx context.Context, group, id string) error
-	// Stats reports the group's registered targets by id, for autoscaling.
-	Stats(group string) map[string]TargetStats
+	// Stats reports the group's registered targets, for autoscaling.
+	Stats(group string) ([]TargetStats, error)
+}
+
+// HealthWaiter is implemented by a load balancer that health-checks
+// targets itself and routes to a new one only once they pass. The
+// supervisor then counts an instance as in service (for rolling updates
+// and scale-in) only after WaitHealthy returns nil; an error, or no verdict
+// within the group's StartTimeout, replaces the instance.
+type HealthWaiter interface {
+	WaitHealthy(ctx context.Context, group, id string) error
 }
 
 // TargetStats is what the load balancer knows of one target.
 type TargetStats struct {
+	ID string
 	// InFlight is the number of requests the target is serving now.
-	InFlight int
+	InFlight int64
 	// Requests counts the requests sent to the target since it was
 	// registered; it only grows.
 	Requests uint64
@@ -198,6 +209,8 @@ func (c *Config) setDefaults() {
 
 type noTargets struct{}
 
-func (noTargets) Register(string, string, string)                  {}
+func (noTargets) Register(string, string, string) error            { return nil }
 func (noTargets) Deregister(context.Context, string, string) error { return nil }
-func (noTargets) Stats(string) map[string]TargetStats              { return nil }
+func (noTargets) Stats(string) ([]TargetStats, error)              { return nil, nil }
+
+var _ Targets = noTargets{}

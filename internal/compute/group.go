@@ -101,6 +101,7 @@ func (g *group) run(ctx context.Context) {
 				return
 			}
 		case <-eval.C:
+			g.retryRegistrations(ctx)
 			g.scale()
 		case <-retry.C:
 		}
@@ -309,28 +310,90 @@ func (g *group) startOne(ctx context.Context) error {
 
 // handle reacts to a monitor's event.
 func (g *group) handle(ctx context.Context, ev event) {
+	inst := ev.inst
 	g.mu.Lock()
-	if ev.inst.state == stateDraining || (ev.ready && ev.inst.state != stateStarting) {
+	if inst.state == stateDraining || ((ev.ready || ev.inService) && inst.state != stateStarting) {
 		g.mu.Unlock()
 		return // already retired, or a stale report
 	}
-	if !ev.ready {
-		g.failed(ctx, ev.inst, ev.kind, ev.reason)
+	switch {
+	case ev.ready:
+		inst.ready = true
 		g.mu.Unlock()
+		g.register(ctx, inst)
+	case ev.inService:
+		g.inService(inst)
+		g.mu.Unlock()
+	default:
+		g.failed(ctx, inst, ev.kind, ev.reason)
+		g.mu.Unlock()
+	}
+}
+
+// register hands a ready instance to the load balancer. It runs on the
+// group loop without mu: only the loop changes instance states.
+func (g *group) register(ctx context.Context, inst *instance) {
+	err := g.s.cfg.Targets.Register(g.name, inst.id, inst.addr)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		g.lastErr = fmt.Sprintf("registering instance %s with the load balancer: %v", inst.id, err)
+		g.log.Warn("registering instance with the load balancer, will retry", "instance", inst.id, "err", err)
+		g.notify()
 		return
 	}
-	g.mu.Unlock()
-	// Register outside mu: only this loop changes instance states.
-	g.s.cfg.Targets.Register(g.name, ev.inst.id, ev.inst.addr)
-	g.mu.Lock()
-	ev.inst.state = stateHealthy
-	ev.inst.registeredAt = g.s.cfg.Now()
+	inst.registered = true
+	w, ok := g.s.cfg.Targets.(HealthWaiter)
+	if !ok {
+		g.inService(inst)
+		return
+	}
+	timeout := inst.spec.StartTimeout
+	// Exits when the load balancer's verdict arrives, the instance is
+	// retired or the start timeout passes.
+	g.tasks.Go(func() {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		go func() {
+			select {
+			case <-inst.quit:
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+		if err := w.WaitHealthy(wctx, g.name, inst.id); err != nil {
+			g.report(event{inst: inst, kind: "lb_unhealthy", reason: fmt.Sprintf("the load balancer did not find it healthy: %v", err)})
+			return
+		}
+		g.report(event{inst: inst, inService: true})
+	})
+}
+
+// inService marks a registered instance as serving. Call with mu held.
+func (g *group) inService(inst *instance) {
+	inst.state = stateHealthy
+	inst.registeredAt = g.s.cfg.Now()
 	g.failures, g.nextStart, g.lastErr = 0, time.Time{}, ""
 	g.notify()
 	g.updateGauges()
+	g.log.Info("instance healthy, registered", "instance", inst.id, "addr", inst.addr,
+		"after", time.Since(inst.started).Round(time.Millisecond))
+}
+
+// retryRegistrations registers ready instances the load balancer refused
+// before.
+func (g *group) retryRegistrations(ctx context.Context) {
+	g.mu.Lock()
+	var todo []*instance
+	for _, inst := range g.instances {
+		if inst.state == stateStarting && inst.ready && !inst.registered {
+			todo = append(todo, inst)
+		}
+	}
 	g.mu.Unlock()
-	g.log.Info("instance healthy, registered", "instance", ev.inst.id, "addr", ev.inst.addr,
-		"after", time.Since(ev.inst.started).Round(time.Millisecond))
+	for _, inst := range todo {
+		g.register(ctx, inst)
+	}
 }
 
 // failed records a failure and, with an instance, retires it; the next
@@ -366,7 +429,7 @@ func (g *group) failed(ctx context.Context, inst *instance, kind, reason string)
 // retire deregisters (draining in-flight requests), stops and forgets the
 // instance in the background. Call with mu held.
 func (g *group) retire(ctx context.Context, inst *instance, why string) {
-	wasHealthy := inst.state == stateHealthy
+	wasRegistered := inst.registered
 	inst.state = stateDraining
 	close(inst.quit)
 	g.notify()
@@ -374,7 +437,7 @@ func (g *group) retire(ctx context.Context, inst *instance, why string) {
 	// Exits once the instance's process has been reaped.
 	g.tasks.Go(func() {
 		start := time.Now()
-		if wasHealthy {
+		if wasRegistered {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), spec.DrainDelay)
 			err := g.s.cfg.Targets.Deregister(dctx, g.name, inst.id)
 			cancel()
@@ -436,7 +499,15 @@ func (g *group) scale() {
 	if sc.Metric == "" {
 		return
 	}
-	stats := g.s.cfg.Targets.Stats(g.name)
+	list, err := g.s.cfg.Targets.Stats(g.name)
+	if err != nil {
+		g.log.Warn("reading load balancer statistics", "err", err)
+		return
+	}
+	stats := make(map[string]TargetStats, len(list))
+	for _, st := range list {
+		stats[st.ID] = st
+	}
 	now := g.s.cfg.Now()
 
 	g.mu.Lock()

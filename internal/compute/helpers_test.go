@@ -191,6 +191,8 @@ type fakeLB struct {
 	minAfter   map[string]int               // per group: fewest targets since watching began (-1: not watching)
 	problems   []string
 	rr         int
+	refuse     int  // refuse this many registrations
+	failHealth bool // WaitHealthy never succeeds
 }
 
 func newFakeLB() *fakeLB {
@@ -206,7 +208,19 @@ func newFakeLB() *fakeLB {
 	}
 }
 
-func (f *fakeLB) Register(group, id, addr string) {
+var (
+	_ Targets      = (*fakeLB)(nil)
+	_ HealthWaiter = (*fakeLB)(nil)
+)
+
+func (f *fakeLB) Register(group, id, addr string) error {
+	f.mu.Lock()
+	if f.refuse > 0 {
+		f.refuse--
+		f.mu.Unlock()
+		return fmt.Errorf("target group %q is not configured", group)
+	}
+	f.mu.Unlock()
 	// The supervisor promises the instance already passed its checks.
 	checks := -1
 	resp, err := f.client.Get("http://" + addr + "/checks")
@@ -226,6 +240,24 @@ func (f *fakeLB) Register(group, id, addr string) {
 	f.targets[group][id] = addr
 	f.registered[id] = checks
 	f.events = append(f.events, "+"+id)
+	return nil
+}
+
+// WaitHealthy stands for the load balancer's own health checks: the
+// target is healthy once registered, unless failHealth is set.
+func (f *fakeLB) WaitHealthy(ctx context.Context, group, id string) error {
+	f.mu.Lock()
+	_, ok := f.targets[group][id]
+	fail := f.failHealth
+	f.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("target %s is not registered", id)
+	}
+	if fail {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
 }
 
 func (f *fakeLB) Deregister(ctx context.Context, group, id string) error {
@@ -251,20 +283,18 @@ func (f *fakeLB) Deregister(ctx context.Context, group, id string) error {
 	}
 }
 
-func (f *fakeLB) Stats(group string) map[string]TargetStats {
+func (f *fakeLB) Stats(group string) ([]TargetStats, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ids := f.targets[group]
-	out := map[string]TargetStats{}
+	var out []TargetStats
 	n := len(ids)
 	for id := range ids {
-		st := TargetStats{InFlight: f.inflight[id], Requests: f.served[id] + f.simReqs[id]}
-		if n > 0 {
-			st.InFlight += f.simLoad[group] / n
-		}
-		out[id] = st
+		st := TargetStats{ID: id, InFlight: int64(f.inflight[id]), Requests: f.served[id] + f.simReqs[id]}
+		st.InFlight += int64(f.simLoad[group] / n)
+		out = append(out, st)
 	}
-	return out
+	return out, nil
 }
 
 // setLoad spreads a simulated number of in-flight requests over the

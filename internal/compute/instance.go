@@ -54,7 +54,9 @@ type instance struct {
 
 	// Owned by the group loop, read by Status under group.mu.
 	state        instState
-	registeredAt time.Time // Config.Now when registered
+	ready        bool      // passed the supervisor's health checks
+	registered   bool      // Targets.Register succeeded
+	registeredAt time.Time // Config.Now when it went into service
 }
 
 // inheritedEnv lists the variables instances take from the node's own
@@ -210,10 +212,11 @@ func (inst *instance) lastOutput() string {
 
 // event is what an instance's monitor tells its group.
 type event struct {
-	inst   *instance
-	ready  bool   // passed HealthyThreshold checks in a row
-	kind   string // failure kind: exited, unhealthy, start_timeout
-	reason string // failure, in words
+	inst      *instance
+	ready     bool   // passed HealthyThreshold checks in a row
+	inService bool   // the load balancer routes to it
+	kind      string // failure kind: exited, unhealthy, start_timeout, lb_unhealthy
+	reason    string // failure, in words
 }
 
 // monitor health-checks the instance until it exits, fails or is retired,

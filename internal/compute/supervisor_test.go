@@ -457,3 +457,43 @@ func TestUpdateAddRescaleAndRemoveGroups(t *testing.T) {
 		t.Errorf("Update with an invalid spec: got %v", err)
 	}
 }
+
+func TestLoadBalancerRefusalsAndVerdicts(t *testing.T) {
+	exe, _ := os.Executable()
+	spec := fastSpec("web", exe, 1)
+	spec.StartTimeout = time.Second
+	e := startEnv(t, 21900, Config{})
+	e.lb.refuse = 3 // the load balancer does not know the target group yet
+
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	if err := e.s.Update(ctx, spec); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if n := len(failures(e, "registering instance with the load balancer, will retry", "web")); n != 3 {
+		t.Errorf("refused registrations logged: got %d, want 3", n)
+	}
+	if id := e.group("web").Instances[0].ID; id != "web-1" {
+		t.Errorf("a refused registration replaced the instance: got %s, want web-1 registered on retry", id)
+	}
+
+	// Instances the load balancer never finds healthy are replaced.
+	e.lb.mu.Lock()
+	e.lb.failHealth = true
+	e.lb.mu.Unlock()
+	first := e.group("web").Instances[0]
+	if err := syscall.Kill(first.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(8*time.Second, "an instance replaced for the load balancer's verdict", func() bool {
+		return len(failures(e, "instance failed, replacing it", "web")) >= 2
+	})
+	r := failures(e, "instance failed, replacing it", "web")[1]
+	if r["kind"] != "lb_unhealthy" || !strings.Contains(r["reason"].(string), "load balancer did not find it healthy") {
+		t.Errorf("second failure: got %v, want the load balancer's verdict", r)
+	}
+	e.lb.mu.Lock()
+	e.lb.failHealth = false
+	e.lb.mu.Unlock()
+	e.waitFor(8*time.Second, "a healthy instance again", func() bool { return e.healthy("web") == 1 })
+}
