@@ -132,6 +132,13 @@ loop:
 	}
 	stopChecks()
 	checkers.Wait()
+	for _, g := range l.groups {
+		g.mu.Lock()
+		for _, t := range g.targets {
+			t.up.closeIdle(false)
+		}
+		g.mu.Unlock()
+	}
 	l.mu.Lock()
 	l.running = false
 	l.mu.Unlock()

@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -614,5 +616,38 @@ func TestRegisterAgainReplacesAddress(t *testing.T) {
 	}
 	if err := tl.Register("nope", "i-1", a.addr); err == nil || !strings.Contains(err.Error(), `unknown target group "nope"`) {
 		t.Fatalf("registering in an unknown group: got %v", err)
+	}
+}
+
+func TestPooledConnectionClosedByTargetIsNotUsed(t *testing.T) {
+	var closed atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	srv.Config.IdleTimeout = 50 * time.Millisecond // closes pooled connections under the balancer
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	tl := startLB(t, Config{TargetGroups: []TargetGroup{{Name: "g", HealthCheck: HealthCheck{Interval: time.Hour, HealthyThreshold: 1}}}})
+	if err := tl.Register("g", "t", srv.Listener.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	tl.waitHealthy(t, "g", "t")
+	for i := range 3 {
+		before := closed.Load()
+		resp, err := tl.client.Post(tl.url+"/", "text/plain", strings.NewReader("not replayable"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST %d on a connection the target closed while idle: got %d, want 200", i, resp.StatusCode)
+		}
+		waitFor(t, "the target to close the idle connection", func() bool { return closed.Load() > before })
 	}
 }
