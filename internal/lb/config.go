@@ -126,7 +126,8 @@ type TargetGroup struct {
 }
 
 // HealthCheck is the active health check the balancer runs against every
-// target of a group: GET Path, healthy on a 2xx answer within Timeout.
+// target of a group: GET Path, healthy on a 2xx or 3xx answer within
+// Timeout (as the instance supervisor judges instances).
 type HealthCheck struct {
 	Path     string        // "/healthz"
 	Interval time.Duration // between checks of one target (1s)

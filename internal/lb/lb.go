@@ -200,7 +200,7 @@ func (l *LB) probeOnce(ctx context.Context, url string, timeout time.Duration) (
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if resp.StatusCode < 200 || resp.StatusCode > 399 {
 		return false, "health check answered " + resp.Status
 	}
 	return true, ""
