@@ -9,8 +9,9 @@
 // Default builds the topology `meridian up` uses when given none.
 //
 // Imported by the CLI and by every component that needs to know its peers
-// (replication, health, DNS, edge, the test harness). It imports nothing
-// from Meridian.
+// (replication, health, DNS, edge, the test harness). From Meridian it
+// imports only compute, whose GroupSpec is the `groups` entry of a region,
+// and lb, for the names of its balancing algorithms.
 package topology
 
 import (
@@ -25,6 +26,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/meridian-platform/meridian/internal/compute"
+	"github.com/meridian-platform/meridian/internal/lb"
 )
 
 // Version is the only topology file format version this package knows.
@@ -139,6 +143,78 @@ type Region struct {
 	Name string `yaml:"name"`
 	// Nodes serving the region. At least one is required.
 	Nodes []Node `yaml:"nodes"`
+	// Groups are the region's instance groups (Meridian's Auto Scaling
+	// groups): every node of the region runs and supervises each group's
+	// processes on its own host, on ports 20000-29999, with the region's
+	// API endpoint and the bootstrap credentials in their environment, and
+	// registers them with its load balancer in the target group of the
+	// group's name. Each entry is a compute.GroupSpec:
+	//
+	//	groups:
+	//	  - name: shop              # unique in the region
+	//	    command: meridian       # "meridian" is the node's own binary
+	//	    args: [shop, serve]
+	//	    env: {SHOP_GREETING: hi}
+	//	    min: 2
+	//	    max: 6
+	//	    desired: 2
+	//	    health_check: {path: /healthz, interval: 1s, timeout: 500ms,
+	//	                   healthy_threshold: 2, unhealthy_threshold: 2}
+	//	    scaling: {metric: in_flight, target: 10, warm_up: 10s, cooldown: 30s}
+	//	    start_timeout: 30s
+	//	    stop_timeout: 10s
+	//	    drain_delay: 10s        # the load balancer's deregistration delay
+	//	    slow_start: 0s
+	//
+	// Empty: the region runs no instances and its nodes open no load
+	// balancer port.
+	Groups []compute.GroupSpec `yaml:"groups,omitempty"`
+	// LoadBalancer routes the requests that arrive on each node's lb_port
+	// to the groups. Its target groups are the groups above, with their
+	// health checks, drain delays and slow start.
+	LoadBalancer LoadBalancer `yaml:"load_balancer,omitempty"`
+}
+
+// Group returns the region's group called name.
+func (r Region) Group(name string) (compute.GroupSpec, bool) {
+	for _, g := range r.Groups {
+		if g.Name == name {
+			return g, true
+		}
+	}
+	return compute.GroupSpec{}, false
+}
+
+// LoadBalancer is a region's listener rules, like an ALB listener's.
+type LoadBalancer struct {
+	// Rules are tried in order; the first that matches a request sends it
+	// to its group. Example:
+	//
+	//	rules:
+	//	  - {host: api.example.com, group: api}
+	//	  - {path_prefix: /static/, group: assets}
+	//	  - {path_prefix: /, group: shop}
+	Rules []Rule `yaml:"rules,omitempty"`
+	// DefaultGroup receives the requests no rule matches. Empty: the only
+	// group when the region has exactly one; otherwise such requests are
+	// answered 404.
+	DefaultGroup string `yaml:"default_group,omitempty"`
+	// Algorithm chooses among a group's healthy instances: "round_robin"
+	// (the default) or "least_outstanding" (fewest requests in flight).
+	Algorithm lb.Algorithm `yaml:"algorithm,omitempty"`
+}
+
+// Rule routes requests by host and path prefix to a group. A rule without
+// host or path_prefix matches every request.
+type Rule struct {
+	// Host is an exact host name ("shop.example.com") or a leading
+	// wildcard ("*.example.com"); case-insensitive, port ignored.
+	Host string `yaml:"host,omitempty"`
+	// PathPrefix matches a path equal to it or under it: "/api" matches
+	// "/api" and "/api/cart" but not "/apix". It must start with "/".
+	PathPrefix string `yaml:"path_prefix,omitempty"`
+	// Group is the name of one of the region's groups. Required.
+	Group string `yaml:"group"`
 }
 
 // Node is one `meridian region` process.
@@ -251,6 +327,21 @@ func (t *Topology) SetDefaults() {
 		}
 		if len(r.Nodes) == 0 {
 			r.Nodes = nil
+		}
+		if len(r.Groups) == 0 {
+			r.Groups = nil
+		}
+		for k := range r.Groups {
+			g := &r.Groups[k]
+			if len(g.Args) == 0 {
+				g.Args = nil
+			}
+			if len(g.Env) == 0 {
+				g.Env = nil
+			}
+		}
+		if len(r.LoadBalancer.Rules) == 0 {
+			r.LoadBalancer.Rules = nil
 		}
 	}
 	// An empty list and a missing one mean the same; keep one form so that

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meridian-platform/meridian/internal/compute"
+	"github.com/meridian-platform/meridian/internal/lb"
 )
 
 // exampleTopology is testdata/example.yaml as Parse must return it.
@@ -33,6 +36,19 @@ func exampleTopology() *Topology {
 			}},
 			{Name: "eu-west", Nodes: []Node{
 				{Name: "eu-west-1", Host: "127.0.1.2", APIPort: 4566, LBPort: 8080, PeerPort: 7100, AdminPort: 9000},
+			}, Groups: []compute.GroupSpec{
+				{
+					Name: "shop", Command: "meridian", Args: []string{"shop", "serve"},
+					Env: map[string]string{"SHOP_NOTE": "example"}, Min: 2, Max: 6, Desired: 2,
+					HealthCheck: compute.HealthCheck{Path: "/healthz", Interval: time.Second, Timeout: 500 * time.Millisecond},
+					Scaling:     compute.Scaling{Metric: compute.MetricInFlight, Target: 10, WarmUp: 5 * time.Second, Cooldown: 20 * time.Second},
+					DrainDelay:  5 * time.Second,
+				},
+				{Name: "api", Command: "/usr/local/bin/api", Args: []string{"--listen", "${ADDR}"}},
+			}, LoadBalancer: LoadBalancer{
+				Algorithm:    lb.LeastOutstanding,
+				DefaultGroup: "shop",
+				Rules:        []Rule{{Host: "api.example.com", Group: "api"}, {PathPrefix: "/", Group: "shop"}},
 			}},
 		},
 		WAN: WAN{Latency: []Link{{A: "us-east", B: "eu-west", RTT: 70 * time.Millisecond}}},

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/meridian-platform/meridian/internal/compute"
+	"github.com/meridian-platform/meridian/internal/lb"
 )
 
 // Validate reports every problem with t at once, one per line, each naming
@@ -109,7 +112,65 @@ func (v *validator) regions(regions []Region) {
 			np := fmt.Sprintf("%s.nodes[%d]", rp, j)
 			v.node(np, n, nodeAt, addrAt)
 		}
+		v.groups(rp, r)
 	}
+}
+
+// groups checks a region's instance groups and load balancer rules.
+func (v *validator) groups(rp string, r Region) {
+	groupAt := make(map[string]string)
+	for i, g := range r.Groups {
+		gp := fmt.Sprintf("%s.groups[%d]", rp, i)
+		if err := g.Validate(); err != nil {
+			v.add(gp, "%v", err)
+		}
+		if g.Name == "" {
+			continue
+		}
+		if prev, ok := groupAt[g.Name]; ok {
+			v.add(gp+".name", "%q is already the name of %s", g.Name, prev)
+		} else {
+			groupAt[g.Name] = gp
+		}
+	}
+	lp := rp + ".load_balancer"
+	known := func(path, name string) {
+		switch {
+		case name == "":
+			v.add(path, "required: name one of the region's groups")
+		case groupAt[name] == "":
+			v.add(path, "%q is not a group of region %s (its groups: %s)", name, r.Name, groupNames(r.Groups))
+		}
+	}
+	for i, rule := range r.LoadBalancer.Rules {
+		p := fmt.Sprintf("%s.rules[%d]", lp, i)
+		known(p+".group", rule.Group)
+		if rule.PathPrefix != "" && !strings.HasPrefix(rule.PathPrefix, "/") {
+			v.add(p+".path_prefix", "%q must start with /", rule.PathPrefix)
+		}
+		if strings.Contains(strings.TrimPrefix(rule.Host, "*."), "*") {
+			v.add(p+".host", "%q may only have a leading \"*.\" wildcard", rule.Host)
+		}
+	}
+	if r.LoadBalancer.DefaultGroup != "" {
+		known(lp+".default_group", r.LoadBalancer.DefaultGroup)
+	}
+	switch r.LoadBalancer.Algorithm {
+	case "", lb.RoundRobin, lb.LeastOutstanding:
+	default:
+		v.add(lp+".algorithm", "%q is not known; use %q or %q", r.LoadBalancer.Algorithm, lb.RoundRobin, lb.LeastOutstanding)
+	}
+}
+
+func groupNames(groups []compute.GroupSpec) string {
+	if len(groups) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(groups))
+	for _, g := range groups {
+		names = append(names, g.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (v *validator) node(np string, n Node, nodeAt, addrAt map[string]string) {
