@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/meridian-platform/meridian/internal/compute"
 	"github.com/meridian-platform/meridian/internal/repl"
 	"github.com/meridian-platform/meridian/internal/store"
 )
@@ -25,12 +26,15 @@ type Status struct {
 	Digest  string            `json:"digest"`
 	Applied map[string]uint64 `json:"applied"`
 	Peers   []repl.PeerStatus `json:"peers"`
+	// Groups are the node's instance groups and their instances; empty
+	// when the region declares none.
+	Groups []compute.GroupStatus `json:"groups"`
 }
 
 // maxKVBody bounds an admin KV document.
 const maxKVBody = 400 << 10
 
-func (n *Node) adminHandler(st *store.Store, rep *repl.Replicator) http.Handler {
+func (n *Node) adminHandler(st *store.Store, rep *repl.Replicator, sup *compute.Supervisor) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
@@ -48,12 +52,17 @@ func (n *Node) adminHandler(st *store.Store, rep *repl.Replicator) http.Handler 
 		s := Status{
 			Region: n.region, Node: n.self.Name, Origin: st.Origin(), Healthy: true,
 			Digest: hex.EncodeToString(root[:]), Applied: st.VV(), Peers: rep.Status(),
+			Groups: []compute.GroupStatus{},
+		}
+		if sup != nil {
+			s.Groups = sup.Status()
 		}
 		if err := st.Probe(); err != nil {
 			s.Healthy, s.Error = false, err.Error()
 		}
 		writeJSON(w, http.StatusOK, s)
 	})
+	mux.HandleFunc("POST /admin/groups/{name}", n.applyGroup(sup))
 	mux.HandleFunc("POST /admin/sync", func(w http.ResponseWriter, _ *http.Request) {
 		rep.SyncNow()
 		w.WriteHeader(http.StatusAccepted)

@@ -1,8 +1,10 @@
 // Package region runs one node of one region: the replicated store, the
 // peer port (replication over mutual TLS), the admin port (/healthz,
-// /readyz, /metrics, status and a raw key-value admin API), and the API port,
-// whose contents (internal/awsapi) are given to it. Later the load balancer
-// and the instance supervisor hang off the same node.
+// /readyz, /metrics, status, a raw key-value admin API and changes to
+// instance groups), the API port, whose contents (internal/awsapi) are
+// given to it, and, when the region declares instance groups, the regional
+// load balancer (internal/lb) on the LB port and the instance supervisor
+// (internal/compute) that runs the groups' processes behind it.
 //
 // Imported by the CLI and the test harness.
 package region
@@ -24,7 +26,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/meridian-platform/meridian/internal/compute"
 	"github.com/meridian-platform/meridian/internal/hlc"
+	"github.com/meridian-platform/meridian/internal/lb"
 	"github.com/meridian-platform/meridian/internal/netsim"
 	"github.com/meridian-platform/meridian/internal/pki"
 	"github.com/meridian-platform/meridian/internal/repl"
@@ -83,6 +87,11 @@ type Node struct {
 	mu    sync.Mutex
 	st    *store.Store
 	rep   *repl.Replicator
+
+	// applyMu orders changes to groups; specs holds each group's spec as
+	// last applied (the topology's at start).
+	applyMu sync.Mutex
+	specs   map[string]compute.GroupSpec
 }
 
 // New checks the config; Run starts the node.
@@ -107,6 +116,7 @@ func New(cfg Config) (*Node, error) {
 		log:    cfg.Logger.With("component", "node", "region", region.Name, "node", self.Name),
 		reg:    reg,
 		ready:  make(chan struct{}),
+		specs:  map[string]compute.GroupSpec{},
 	}, nil
 }
 
@@ -236,7 +246,47 @@ func (n *Node) Run(ctx context.Context) error {
 		_ = peerLn.Close()
 		return fmt.Errorf("listening on admin port: %w", err)
 	}
-	adminSrv := &http.Server{Handler: n.adminHandler(st, rep), ReadHeaderTimeout: 5 * time.Second}
+	// The region's instance groups run behind its load balancer; a region
+	// without groups opens no LB port.
+	var balancer *lb.LB
+	var sup *compute.Supervisor
+	var lbLn net.Listener
+	if region, _ := t.Region(n.region); len(region.Groups) > 0 {
+		lcfg := lbConfig(region)
+		lcfg.Listen = n.self.LBAddr()
+		lcfg.Logger = n.base
+		lcfg.Registerer = n.reg
+		if lbLn, err = net.Listen("tcp", n.self.LBAddr()); err != nil {
+			_ = peerLn.Close()
+			_ = adminLn.Close()
+			return fmt.Errorf("listening on load balancer port: %w", err)
+		}
+		lcfg.Listener = lbLn
+		if balancer, err = lb.New(lcfg); err == nil {
+			sup, err = compute.New(compute.Config{
+				Region:     n.region,
+				Host:       n.self.Host,
+				BaseEnv:    instanceEnv(t, n.region, n.self),
+				LogDir:     instanceLogDir(t, n.self.Name),
+				Groups:     region.Groups,
+				Targets:    lbTargets{balancer},
+				Logger:     n.base,
+				Registerer: n.reg,
+			})
+		}
+		if err != nil {
+			_ = peerLn.Close()
+			_ = adminLn.Close()
+			_ = lbLn.Close()
+			return fmt.Errorf("region %s groups: %w", n.region, err)
+		}
+		n.applyMu.Lock()
+		for _, g := range region.Groups {
+			n.specs[g.Name] = g
+		}
+		n.applyMu.Unlock()
+	}
+	adminSrv := &http.Server{Handler: n.adminHandler(st, rep, sup), ReadHeaderTimeout: 5 * time.Second}
 	var apiLn net.Listener
 	apiSrv := &http.Server{
 		Handler:           api,
@@ -248,6 +298,9 @@ func (n *Node) Run(ctx context.Context) error {
 		if apiLn, err = net.Listen("tcp", n.self.APIAddr()); err != nil {
 			_ = peerLn.Close()
 			_ = adminLn.Close()
+			if lbLn != nil {
+				_ = lbLn.Close()
+			}
 			return fmt.Errorf("listening on API port: %w", err)
 		}
 	}
@@ -266,6 +319,13 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 			return nil
 		})
+	}
+	if balancer != nil {
+		// Both stop with the node: the supervisor drains and stops every
+		// instance (which also die with this process, by their
+		// parent-death signal), the balancer finishes in-flight requests.
+		g.Go(func() error { return balancer.Run(gctx) })
+		g.Go(func() error { return sup.Run(gctx) })
 	}
 	g.Go(func() error {
 		if err := peerSrv.Serve(peerLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -289,6 +349,9 @@ func (n *Node) Run(ctx context.Context) error {
 		return nil
 	})
 	n.log.Info("region node serving", "origin", st.Origin(), "api", n.self.APIAddr(), "peer", n.self.PeerAddr(), "admin", n.self.AdminAddr())
+	if balancer != nil {
+		n.log.Info("load balancer and instance groups starting", "lb", n.self.LBAddr(), "groups", len(n.specs))
+	}
 	close(n.ready)
 	err = g.Wait()
 	if ctx.Err() != nil {
