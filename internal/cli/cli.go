@@ -70,6 +70,8 @@ with ` + "`meridian status`" + `.`,
 		newRegionCmd(g),
 		newUpCmd(g),
 		newStatusCmd(),
+		newApplyCmd(),
+		newShopCmd(g),
 	)
 	return root
 }

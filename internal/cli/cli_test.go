@@ -11,6 +11,15 @@ import (
 
 func TestRunExitCodesAndMessages(t *testing.T) {
 	empty := t.TempDir()
+	specs := t.TempDir()
+	badSpec, goodSpec := filepath.Join(specs, "bad.yaml"), filepath.Join(specs, "good.yaml")
+	if err := os.WriteFile(badSpec, []byte("name: shop\ncommand: x\nreplicas: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(goodSpec, []byte("name: shop\ncommand: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MERIDIAN_REGION", "")
 	tests := []struct {
 		name       string
 		args       []string
@@ -24,6 +33,10 @@ func TestRunExitCodesAndMessages(t *testing.T) {
 		{name: "region needs flags", args: []string{"region"}, wantCode: 1, wantStderr: `"config"`},
 		{name: "bad log level", args: []string{"--log-level", "loud", "up", "--data", filepath.Join(empty, "d")}, wantCode: 1, wantStderr: "--log-level"},
 		{name: "status without a deployment", args: []string{"status", "--data", empty}, wantCode: 1, wantStderr: "endpoints.json does not exist"},
+		{name: "apply needs a file", args: []string{"apply", "--data", empty}, wantCode: 1, wantStderr: `"file"`},
+		{name: "apply with a bad spec", args: []string{"apply", "--data", empty, "-f", badSpec}, wantCode: 1, wantStderr: `unknown field "replicas"`},
+		{name: "apply without a deployment", args: []string{"apply", "--data", empty, "-f", goodSpec}, wantCode: 1, wantStderr: "endpoints.json does not exist"},
+		{name: "shop serve without a region", args: []string{"shop", "serve"}, wantCode: 1, wantStderr: "MERIDIAN_REGION"},
 		{name: "up with bogus wan", args: []string{"up", "--data", filepath.Join(empty, "d"), "--wan", "bogus"}, wantCode: 1, wantStderr: `wan profile "bogus" is not known`},
 	}
 	for _, tt := range tests {

@@ -11,8 +11,11 @@
 //
 // Collect reads endpoints.json and asks every node for its status.
 //
-// Imported by the CLI and by tests; it imports topology and pki but no
-// component engine.
+// Apply changes an instance group in every region of a running deployment
+// and in its topology file.
+//
+// Imported by the CLI and by tests; it imports topology, pki, iam and
+// compute (for the group spec) but no other component engine.
 package deploy
 
 import (
@@ -26,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meridian-platform/meridian/internal/compute"
 	"github.com/meridian-platform/meridian/internal/topology"
 )
 
@@ -164,6 +168,21 @@ func subnetHost(subnet string, i int) (string, error) {
 	return subnet + "." + strconv.Itoa(i), nil
 }
 
+// ShopGroup is the instance group a first `up` declares in every region:
+// the reference shop (`meridian shop serve`, from the same binary), two
+// instances to start, between two and six, behind the region's load
+// balancer, which sends it every request.
+func ShopGroup() compute.GroupSpec {
+	return compute.GroupSpec{
+		Name:    "shop",
+		Command: "meridian",
+		Args:    []string{"shop", "serve"},
+		Min:     2,
+		Max:     6,
+		Desired: 2,
+	}
+}
+
 // hostSubnet returns the first three octets of an IPv4 host, or "".
 func hostSubnet(host string) string {
 	i := strings.LastIndexByte(host, '.')
@@ -207,6 +226,8 @@ func newTopology(cfg Config, dir string) (*topology.Topology, error) {
 	t.Secrets.BootstrapCredentials = filepath.Join(dir, CredentialsFile)
 	i := 0
 	for r := range t.Regions {
+		t.Regions[r].Groups = []compute.GroupSpec{ShopGroup()}
+		t.Regions[r].LoadBalancer = topology.LoadBalancer{Rules: []topology.Rule{{PathPrefix: "/", Group: ShopGroup().Name}}}
 		for n := range t.Regions[r].Nodes {
 			i++
 			host, err := subnetHost(subnet, i)

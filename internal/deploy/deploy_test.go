@@ -200,7 +200,8 @@ func TestCollect(t *testing.T) {
 			return
 		}
 		_, _ = w.Write([]byte(`{"region":"us-east","node":"us-east-1","healthy":true,"digest":"ab",
-			"peers":[{"region":"eu-west","connected":true,"lag_seconds":0.25,"lag_records":7,"last_contact":"2026-01-01T00:00:00Z"}]}`))
+			"peers":[{"region":"eu-west","connected":true,"lag_seconds":0.25,"lag_records":7,"last_contact":"2026-01-01T00:00:00Z"}],
+			"groups":[{"name":"shop","desired":2,"min":2,"max":6,"instances":[{"id":"shop-1","pid":7,"addr":"127.0.0.1:20000","healthy":true,"state":"healthy"}]}]}`))
 	}))
 	defer healthy.Close()
 	sick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -245,6 +246,11 @@ func TestCollect(t *testing.T) {
 	if got, want := r.Regions[0].Peers, []PeerStatus{{Region: "eu-west", Connected: true, LagSeconds: 0.25, LagRecords: 7}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("us-east peers = %+v, want %+v", got, want)
 	}
+	wantGroups := []GroupStatus{{Name: "shop", Desired: 2, Min: 2, Max: 6,
+		Instances: []InstanceStatus{{ID: "shop-1", PID: 7, Addr: "127.0.0.1:20000", Healthy: true, State: "healthy"}}}}
+	if got := r.Regions[0].Groups; !reflect.DeepEqual(got, wantGroups) {
+		t.Errorf("us-east groups = %+v, want %+v", got, wantGroups)
+	}
 	if r.Healthy() {
 		t.Error("Healthy() = true with unhealthy regions")
 	}
@@ -259,7 +265,7 @@ func TestCollect(t *testing.T) {
 	if err := r.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"REGION", "us-east-1", "eu-west", "0.250", "storage is not writable", "sa-east-1 (sa-east): "} {
+	for _, want := range []string{"REGION", "us-east-1", "eu-west", "0.250", "storage is not writable", "sa-east-1 (sa-east): ", "GROUP", "shop-1(pid 7, 127.0.0.1:20000)"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -288,6 +294,9 @@ func TestCollect(t *testing.T) {
 	g := generic.Regions[0]
 	if g.Name == nil || g.Healthy == nil || len(g.Peers) != 1 || g.Peers[0].Region == nil || g.Peers[0].Connected == nil || g.Peers[0].LagSeconds == nil || g.Peers[0].LagRecords == nil {
 		t.Errorf("status JSON lacks a promised field: %s", data)
+	}
+	if !strings.Contains(string(data), `"groups":[]`) {
+		t.Errorf("a region with no groups must print \"groups\":[] not null: %s", data)
 	}
 	if !strings.Contains(string(data), `"peers":[]`) {
 		t.Errorf("a region with no peers must print \"peers\":[] not null: %s", data)

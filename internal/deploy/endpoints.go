@@ -35,6 +35,9 @@ type Endpoint struct {
 	Admin string `json:"admin"`
 	// Peer is the host:port of the mutual-TLS peer port.
 	Peer string `json:"peer"`
+	// LB is the base URL of the region's load balancer on this node; empty
+	// when the region declares no instance groups.
+	LB string `json:"lb,omitempty"`
 }
 
 // RoleRegion is the role of a `meridian region` node.
@@ -44,14 +47,18 @@ const RoleRegion = "region"
 func endpointsFor(t *topology.Topology) Endpoints {
 	var e Endpoints
 	for _, ref := range t.Nodes() {
-		e.Nodes = append(e.Nodes, Endpoint{
+		ep := Endpoint{
 			Name:   ref.Node.Name,
 			Role:   RoleRegion,
 			Region: ref.Region,
 			API:    "http://" + ref.Node.APIAddr(),
 			Admin:  "http://" + ref.Node.AdminAddr(),
 			Peer:   ref.Node.PeerAddr(),
-		})
+		}
+		if r, _ := t.Region(ref.Region); len(r.Groups) > 0 {
+			ep.LB = "http://" + ref.Node.LBAddr()
+		}
+		e.Nodes = append(e.Nodes, ep)
 	}
 	return e
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -43,6 +44,30 @@ type RegionStatus struct {
 	// Digest is the node's Merkle root; converged regions report equal ones.
 	Digest string       `json:"digest,omitempty"`
 	Peers  []PeerStatus `json:"peers"`
+	// Groups are the node's instance groups and their instances.
+	Groups []GroupStatus `json:"groups"`
+}
+
+// GroupStatus is one instance group as a node reports it.
+type GroupStatus struct {
+	Name      string           `json:"name"`
+	Desired   int              `json:"desired"`
+	Min       int              `json:"min"`
+	Max       int              `json:"max"`
+	Instances []InstanceStatus `json:"instances"`
+	// Error is why the group's last instance failed before becoming
+	// healthy, until one becomes healthy.
+	Error string `json:"error,omitempty"`
+}
+
+// InstanceStatus is one process of an instance group.
+type InstanceStatus struct {
+	ID      string `json:"id"`
+	PID     int    `json:"pid"`
+	Addr    string `json:"addr"`
+	Healthy bool   `json:"healthy"`
+	// State is starting, healthy or draining.
+	State string `json:"state,omitempty"`
 }
 
 // PeerStatus is replication from one peer region as a node sees it.
@@ -56,12 +81,13 @@ type PeerStatus struct {
 
 // nodeStatus is the part of a node's GET /admin/status this package reads.
 type nodeStatus struct {
-	Region  string       `json:"region"`
-	Node    string       `json:"node"`
-	Healthy bool         `json:"healthy"`
-	Error   string       `json:"error"`
-	Digest  string       `json:"digest"`
-	Peers   []PeerStatus `json:"peers"`
+	Region  string        `json:"region"`
+	Node    string        `json:"node"`
+	Healthy bool          `json:"healthy"`
+	Error   string        `json:"error"`
+	Digest  string        `json:"digest"`
+	Peers   []PeerStatus  `json:"peers"`
+	Groups  []GroupStatus `json:"groups"`
 }
 
 // Collect asks every node in e for its status, concurrently, each with
@@ -75,7 +101,7 @@ func Collect(ctx context.Context, e Endpoints, client *http.Client) Report {
 	var wg sync.WaitGroup
 	for i, ep := range e.Nodes {
 		wg.Go(func() {
-			s := RegionStatus{Name: ep.Region, Node: ep.Name, Admin: ep.Admin, PID: ep.PID, Peers: []PeerStatus{}}
+			s := RegionStatus{Name: ep.Region, Node: ep.Name, Admin: ep.Admin, PID: ep.PID, Peers: []PeerStatus{}, Groups: []GroupStatus{}}
 			ns, err := fetchStatus(ctx, client, ep.Admin)
 			switch {
 			case err != nil:
@@ -84,6 +110,12 @@ func Collect(ctx context.Context, e Endpoints, client *http.Client) Report {
 				s.Healthy, s.Error, s.Digest = ns.Healthy, ns.Error, ns.Digest
 				if ns.Peers != nil {
 					s.Peers = ns.Peers
+				}
+				for _, g := range ns.Groups {
+					if g.Instances == nil {
+						g.Instances = []InstanceStatus{}
+					}
+					s.Groups = append(s.Groups, g)
 				}
 			}
 			r.Regions[i] = s
@@ -140,10 +172,51 @@ func (r Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing status table: %w", err)
 	}
+	if err := r.writeGroups(w); err != nil {
+		return err
+	}
 	for _, s := range r.Regions {
 		if s.Error != "" {
 			if _, err := fmt.Fprintf(w, "%s (%s): %s\n", s.Node, s.Name, s.Error); err != nil {
 				return fmt.Errorf("writing status table: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// writeGroups prints one row per instance group, if any region has one.
+func (r Report) writeGroups(w io.Writer) error {
+	have := false
+	for _, s := range r.Regions {
+		have = have || len(s.Groups) > 0
+	}
+	if !have {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	_, _ = fmt.Fprintln(tw, "\nREGION\tGROUP\tHEALTHY\tDESIRED\tMIN\tMAX\tINSTANCES")
+	for _, s := range r.Regions {
+		for _, g := range s.Groups {
+			healthy, ids := 0, make([]string, 0, len(g.Instances))
+			for _, i := range g.Instances {
+				if i.Healthy {
+					healthy++
+				}
+				ids = append(ids, fmt.Sprintf("%s(pid %d, %s)", i.ID, i.PID, i.Addr))
+			}
+			_, _ = fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, g.Name, healthy, g.Desired, g.Min, g.Max, strings.Join(ids, " "))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing status table: %w", err)
+	}
+	for _, s := range r.Regions {
+		for _, g := range s.Groups {
+			if g.Error != "" {
+				if _, err := fmt.Fprintf(w, "%s group %s: %s\n", s.Name, g.Name, g.Error); err != nil {
+					return fmt.Errorf("writing status table: %w", err)
+				}
 			}
 		}
 	}

@@ -393,9 +393,13 @@ func (s *supervisor) printSummary(took time.Duration, resume bool) {
 	nodes := slices.Clone(s.eps.Nodes)
 	s.mu.Unlock()
 	tw := new(bytes.Buffer)
-	fmt.Fprintf(tw, "  %-12s %-14s %-28s %s\n", "REGION", "NODE", "ADMIN", "AWS API")
+	fmt.Fprintf(tw, "  %-12s %-14s %-28s %-28s %s\n", "REGION", "NODE", "ADMIN", "AWS API", "LOAD BALANCER")
 	for _, ep := range nodes {
-		fmt.Fprintf(tw, "  %-12s %-14s %-28s %s\n", ep.Region, ep.Name, ep.Admin, ep.API)
+		lbURL := ep.LB
+		if lbURL == "" {
+			lbURL = "-"
+		}
+		fmt.Fprintf(tw, "  %-12s %-14s %-28s %-28s %s\n", ep.Region, ep.Name, ep.Admin, ep.API, lbURL)
 	}
 	b.Write(tw.Bytes())
 	rel := s.dir
@@ -411,6 +415,9 @@ func (s *supervisor) printSummary(took time.Duration, resume bool) {
 		fmt.Fprintf(&b, "\nUse the AWS CLI or SDKs (DynamoDB) with the administrator key in %s:\n", creds)
 		fmt.Fprintf(&b, "  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=%s AWS_REGION=%s\n", creds, iam.Profile, nodes[0].Region)
 		fmt.Fprintf(&b, "  aws dynamodb list-tables --endpoint-url %s\n", nodes[0].API)
+	}
+	if len(nodes) > 0 && nodes[0].LB != "" {
+		fmt.Fprintf(&b, "\nEach region's instance groups serve behind its load balancer (the reference shop unless\nthe topology says otherwise); try %s/\n", nodes[0].LB)
 	}
 	fmt.Fprintf(&b, "\nCheck it with `meridian status --data %s`; stop it with Ctrl-C (data stays for the next `up`).\n", rel)
 	_, _ = io.WriteString(s.cfg.Out, b.String())
