@@ -227,11 +227,14 @@ func sortedEnv(env map[string]string) []string {
 	return out
 }
 
-// show prints a spec value for a change line; zero values read "(default)".
+// show prints a spec value for a change line: empty lists read "(none)",
+// other zero values "(default)".
 func show(v any) string {
 	s := fmt.Sprintf("%+v", v)
 	switch s {
-	case "", "0", "0s", "[]", "{Path: Interval:0s Timeout:0s HealthyThreshold:0 UnhealthyThreshold:0}", "{Metric: Target:0 WarmUp:0s Cooldown:0s}":
+	case "[]":
+		return "(none)"
+	case "", "0", "0s", "{Path: Interval:0s Timeout:0s HealthyThreshold:0 UnhealthyThreshold:0}", "{Metric: Target:0 WarmUp:0s Cooldown:0s}":
 		return "(default)"
 	}
 	return s
