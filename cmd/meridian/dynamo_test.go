@@ -56,6 +56,10 @@ func eventually(t *testing.T, timeout time.Duration, what string, fn func() erro
 	}
 }
 
+// ordersTable is the table TestGlobalTablesWithTheSDK creates; not one of
+// the reference shop's, which `up` runs in every region.
+const ordersTable = "sdk-test-orders"
+
 func TestGlobalTablesWithTheSDK(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
@@ -65,7 +69,7 @@ func TestGlobalTablesWithTheSDK(t *testing.T) {
 	ctx := context.Background()
 
 	_, err := clients["us-east"].CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String("orders"),
+		TableName:            aws.String(ordersTable),
 		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
 		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
 		BillingMode:          types.BillingModePayPerRequest,
@@ -75,7 +79,7 @@ func TestGlobalTablesWithTheSDK(t *testing.T) {
 	}
 	for _, r := range regions {
 		eventually(t, 20*time.Second, "table visible in "+r, func() error {
-			d, err := clients[r].DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String("orders")})
+			d, err := clients[r].DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(ordersTable)})
 			if err != nil {
 				return err
 			}
@@ -87,7 +91,7 @@ func TestGlobalTablesWithTheSDK(t *testing.T) {
 	}
 
 	t.Run("write in one region, read in every other", func(t *testing.T) {
-		_, err := clients["eu-west"].PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("orders"), Item: map[string]types.AttributeValue{
+		_, err := clients["eu-west"].PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(ordersTable), Item: map[string]types.AttributeValue{
 			"id": &types.AttributeValueMemberS{Value: "o-1"}, "total": &types.AttributeValueMemberN{Value: "42.50"},
 		}})
 		if err != nil {
@@ -95,7 +99,7 @@ func TestGlobalTablesWithTheSDK(t *testing.T) {
 		}
 		for _, r := range regions {
 			eventually(t, 20*time.Second, "o-1 readable in "+r, func() error {
-				out, err := clients[r].GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("orders"), Key: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "o-1"}}})
+				out, err := clients[r].GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(ordersTable), Key: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "o-1"}}})
 				if err != nil {
 					return err
 				}
@@ -114,7 +118,7 @@ func TestGlobalTablesWithTheSDK(t *testing.T) {
 			wg.Go(func() {
 				for range per {
 					_, err := clients[r].UpdateItem(ctx, &dynamodb.UpdateItemInput{
-						TableName:                 aws.String("orders"),
+						TableName:                 aws.String(ordersTable),
 						Key:                       map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "stock"}},
 						UpdateExpression:          aws.String("ADD n :one"),
 						ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},
@@ -129,7 +133,7 @@ func TestGlobalTablesWithTheSDK(t *testing.T) {
 		wg.Wait()
 		for _, r := range regions {
 			eventually(t, 20*time.Second, "exact total in "+r, func() error {
-				out, err := clients[r].GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("orders"), Key: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "stock"}}})
+				out, err := clients[r].GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(ordersTable), Key: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "stock"}}})
 				if err != nil {
 					return err
 				}
@@ -153,7 +157,7 @@ func TestGlobalTablesWithTheSDK(t *testing.T) {
 		var acked []string
 		write := func(r string, i int) {
 			id := fmt.Sprintf("%s-%d", r, i)
-			_, err := clients[r].PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("orders"),
+			_, err := clients[r].PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(ordersTable),
 				Item: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: id}}})
 			if err == nil {
 				mu.Lock()
@@ -178,7 +182,7 @@ func TestGlobalTablesWithTheSDK(t *testing.T) {
 		for _, r := range regions {
 			for _, id := range acked {
 				eventually(t, 30*time.Second, id+" in "+r, func() error {
-					out, err := clients[r].GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("orders"),
+					out, err := clients[r].GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(ordersTable),
 						Key: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: id}}})
 					if err != nil {
 						return err
