@@ -147,8 +147,9 @@ func (tr *traffic) awaitRequests(t *testing.T, n int64, timeout time.Duration) {
 // checks the catalog through each region's balancer, the groups in
 // `status --json`, that a kill -9'd instance under steady traffic fails no
 // request and is replaced within 10s, that `meridian apply` rolls the
-// group under traffic without failed requests, and that no instance
-// outlives the deployment.
+// group under traffic without failed requests, that a kill -9'd region
+// node leaves no instance behind and its restart starts a fresh set, and
+// that no instance outlives the deployment.
 func TestShopBehindLoadBalancers(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
@@ -259,6 +260,35 @@ func TestShopBehindLoadBalancers(t *testing.T) {
 			for _, b := range old.Instances {
 				if a.PID == b.PID {
 					t.Errorf("instance %s (pid %d) survived the rolling update", a.ID, a.PID)
+				}
+			}
+		}
+	})
+
+	t.Run("kill -9 of a region node takes its instances along", func(t *testing.T) {
+		const region = "ap-south"
+		before, _ := statusJSON(t, dir)
+		g, _ := shopGroup(before, region)
+		var nodePID int
+		for _, n := range u.endpoints().Nodes {
+			if n.Region == region {
+				nodePID = n.PID
+			}
+		}
+		var old []int
+		for _, i := range g.Instances {
+			old = append(old, i.PID)
+		}
+		if err := syscall.Kill(nodePID, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 %d: %v", nodePID, err)
+		}
+		awaitGone(t, old, 5*time.Second)
+		after := awaitShops(t, dir, []string{region}, 2, 30*time.Second)
+		cur, _ := shopGroup(after, region)
+		for _, i := range cur.Instances {
+			for _, p := range old {
+				if i.PID == p {
+					t.Errorf("restarted node reports the old instance pid %d", p)
 				}
 			}
 		}
