@@ -14,9 +14,13 @@ func newRegionCmd(g *globals) *cobra.Command {
 		Use:   "region --config FILE --node NAME",
 		Short: "Run one node of one region until SIGINT or SIGTERM",
 		Long: `Run one node of one region: the replicated store, the peer port
-(replication over mutual TLS) and the admin port (/healthz, /readyz,
-/metrics, /admin/status, /admin/kv). The topology file says where every
-node listens; --node picks this one. ` + "`meridian up`" + ` starts one of these per node.`,
+(replication over mutual TLS), the AWS-compatible API port and the admin
+port (/healthz, /readyz, /metrics, /admin/status, /admin/kv,
+/admin/groups). When the region declares instance groups the node also
+runs them, supervised, with the region's API endpoint and credentials in
+their environment, behind the region's load balancer on the LB port; they
+stop with the node. The topology file says where every node listens;
+--node picks this one. ` + "`meridian up`" + ` starts one of these per node.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()

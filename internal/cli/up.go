@@ -25,6 +25,10 @@ same ports. The first run writes DIR/topology.yaml and a private CA with node
 certificates under DIR/certs; later runs on the same directory resume from
 them with all data (flags that contradict the file are refused).
 
+Every region runs the reference shop (` + "`meridian shop serve`" + `) as the instance
+group "shop", 2 to 6 instances, behind its load balancer on <host>:8080;
+change it with ` + "`meridian apply`" + `.
+
 While it runs, DIR/endpoints.json lists every node's pid and URLs and
 DIR/logs/<node>.log holds each node's output. A node that dies is restarted.
 Ctrl-C (or SIGTERM) stops every node cleanly.
