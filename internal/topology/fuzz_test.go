@@ -41,3 +41,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseGroup checks that ParseGroup, which reads specs sent to the
+// admin API, never panics and accepts only specs that validate.
+func FuzzParseGroup(f *testing.F) {
+	f.Add([]byte("name: shop\ncommand: meridian\nargs: [shop, serve]\nmin: 2\nmax: 6\ndesired: 2\n"))
+	f.Add([]byte(`{"name":"shop","command":"x","env":{"A":"b"},"health_check":{"interval":"1s"},"scaling":{"metric":"rps","target":5}}`))
+	f.Add([]byte("name: shop\ncommand: x\ndrain_delay: 5000000000\n"))
+	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g, err := ParseGroup(data)
+		if err != nil {
+			return
+		}
+		if err := g.Validate(); err != nil {
+			t.Fatalf("ParseGroup accepted a spec that does not validate: %v\ninput:\n%s", err, data)
+		}
+	})
+}
