@@ -117,6 +117,12 @@ const maxApplyWait = 5 * time.Minute
 // template changes) and the answer lists what changed. With ?wait=DURATION
 // the answer waits, that long at most, for the group to converge: 200 when
 // it has, 202 when it is still rolling.
+//
+// Limitation: the load balancer's target group keeps the health check,
+// deregistration delay and slow start it was built with until the node
+// restarts (the load balancer cannot change a target group at run time);
+// the supervisor uses the new ones at once. `meridian apply` writes the
+// spec into the topology file, so a restart picks them up.
 func (n *Node) applyGroup(sup *compute.Supervisor) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
