@@ -46,6 +46,17 @@ func (n *Node) adminHandler(st *store.Store, rep *repl.Replicator, sup *compute.
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	// Deep health, what edges and other regions probe (DESIGN §4): storage
+	// writable and, where the region runs instance groups, at least one
+	// healthy instance in every group.
+	mux.HandleFunc("GET /healthz/deep", func(w http.ResponseWriter, _ *http.Request) {
+		h := deepHealth(st, sup)
+		code := http.StatusOK
+		if !h.Healthy {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, h)
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /admin/status", func(w http.ResponseWriter, _ *http.Request) {
 		root := st.Root()
@@ -143,4 +154,39 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": strings.TrimSpace(err.Error())})
+}
+
+// DeepHealth is what /healthz/deep reports.
+type DeepHealth struct {
+	Healthy bool `json:"healthy"`
+	// Storage is "ok" or why a write to storage failed.
+	Storage string `json:"storage"`
+	// Groups counts the healthy instances of each instance group.
+	Groups map[string]int `json:"groups,omitempty"`
+	// Reason says why the region is unhealthy.
+	Reason string `json:"reason,omitempty"`
+}
+
+func deepHealth(st *store.Store, sup *compute.Supervisor) DeepHealth {
+	h := DeepHealth{Healthy: true, Storage: "ok"}
+	if err := st.Probe(); err != nil {
+		h.Healthy, h.Storage, h.Reason = false, err.Error(), "storage is not writable"
+	}
+	if sup == nil {
+		return h
+	}
+	h.Groups = map[string]int{}
+	for _, g := range sup.Status() {
+		healthy := 0
+		for _, in := range g.Instances {
+			if in.Healthy {
+				healthy++
+			}
+		}
+		h.Groups[g.Name] = healthy
+		if healthy == 0 && h.Healthy {
+			h.Healthy, h.Reason = false, fmt.Sprintf("group %s has no healthy instance", g.Name)
+		}
+	}
+	return h
 }

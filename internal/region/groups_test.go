@@ -190,6 +190,20 @@ func TestGroupsRunBehindTheLoadBalancer(t *testing.T) {
 	if len(seen) != 2 {
 		t.Errorf("4 requests reached instances %v, want both of the 2 instances", seen)
 	}
+
+	// Deep health: storage writable and a healthy instance in every group.
+	resp, err := http.Get("http://" + self.AdminAddr() + "/healthz/deep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var h DeepHealth
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !h.Healthy || h.Storage != "ok" || h.Groups["web"] != 2 {
+		t.Errorf("deep health = %d %+v, want 200, healthy, storage ok, 2 healthy web instances", resp.StatusCode, h)
+	}
 }
 
 func TestApplyGroupRollsAndReportsChanges(t *testing.T) {
