@@ -1,0 +1,432 @@
+// Package dns is Meridian's authoritative DNS server (Route 53's part of the
+// platform): it serves configured zones over UDP and TCP with EDNS0 and EDNS
+// Client Subnet, and answers record sets through Route 53 routing policies
+// (simple, weighted, latency, failover, geolocation, multivalue answer), each
+// target optionally tied to a health check.
+//
+// Health verdicts, client locations and latencies come from outside through
+// the small interfaces Health, Locator and Latencies; the server only reads
+// them. A target whose check is unhealthy is never answered while a healthy
+// target of the same record set exists; when every target is unhealthy the
+// server answers as if all were healthy (Route 53's fail-open rule), because
+// an answer that may work beats an answer that surely does not.
+//
+// UDP responses are rate limited per source network (see RateLimit) so one
+// flooding source cannot starve the others.
+//
+// The edge (internal/edge) and the CLI may import this package; it imports
+// nothing of Meridian's.
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mdns "github.com/miekg/dns"
+)
+
+// Server is an authoritative DNS server. Build it with New and serve it with
+// Run; it is safe for concurrent use.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	zones atomic.Pointer[table]
+	limit *limiter
+
+	mu  sync.Mutex // guards rng
+	rng *rand.Rand
+
+	stats counters
+
+	runMu   sync.Mutex
+	running bool
+	ready   chan struct{}
+	udpAddr net.Addr
+	tcpAddr net.Addr
+}
+
+var _ mdns.Handler = (*Server)(nil)
+
+// New builds a server from cfg; Run serves it.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dns config: %w", err)
+	}
+	cfg.setDefaults()
+	t, err := compileZones(cfg.Zones)
+	if err != nil {
+		return nil, fmt.Errorf("dns config: %w", err)
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "dns"),
+		rng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		ready: make(chan struct{}),
+	}
+	if !cfg.RateLimit.Disabled {
+		s.limit = newLimiter(cfg.RateLimit)
+	}
+	s.zones.Store(t)
+	return s, nil
+}
+
+// SetZones replaces the served zones atomically; queries in flight finish on
+// the old ones. On error the old zones stay.
+func (s *Server) SetZones(zones []Zone) error {
+	t, err := compileZones(zones)
+	if err != nil {
+		return fmt.Errorf("dns zones: %w", err)
+	}
+	s.zones.Store(t)
+	return nil
+}
+
+// Ready is closed once Run serves both UDP and TCP.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addrs returns the UDP and TCP addresses served, valid once Ready is closed.
+func (s *Server) Addrs() (udp, tcp net.Addr) {
+	<-s.ready
+	return s.udpAddr, s.tcpAddr
+}
+
+// Run serves UDP and TCP until ctx is cancelled, then shuts both down.
+func (s *Server) Run(ctx context.Context) error {
+	s.runMu.Lock()
+	if s.running {
+		s.runMu.Unlock()
+		return errors.New("dns server is already running")
+	}
+	s.running = true
+	s.runMu.Unlock()
+
+	pc, ln := s.cfg.PacketConn, s.cfg.Listener
+	var lc net.ListenConfig
+	if pc == nil {
+		var err error
+		if pc, err = lc.ListenPacket(ctx, "udp", s.cfg.Addr); err != nil {
+			if ln != nil {
+				_ = ln.Close()
+			}
+			return fmt.Errorf("dns listening on udp %s: %w", s.cfg.Addr, err)
+		}
+	}
+	if ln == nil {
+		addr := s.cfg.Addr
+		if s.cfg.PacketConn == nil {
+			addr = pc.LocalAddr().String() // same port when Addr asked for port 0
+		}
+		var err error
+		if ln, err = lc.Listen(ctx, "tcp", addr); err != nil {
+			_ = pc.Close()
+			return fmt.Errorf("dns listening on tcp %s: %w", addr, err)
+		}
+	}
+	s.udpAddr, s.tcpAddr = pc.LocalAddr(), ln.Addr()
+	s.log.Info("dns serving", "udp", s.udpAddr.String(), "tcp", s.tcpAddr.String(), "seed", s.cfg.Seed)
+
+	started := make(chan struct{}, 2)
+	notify := func() { started <- struct{}{} }
+	udp := &mdns.Server{PacketConn: pc, Handler: s, UDPSize: mdns.MaxMsgSize,
+		NotifyStartedFunc: notify, MsgInvalidFunc: s.invalid}
+	tcp := &mdns.Server{Listener: ln, Handler: s, ReadTimeout: 2 * time.Second,
+		IdleTimeout:       func() time.Duration { return 8 * time.Second },
+		NotifyStartedFunc: notify, MsgInvalidFunc: s.invalid}
+	errc := make(chan error, 2)
+	// Both goroutines exit when their server is shut down below.
+	go func() { errc <- udp.ActivateAndServe() }()
+	go func() { errc <- tcp.ActivateAndServe() }()
+
+	var err error
+	pending := 2
+	for n := 0; n < 2 && err == nil; {
+		select {
+		case <-started:
+			n++
+		case e := <-errc:
+			pending--
+			err = fmt.Errorf("dns server stopped: %w", errOr(e, "without an error"))
+		}
+	}
+	if err == nil {
+		close(s.ready)
+		select {
+		case <-ctx.Done():
+		case e := <-errc:
+			pending--
+			err = fmt.Errorf("dns server stopped: %w", errOr(e, "without an error"))
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = udp.ShutdownContext(sctx) // errors only say it had already stopped
+	_ = tcp.ShutdownContext(sctx)
+	for ; pending > 0; pending-- {
+		<-errc
+	}
+	s.log.Info("dns stopped")
+	return err
+}
+
+func (s *Server) invalid(m []byte, err error) {
+	s.stats.malformed.Add(1)
+	s.log.Debug("malformed query", "bytes", len(m), "err", err)
+}
+
+// ServeDNS answers one query; it implements miekg/dns's Handler.
+func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
+	defer func() {
+		if r := recover(); r != nil { // a bug must not take the server down
+			s.log.Error("panic answering query", "err", r, "query", req.String())
+			m := new(mdns.Msg)
+			m.SetRcode(req, mdns.RcodeServerFailure)
+			_ = w.WriteMsg(m)
+		}
+	}()
+	src, udp := sourceIP(w.RemoteAddr())
+	if udp && s.limit != nil {
+		switch act, started := s.limit.allow(s.cfg.Now(), src); act {
+		case pass:
+		case slip:
+			if started {
+				s.log.Warn("rate limiting source network", "client", src.String())
+			}
+			s.stats.slipped.Add(1)
+			m := new(mdns.Msg)
+			m.SetReply(req)
+			m.Truncated = true
+			_ = w.WriteMsg(m)
+			return
+		default:
+			if started {
+				s.log.Warn("rate limiting source network", "client", src.String())
+			}
+			s.stats.dropped.Add(1)
+			return
+		}
+	}
+	resp := s.answer(req, src)
+	size := mdns.MaxMsgSize
+	if udp {
+		size = udpSize(req, s.cfg.MaxUDPSize)
+	}
+	resp.Compress = true
+	resp.Truncate(size)
+	if resp.Truncated {
+		s.stats.truncated.Add(1)
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		s.log.Debug("writing response", "client", src.String(), "err", err)
+	}
+}
+
+func sourceIP(a net.Addr) (ip net.IP, udp bool) {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.IP, true
+	case *net.TCPAddr:
+		return a.IP, false
+	}
+	return nil, false
+}
+
+func udpSize(req *mdns.Msg, max uint16) int {
+	opt := req.IsEdns0()
+	if opt == nil {
+		return mdns.MinMsgSize
+	}
+	size := int(opt.UDPSize())
+	if size > int(max) {
+		size = int(max)
+	}
+	if size < mdns.MinMsgSize {
+		size = mdns.MinMsgSize
+	}
+	return size
+}
+
+// Stats are counters since the server was built.
+type Stats struct {
+	Queries, Refused, NXDomain, Malformed, Truncated, RateDropped, RateSlipped uint64
+}
+
+type counters struct {
+	queries, refused, nxdomain, malformed, truncated, dropped, slipped atomic.Uint64
+}
+
+// Stats returns the server's counters (a metrics exporter reads them).
+func (s *Server) Stats() Stats {
+	c := &s.stats
+	return Stats{Queries: c.queries.Load(), Refused: c.refused.Load(), NXDomain: c.nxdomain.Load(),
+		Malformed: c.malformed.Load(), Truncated: c.truncated.Load(),
+		RateDropped: c.dropped.Load(), RateSlipped: c.slipped.Load()}
+}
+
+// answer builds the response to req from client address src (before ECS).
+func (s *Server) answer(req *mdns.Msg, src net.IP) *mdns.Msg {
+	s.stats.queries.Add(1)
+	resp := new(mdns.Msg)
+	if req.Opcode != mdns.OpcodeQuery {
+		resp.SetRcode(req, mdns.RcodeNotImplemented)
+		return resp
+	}
+	if len(req.Question) != 1 {
+		s.stats.malformed.Add(1)
+		resp.SetRcode(req, mdns.RcodeFormatError)
+		return resp
+	}
+	resp.SetReply(req)
+	resp.RecursionAvailable = false
+
+	client, ecs := src, (*mdns.EDNS0_SUBNET)(nil)
+	if opt := req.IsEdns0(); opt != nil {
+		resp.SetEdns0(s.cfg.MaxUDPSize, false)
+		if opt.Version() != 0 {
+			resp.Rcode = mdns.RcodeBadVers
+			return resp
+		}
+		for _, o := range opt.Option {
+			if e, ok := o.(*mdns.EDNS0_SUBNET); ok {
+				if !validECS(e) {
+					s.stats.malformed.Add(1)
+					resp.Rcode = mdns.RcodeFormatError
+					return resp
+				}
+				ecs = e
+				if e.SourceNetmask > 0 {
+					client = e.Address
+				}
+			}
+		}
+	}
+	q := req.Question[0]
+	if q.Qclass != mdns.ClassINET {
+		s.stats.refused.Add(1)
+		resp.Rcode = mdns.RcodeRefused
+		return resp
+	}
+	t := s.zones.Load()
+	qname := strings.ToLower(q.Name)
+	if t.find(qname) == nil {
+		s.stats.refused.Add(1)
+		resp.Rcode = mdns.RcodeRefused
+		return resp
+	}
+	resp.Authoritative = true
+	switch q.Qtype {
+	case mdns.TypeAXFR, mdns.TypeIXFR:
+		s.stats.refused.Add(1)
+		resp.Rcode = mdns.RcodeRefused
+		return resp
+	}
+
+	location, scope := s.locate(client)
+	dependsOnLocation := false
+	owner, name := q.Name, qname
+	for hop := 0; hop < 8; hop++ {
+		z := t.find(name)
+		if z == nil {
+			break // a CNAME led out of our zones; the resolver follows it
+		}
+		if q.Qtype == mdns.TypeANY {
+			if z.names[name] {
+				resp.Answer = append(resp.Answer, &mdns.HINFO{Hdr: mdns.RR_Header{Name: owner,
+					Rrtype: mdns.TypeHINFO, Class: mdns.ClassINET, Ttl: uint32(defaultTTL / time.Second)},
+					Cpu: "RFC8482"})
+			} else {
+				resp.Rcode = mdns.RcodeNameError
+				resp.Ns = []mdns.RR{negativeSOA(z)}
+			}
+			break
+		}
+		if rs := z.sets[setKey{name, q.Qtype}]; rs != nil {
+			chosen, dep := s.choose(rs, location)
+			dependsOnLocation = dependsOnLocation || dep
+			resp.Answer = append(resp.Answer, rrs(chosen, owner)...)
+			if len(chosen) == 0 {
+				resp.Ns = []mdns.RR{negativeSOA(z)}
+			}
+			break
+		}
+		if rs := z.sets[setKey{name, mdns.TypeCNAME}]; rs != nil {
+			chosen, dep := s.choose(rs, location)
+			dependsOnLocation = dependsOnLocation || dep
+			if len(chosen) == 0 {
+				resp.Ns = []mdns.RR{negativeSOA(z)}
+				break
+			}
+			resp.Answer = append(resp.Answer, rrs(chosen[:1], owner)...)
+			name = strings.ToLower(chosen[0].rr.(*mdns.CNAME).Target)
+			owner = name
+			continue
+		}
+		resp.Ns = []mdns.RR{negativeSOA(z)}
+		if !z.names[name] {
+			resp.Rcode = mdns.RcodeNameError
+			s.stats.nxdomain.Add(1)
+		}
+		break
+	}
+	if ecs != nil {
+		out := &mdns.EDNS0_SUBNET{Code: mdns.EDNS0SUBNET, Family: ecs.Family,
+			SourceNetmask: ecs.SourceNetmask, Address: ecs.Address}
+		if dependsOnLocation && ecs.SourceNetmask > 0 {
+			out.SourceScope = uint8(scope)
+			if scope < 0 {
+				out.SourceScope = ecs.SourceNetmask
+			}
+		}
+		opt := resp.IsEdns0()
+		opt.Option = append(opt.Option, out)
+	}
+	return resp
+}
+
+// locate returns the client's location and, when known, the prefix length of
+// the client network it came from (-1 when the locator cannot say).
+func (s *Server) locate(ip net.IP) (string, int) {
+	if ip == nil {
+		return "", 0
+	}
+	if pl, ok := s.cfg.Locator.(prefixLocator); ok {
+		return pl.lookup(ip)
+	}
+	return s.cfg.Locator.ClientLocation(ip), -1
+}
+
+// validECS checks an EDNS Client Subnet option as RFC 7871 §7.1.2 asks.
+func validECS(e *mdns.EDNS0_SUBNET) bool {
+	switch e.Family {
+	case 1:
+		return e.SourceNetmask <= 32 && e.SourceScope == 0
+	case 2:
+		return e.SourceNetmask <= 128 && e.SourceScope == 0
+	}
+	return false
+}
+
+func rrs(ts []target, owner string) []mdns.RR {
+	out := make([]mdns.RR, 0, len(ts))
+	for _, t := range ts {
+		rr := mdns.Copy(t.rr)
+		rr.Header().Name = owner
+		out = append(out, rr)
+	}
+	return out
+}
+
+// negativeSOA is the SOA for the authority section of NXDOMAIN and NODATA
+// answers, its TTL the negative caching time (RFC 2308 §3).
+func negativeSOA(z *zone) mdns.RR {
+	soa := mdns.Copy(z.soa).(*mdns.SOA)
+	soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+	return soa
+}
