@@ -10,6 +10,7 @@ import (
 )
 
 func TestPolicies(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	tests := []struct {
 		name  string
@@ -53,6 +54,7 @@ func TestPolicies(t *testing.T) {
 }
 
 func TestECSScope(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := client("udp", "")
 	tests := []struct {
@@ -84,6 +86,7 @@ func TestECSScope(t *testing.T) {
 }
 
 func TestUnhealthyTargetsLeaveAndReturn(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	eu := client("udp", "127.0.20.9")
 	na := client("udp", "127.0.10.9")
@@ -148,6 +151,7 @@ func TestUnhealthyTargetsLeaveAndReturn(t *testing.T) {
 }
 
 func TestWeightedDistribution(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(c *Config) { c.Seed = 42 })
 	c := client("udp", "")
 	const n = 2000
@@ -167,6 +171,7 @@ func TestWeightedDistribution(t *testing.T) {
 }
 
 func TestMultivalue(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := client("udp", "")
 	orders := map[string]bool{}
@@ -199,6 +204,7 @@ func TestMultivalue(t *testing.T) {
 }
 
 func TestTruncation(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	tests := []struct {
 		name    string
@@ -242,6 +248,7 @@ func TestTruncation(t *testing.T) {
 }
 
 func TestRcodes(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := client("udp", "")
 	tests := []struct {
@@ -295,6 +302,7 @@ func TestRcodes(t *testing.T) {
 }
 
 func TestOpcodesAndBadEDNS(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := client("udp", "")
 	status := newQuery("www.meridian.test", mdns.TypeA, "")
