@@ -66,6 +66,9 @@ func TestECSScope(t *testing.T) {
 		{"geo.meridian.test", "127.0.10.0/24", 24},
 		{"www.meridian.test", "127.0.20.0/24", 0}, // simple: same for everyone
 		{"shop.meridian.test", "0.0.0.0/0", 0},
+		{"shop.meridian.test", "127.0.99.0/24", 24}, // unknown network: the answer holds for it only
+		{"shop.meridian.test", "2001:db8::/56", 56},
+		{"geo.meridian.test", "2001:db8::/48", 48},
 	}
 	for _, tt := range tests {
 		t.Run(tt.qname+" "+tt.ecs, func(t *testing.T) {

@@ -79,11 +79,12 @@ func (n Networks) ClientLocation(ip net.IP) string {
 }
 
 // lookup also returns the matched prefix length, which the server uses as
-// the EDNS Client Subnet scope of location-dependent answers.
+// the EDNS Client Subnet scope of location-dependent answers; -1 when no
+// network matches (the answer for an unknown client holds only for it).
 func (n Networks) lookup(ip net.IP) (string, int) {
 	a, ok := netip.AddrFromSlice(ip)
 	if !ok {
-		return "", 0
+		return "", -1
 	}
 	a = a.Unmap()
 	best, bits := "", -1
@@ -91,9 +92,6 @@ func (n Networks) lookup(ip net.IP) (string, int) {
 		if nw.Prefix.Contains(a) && nw.Prefix.Bits() > bits {
 			best, bits = nw.Location, nw.Prefix.Bits()
 		}
-	}
-	if bits < 0 {
-		return "", 0
 	}
 	return best, bits
 }
