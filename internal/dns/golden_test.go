@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	mdns "github.com/miekg/dns"
 )
@@ -94,5 +95,33 @@ func TestGolden(t *testing.T) {
 				t.Errorf("got\n%s\nwant (%s)\n%s", got, path, want)
 			}
 		})
+	}
+}
+
+func TestGoldenZone(t *testing.T) {
+	t.Parallel()
+	zones := append(testZones(), Zone{Name: "other.test", Serial: 7, NameServers: []string{"ns1.meridian.test", "ns2.meridian.test"},
+		Records: []RecordSet{{Name: "@", Type: "A", TTL: time.Minute, Targets: []Target{{Value: "127.0.9.9"}}}}})
+	s, err := New(Config{Zones: zones, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := s.WriteZones(&b); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "zones.txt")
+	if *update {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run with -update to create it): %v", err)
+	}
+	if got := b.String(); got != string(want) {
+		t.Errorf("got\n%s\nwant (%s)\n%s", got, path, want)
 	}
 }

@@ -11,8 +11,31 @@
 // server answers as if all were healthy (Route 53's fail-open rule), because
 // an answer that may work beats an answer that surely does not.
 //
+// Answers follow RFC 1034/2308: authoritative (AA) for names in a zone;
+// NXDOMAIN with the zone's SOA in the authority section for an unknown name;
+// NODATA (NOERROR, no answer, SOA) for a known name or empty non-terminal
+// without the asked type, and for a geolocation record set with no target for
+// the client and no default; REFUSED for names outside every zone, zone
+// transfers and classes other than IN; CNAMEs are chased within the zones.
+// ANY gets one HINFO "RFC8482" record (RFC 8482). Malformed queries get
+// FORMERR, opcodes other than QUERY get NOTIMP, EDNS versions above 0 get
+// BADVERS, and packets too short to carry a header get nothing.
+//
+// UDP answers fit the client's EDNS0 buffer size (capped at MaxUDPSize, 512
+// bytes without EDNS0); when they do not, they are cut and carry TC=1 so the
+// client retries over TCP, where the whole answer is sent.
+//
+// The client's location comes from the EDNS Client Subnet option when it has
+// a source prefix, else from the packet's source address. ECS is echoed with
+// a scope prefix: 0 when the answer is the same for every client, else the
+// prefix length of the client network the address matched (the source
+// prefix length when the Locator cannot say or no network matched).
+//
 // UDP responses are rate limited per source network (see RateLimit) so one
-// flooding source cannot starve the others.
+// flooding source cannot starve the others. Limits key on the packet's
+// source, never on ECS, which anyone can forge. FORMERR and NOTIMP replies
+// that miekg/dns sends before a query reaches the handler are not limited;
+// they are never larger than the query.
 //
 // The edge (internal/edge) and the CLI may import this package; it imports
 // nothing of Meridian's.

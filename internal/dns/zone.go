@@ -3,6 +3,8 @@ package dns
 import (
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -241,4 +243,77 @@ func (t *table) find(name string) *zone {
 		}
 	}
 	return nil
+}
+
+// WriteZones writes the served zones in zone-file form, each target's routing
+// policy and health check in a comment, for operators and golden tests.
+func (s *Server) WriteZones(w io.Writer) error {
+	t := s.zones.Load()
+	zones := append([]*zone(nil), t.zones...)
+	sort.Slice(zones, func(i, j int) bool { return canonical(zones[i].name) < canonical(zones[j].name) })
+	var b strings.Builder
+	for _, z := range zones {
+		fmt.Fprintf(&b, "; zone %s\n", z.name)
+		keys := make([]setKey, 0, len(z.sets))
+		for k := range z.sets {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			ci, cj := canonical(keys[i].name), canonical(keys[j].name)
+			if ci != cj {
+				return ci < cj
+			}
+			return typeRank(keys[i].qtype) < typeRank(keys[j].qtype)
+		})
+		for _, k := range keys {
+			rs := z.sets[k]
+			for _, tg := range rs.targets {
+				b.WriteString(tg.rr.String())
+				if note := tg.note(rs.policy); note != "" {
+					b.WriteString("\t; " + note)
+				}
+				b.WriteByte('\n')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("writing zones: %w", err)
+	}
+	return nil
+}
+
+func (t target) note(p Policy) string {
+	var parts []string
+	switch p {
+	case Weighted:
+		parts = append(parts, fmt.Sprintf("weighted weight=%d", t.Weight))
+	case Latency:
+		parts = append(parts, "latency region="+t.Region)
+	case Failover:
+		parts = append(parts, "failover "+t.Role)
+	case Geolocation:
+		parts = append(parts, "geolocation location="+t.Location)
+	case Multivalue:
+		parts = append(parts, "multivalue")
+	}
+	if t.HealthCheck != "" {
+		parts = append(parts, "health="+t.HealthCheck)
+	}
+	return strings.Join(parts, " ")
+}
+
+// canonical orders names the DNSSEC way: by labels from the root down.
+func canonical(name string) string {
+	labels := mdns.SplitDomainName(name)
+	slices.Reverse(labels)
+	return strings.Join(labels, "\x00")
+}
+
+// typeRank puts the SOA first, as zone files do.
+func typeRank(t uint16) int {
+	if t == mdns.TypeSOA {
+		return -1
+	}
+	return int(t)
 }
