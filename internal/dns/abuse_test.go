@@ -8,6 +8,7 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // rawExchange sends b from a fresh UDP socket and returns the reply, or nil
@@ -141,8 +142,10 @@ func TestMalformedPackets(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
+	reg := prometheus.NewRegistry()
 	ts := startServer(t, func(c *Config) {
 		c.RateLimit = RateLimit{QPS: 10, Burst: 10, Slip: 2}
+		c.Registerer = reg
 	})
 	// The clock does not move, so the flooder gets its burst of 10, then
 	// every other query a truncated reply and the rest nothing.
@@ -203,9 +206,35 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("after refill: got %d answers TC=%v, want 2 and TC=false", len(r.Answer), r.Truncated)
 	}
 	st := ts.s.Stats()
-	if st.RateDropped == 0 || st.RateSlipped == 0 {
-		t.Errorf("got stats %+v, want drops and slips counted", st)
+	if st.RateDropped == 0 || st.RateSlipped != 15 {
+		t.Errorf("got stats %+v, want drops and 15 slips counted", st)
 	}
+	if got := counterValue(t, reg, "meridian_dns_rate_limited_total", "slip"); got != 15 {
+		t.Errorf("got meridian_dns_rate_limited_total{action=slip} %v, want 15", got)
+	}
+}
+
+// counterValue sums the counter name's series having a label of value want.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, want string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == want {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
 
 func TestLimiterKeys(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Policy is a record set's Route 53 routing policy.
@@ -151,6 +152,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger; default slog.Default(). The server adds component=dns.
 	Logger *slog.Logger
+	// Registerer receives the server's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
 }
 
 const (

@@ -67,7 +67,7 @@ type Server struct {
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
 
-	stats counters
+	m *metrics
 
 	runMu   sync.Mutex
 	running bool
@@ -93,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 		log:   cfg.Logger.With("component", "dns"),
 		rng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		ready: make(chan struct{}),
+		m:     newMetrics(cfg.Registerer),
 	}
 	if !cfg.RateLimit.Disabled {
 		s.limit = newLimiter(cfg.RateLimit)
@@ -115,10 +116,14 @@ func (s *Server) SetZones(zones []Zone) error {
 // Ready is closed once Run serves both UDP and TCP.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Addrs returns the UDP and TCP addresses served, valid once Ready is closed.
+// Addrs returns the UDP and TCP addresses served, nil until Ready is closed.
 func (s *Server) Addrs() (udp, tcp net.Addr) {
-	<-s.ready
-	return s.udpAddr, s.tcpAddr
+	select {
+	case <-s.ready:
+		return s.udpAddr, s.tcpAddr
+	default:
+		return nil, nil
+	}
 }
 
 // Run serves UDP and TCP until ctx is cancelled, then shuts both down.
@@ -200,7 +205,7 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) invalid(m []byte, err error) {
-	s.stats.malformed.Add(1)
+	s.m.malformedQuery()
 	s.log.Debug("malformed query", "bytes", len(m), "err", err)
 }
 
@@ -218,21 +223,18 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	if udp && s.limit != nil {
 		switch act, started := s.limit.allow(s.cfg.Now(), src); act {
 		case pass:
-		case slip:
-			if started {
-				s.log.Warn("rate limiting source network", "client", src.String())
-			}
-			s.stats.slipped.Add(1)
-			m := new(mdns.Msg)
-			m.SetReply(req)
-			m.Truncated = true
-			_ = w.WriteMsg(m)
-			return
 		default:
 			if started {
-				s.log.Warn("rate limiting source network", "client", src.String())
+				s.log.Warn("rate limiting source network", "client", src.String(),
+					"qps", s.cfg.RateLimit.QPS, "burst", s.cfg.RateLimit.Burst)
 			}
-			s.stats.dropped.Add(1)
+			s.m.rateLimited(act)
+			if act == slip {
+				m := new(mdns.Msg)
+				m.SetReply(req)
+				m.Truncated = true
+				_ = w.WriteMsg(m)
+			}
 			return
 		}
 	}
@@ -243,9 +245,7 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	}
 	resp.Compress = true
 	resp.Truncate(size)
-	if resp.Truncated {
-		s.stats.truncated.Add(1)
-	}
+	s.m.answered(resp, udp)
 	if err := w.WriteMsg(resp); err != nil {
 		s.log.Debug("writing response", "client", src.String(), "err", err)
 	}
@@ -276,33 +276,16 @@ func udpSize(req *mdns.Msg, max uint16) int {
 	return size
 }
 
-// Stats are counters since the server was built.
-type Stats struct {
-	Queries, Refused, NXDomain, Malformed, Truncated, RateDropped, RateSlipped uint64
-}
-
-type counters struct {
-	queries, refused, nxdomain, malformed, truncated, dropped, slipped atomic.Uint64
-}
-
-// Stats returns the server's counters (a metrics exporter reads them).
-func (s *Server) Stats() Stats {
-	c := &s.stats
-	return Stats{Queries: c.queries.Load(), Refused: c.refused.Load(), NXDomain: c.nxdomain.Load(),
-		Malformed: c.malformed.Load(), Truncated: c.truncated.Load(),
-		RateDropped: c.dropped.Load(), RateSlipped: c.slipped.Load()}
-}
-
 // answer builds the response to req from client address src (before ECS).
 func (s *Server) answer(req *mdns.Msg, src net.IP) *mdns.Msg {
-	s.stats.queries.Add(1)
+	s.m.queries.Add(1)
 	resp := new(mdns.Msg)
 	if req.Opcode != mdns.OpcodeQuery {
 		resp.SetRcode(req, mdns.RcodeNotImplemented)
 		return resp
 	}
 	if len(req.Question) != 1 {
-		s.stats.malformed.Add(1)
+		s.m.malformedQuery()
 		resp.SetRcode(req, mdns.RcodeFormatError)
 		return resp
 	}
@@ -319,7 +302,7 @@ func (s *Server) answer(req *mdns.Msg, src net.IP) *mdns.Msg {
 		for _, o := range opt.Option {
 			if e, ok := o.(*mdns.EDNS0_SUBNET); ok {
 				if !validECS(e) {
-					s.stats.malformed.Add(1)
+					s.m.malformedQuery()
 					resp.Rcode = mdns.RcodeFormatError
 					return resp
 				}
@@ -332,21 +315,21 @@ func (s *Server) answer(req *mdns.Msg, src net.IP) *mdns.Msg {
 	}
 	q := req.Question[0]
 	if q.Qclass != mdns.ClassINET {
-		s.stats.refused.Add(1)
+		s.m.refused.Add(1)
 		resp.Rcode = mdns.RcodeRefused
 		return resp
 	}
 	t := s.zones.Load()
 	qname := strings.ToLower(q.Name)
 	if t.find(qname) == nil {
-		s.stats.refused.Add(1)
+		s.m.refused.Add(1)
 		resp.Rcode = mdns.RcodeRefused
 		return resp
 	}
 	resp.Authoritative = true
 	switch q.Qtype {
 	case mdns.TypeAXFR, mdns.TypeIXFR:
-		s.stats.refused.Add(1)
+		s.m.refused.Add(1)
 		resp.Rcode = mdns.RcodeRefused
 		return resp
 	}
@@ -394,7 +377,7 @@ func (s *Server) answer(req *mdns.Msg, src net.IP) *mdns.Msg {
 		resp.Ns = []mdns.RR{negativeSOA(z)}
 		if !z.names[name] {
 			resp.Rcode = mdns.RcodeNameError
-			s.stats.nxdomain.Add(1)
+			s.m.nxdomain.Add(1)
 		}
 		break
 	}
