@@ -259,6 +259,40 @@ func TestLimiterKeys(t *testing.T) {
 	}
 }
 
+func TestLimiterOverflow(t *testing.T) {
+	t.Parallel()
+	l := newLimiter(RateLimit{QPS: 1, Burst: 1, Slip: -1})
+	l.max = 3
+	now := time.Unix(0, 0)
+	steps := []struct {
+		ip   string
+		want action
+	}{
+		{"10.0.1.1", pass},
+		{"10.0.2.1", pass},
+		{"10.0.3.1", pass},
+		{"10.0.4.1", pass}, // full: first in the overflow bucket
+		{"10.0.5.1", drop}, // shares it
+		{"10.0.1.2", drop}, // tracked networks keep their own bucket
+	}
+	for _, st := range steps {
+		if got, _ := l.allow(now, net.ParseIP(st.ip)); got != st.want {
+			t.Errorf("%s: got %v, want %v", st.ip, got, st.want)
+		}
+	}
+	// Two seconds on, every bucket has refilled and is swept; new networks
+	// get their own again.
+	now = now.Add(2 * time.Second)
+	for _, ip := range []string{"10.0.6.1", "10.0.7.1"} {
+		if got, _ := l.allow(now, net.ParseIP(ip)); got != pass {
+			t.Errorf("after sweep %s: got %v, want pass", ip, got)
+		}
+	}
+	if len(l.buckets) > l.max {
+		t.Errorf("got %d buckets, want at most %d", len(l.buckets), l.max)
+	}
+}
+
 func mustAddrPort(t *testing.T, s string) netip.AddrPort {
 	t.Helper()
 	ap, err := netip.ParseAddrPort(s)

@@ -14,6 +14,8 @@ type limiter struct {
 	rate, burst float64
 	slip        int
 
+	max int // buckets tracked; beyond it new networks share one bucket
+
 	mu        sync.Mutex
 	buckets   map[netip.Prefix]*bucket
 	lastSweep time.Time
@@ -34,11 +36,15 @@ const (
 	drop
 )
 
-// maxBuckets bounds the limiter's memory; beyond it, full buckets are swept.
+// maxBuckets bounds the limiter's memory. Past it, buckets that have refilled
+// are swept (at most once a second); if that leaves it full, as under a flood
+// from many spoofed networks, new networks share one overflow bucket, so the
+// networks already tracked keep their own share.
 const maxBuckets = 1 << 16
 
 func newLimiter(c RateLimit) *limiter {
-	return &limiter{rate: c.QPS, burst: float64(c.Burst), slip: c.Slip, buckets: map[netip.Prefix]*bucket{}}
+	return &limiter{rate: c.QPS, burst: float64(c.Burst), slip: c.Slip, max: maxBuckets,
+		buckets: map[netip.Prefix]*bucket{}}
 }
 
 // allow decides what to do with a query from ip at now; started reports that
@@ -57,10 +63,16 @@ func (l *limiter) allow(now time.Time, ip net.IP) (act action, started bool) {
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.buckets) >= maxBuckets && now.Sub(l.lastSweep) > time.Second {
-		l.sweep(now)
-	}
 	b := l.buckets[key]
+	if b == nil && len(l.buckets) >= l.max {
+		if now.Sub(l.lastSweep) >= time.Second {
+			l.sweep(now)
+		}
+		if len(l.buckets) >= l.max {
+			key = netip.Prefix{} // the overflow bucket
+			b = l.buckets[key]
+		}
+	}
 	if b == nil {
 		b = &bucket{tokens: l.burst, last: now}
 		l.buckets[key] = b
