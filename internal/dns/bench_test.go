@@ -29,7 +29,7 @@ func BenchmarkAnswer(b *testing.B) {
 					b.Fatal(err)
 				}
 				resp := s.answer(&m, src)
-				resp.Truncate(udpSize(&m, s.cfg.MaxUDPSize))
+				fit(resp, udpSize(&m, s.cfg.MaxUDPSize))
 				if _, err := resp.Pack(); err != nil {
 					b.Fatal(err)
 				}

@@ -270,7 +270,7 @@ func TestRcodes(t *testing.T) {
 		{"empty non-terminal nodata", "_tcp.meridian.test", mdns.TypeSRV, mdns.RcodeSuccess, true, 0, true},
 		{"apex soa", "meridian.test", mdns.TypeSOA, mdns.RcodeSuccess, true, 1, false},
 		{"apex ns", "meridian.test", mdns.TypeNS, mdns.RcodeSuccess, true, 1, false},
-		{"apex mx", "meridian.test", mdns.TypeMX, mdns.RcodeSuccess, true, 1, false},
+		{"apex mx", "meridian.test", mdns.TypeMX, mdns.RcodeSuccess, true, 2, false},
 		{"srv", "_http._tcp.meridian.test", mdns.TypeSRV, mdns.RcodeSuccess, true, 1, false},
 		{"aaaa", "v6.meridian.test", mdns.TypeAAAA, mdns.RcodeSuccess, true, 1, false},
 		{"txt", "www.meridian.test", mdns.TypeTXT, mdns.RcodeSuccess, true, 1, false},
@@ -330,5 +330,37 @@ func TestOpcodesAndBadEDNS(t *testing.T) {
 				t.Errorf("got rcode %s, want %s", mdns.RcodeToString[r.Rcode], mdns.RcodeToString[tt.want])
 			}
 		})
+	}
+}
+
+func TestFitDropsAdditionalBeforeTruncating(t *testing.T) {
+	t.Parallel()
+	m := newQuery("meridian.test", mdns.TypeMX, "")
+	m.SetEdns0(1232, false)
+	resp := new(mdns.Msg)
+	resp.SetReply(m)
+	mx, _ := mdns.NewRR("meridian.test. 5 IN MX 10 a.meridian.test.")
+	resp.Answer = []mdns.RR{mx}
+	for i := range 40 {
+		rr, _ := mdns.NewRR(fmt.Sprintf("a.meridian.test. 5 IN AAAA 2001:db8::%x", i))
+		resp.Extra = append(resp.Extra, rr)
+	}
+	resp.SetEdns0(1232, false)
+	fit(resp, 512)
+	if resp.Truncated {
+		t.Error("got TC=1, want the additional section dropped instead")
+	}
+	if len(resp.Answer) != 1 || len(resp.Extra) != 1 || resp.IsEdns0() == nil {
+		t.Errorf("got %d answers and extra %v, want 1 answer and only the OPT", len(resp.Answer), resp.Extra)
+	}
+	small := new(mdns.Msg)
+	small.SetReply(m)
+	small.Answer = []mdns.RR{mx}
+	small.Extra = resp.Extra[:0:0]
+	rr, _ := mdns.NewRR("a.meridian.test. 5 IN A 127.0.0.1")
+	small.Extra = append(small.Extra, rr)
+	fit(small, 512)
+	if len(small.Extra) != 1 || small.Truncated {
+		t.Errorf("got extra %v TC=%v, want the address kept when it fits", small.Extra, small.Truncated)
 	}
 }

@@ -33,8 +33,7 @@ func newHandler(t testing.TB, seed uint64, h Health) *Server {
 // answer, then truncate to the client's buffer size.
 func respond(s *Server, m *mdns.Msg, from string) *mdns.Msg {
 	resp := s.answer(m, net.ParseIP(from))
-	resp.Compress = true
-	resp.Truncate(udpSize(m, s.cfg.MaxUDPSize))
+	fit(resp, udpSize(m, s.cfg.MaxUDPSize))
 	return resp
 }
 
@@ -63,6 +62,7 @@ func TestGolden(t *testing.T) {
 		{name: "apex-soa", qname: "meridian.test", qtype: mdns.TypeSOA, from: "127.0.0.1"},
 		{name: "apex-ns", qname: "meridian.test", qtype: mdns.TypeNS, from: "127.0.0.1"},
 		{name: "srv", qname: "_http._tcp.meridian.test", qtype: mdns.TypeSRV, from: "127.0.0.1"},
+		{name: "mx-latency-glue", qname: "meridian.test", qtype: mdns.TypeMX, from: "127.0.0.1", ecs: "127.0.30.0/24"},
 		{name: "nxdomain", qname: "nope.meridian.test", qtype: mdns.TypeA, from: "127.0.0.1"},
 		{name: "nodata", qname: "www.meridian.test", qtype: mdns.TypeAAAA, from: "127.0.0.1"},
 		{name: "refused", qname: "example.com", qtype: mdns.TypeA, from: "127.0.0.1"},

@@ -92,7 +92,7 @@ func testZones() []Zone {
 			mv, big,
 			{Name: "alias", Type: "CNAME", Targets: []Target{{Value: "www.meridian.test."}}},
 			{Name: "away", Type: "CNAME", Targets: []Target{{Value: "elsewhere.example."}}},
-			{Name: "@", Type: "MX", Targets: []Target{{Value: "10 mail.meridian.test."}}},
+			{Name: "@", Type: "MX", Targets: []Target{{Value: "10 shop.meridian.test."}, {Value: "20 mail.meridian.test."}}},
 			{Name: "_http._tcp", Type: "SRV", Targets: []Target{{Value: "0 5 8080 www.meridian.test."}}},
 			{Name: "v6", Type: "AAAA", Targets: []Target{{Value: "::1"}}},
 		},

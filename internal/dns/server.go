@@ -17,7 +17,10 @@
 // without the asked type, and for a geolocation record set with no target for
 // the client and no default; REFUSED for names outside every zone, zone
 // transfers and classes other than IN; CNAMEs are chased within the zones.
-// ANY gets one HINFO "RFC8482" record (RFC 8482). Malformed queries get
+// ANY gets one HINFO "RFC8482" record (RFC 8482). Answers of NS, MX and SRV
+// records carry the in-zone addresses of their targets in the additional
+// section, chosen by those names' routing policies; they are the first thing
+// left out when the answer does not fit. Malformed queries get
 // FORMERR, opcodes other than QUERY get NOTIMP, EDNS versions above 0 get
 // BADVERS, and packets too short to carry a header get nothing.
 //
@@ -243,8 +246,7 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	if udp {
 		size = udpSize(req, s.cfg.MaxUDPSize)
 	}
-	resp.Compress = true
-	resp.Truncate(size)
+	fit(resp, size)
 	s.m.answered(resp, udp)
 	if err := w.WriteMsg(resp); err != nil {
 		s.log.Debug("writing response", "client", src.String(), "err", err)
@@ -381,6 +383,9 @@ func (s *Server) answer(req *mdns.Msg, src net.IP) *mdns.Msg {
 		}
 		break
 	}
+	if s.additional(t, resp, location) {
+		dependsOnLocation = true
+	}
 	if ecs != nil {
 		out := &mdns.EDNS0_SUBNET{Code: mdns.EDNS0SUBNET, Family: ecs.Family,
 			SourceNetmask: ecs.SourceNetmask, Address: ecs.Address}
@@ -394,6 +399,60 @@ func (s *Server) answer(req *mdns.Msg, src net.IP) *mdns.Msg {
 		opt.Option = append(opt.Option, out)
 	}
 	return resp
+}
+
+// additional adds the addresses of in-zone NS, MX and SRV targets to the
+// additional section, chosen by their record sets' policies, so a resolver
+// needs no second query. It reports whether a choice depended on the
+// client's location.
+func (s *Server) additional(t *table, resp *mdns.Msg, location string) bool {
+	dep, seen := false, map[string]bool{}
+	for _, rr := range resp.Answer {
+		var name string
+		switch rr := rr.(type) {
+		case *mdns.NS:
+			name = rr.Ns
+		case *mdns.MX:
+			name = rr.Mx
+		case *mdns.SRV:
+			name = rr.Target
+		default:
+			continue
+		}
+		name = strings.ToLower(name)
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		z := t.find(name)
+		if z == nil {
+			continue
+		}
+		for _, qt := range []uint16{mdns.TypeA, mdns.TypeAAAA} {
+			if rs := z.sets[setKey{name, qt}]; rs != nil {
+				chosen, d := s.choose(rs, location)
+				dep = dep || d
+				resp.Extra = append(resp.Extra, rrs(chosen, name)...)
+			}
+		}
+	}
+	return dep
+}
+
+// fit makes resp fit size bytes: first without its additional addresses,
+// which a client can do without, then cut with TC=1.
+func fit(resp *mdns.Msg, size int) {
+	resp.Compress = true
+	if resp.Len() > size {
+		extra := resp.Extra[:0]
+		for _, rr := range resp.Extra {
+			if rr.Header().Rrtype == mdns.TypeOPT {
+				extra = append(extra, rr)
+			}
+		}
+		resp.Extra = extra
+	}
+	resp.Truncate(size)
 }
 
 // locate returns the client's location and, when known, the prefix length of
