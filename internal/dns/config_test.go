@@ -91,8 +91,10 @@ func TestNetworks(t *testing.T) {
 			t.Errorf("%s: got %q /%d, want %q /%d", tt.ip, loc, bits, tt.want, tt.bits)
 		}
 	}
-	if _, err := ParseNetworks(map[string]string{"10.0.0.0/33": "x"}); err == nil {
-		t.Error("got no error for a bad CIDR, want one")
+	for _, bad := range []map[string]string{{"10.0.0.0/33": "x"}, {"10.0.0.0/8": "x", "10.9.9.9/8": "y"}} {
+		if _, err := ParseNetworks(bad); err == nil {
+			t.Errorf("ParseNetworks(%v): got no error, want one", bad)
+		}
 	}
 	if got, ok := DefaultLatencies().Latency("eu", "eu-west"); !ok || got != 10*time.Millisecond {
 		t.Errorf("got eu→eu-west %v %v, want 10ms", got, ok)

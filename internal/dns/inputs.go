@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -62,13 +63,20 @@ func DefaultNetworks() Networks {
 // ParseNetworks builds a table from CIDR → location pairs.
 func ParseNetworks(m map[string]string) (Networks, error) {
 	var n Networks
+	seen := map[netip.Prefix]string{}
 	for cidr, loc := range m {
 		p, err := netip.ParsePrefix(cidr)
 		if err != nil {
 			return nil, fmt.Errorf("client network %q: %w", cidr, err)
 		}
-		n = append(n, Network{p.Masked(), loc})
+		p = p.Masked()
+		if other, dup := seen[p]; dup {
+			return nil, fmt.Errorf("client network %q is the same network as %q", cidr, other)
+		}
+		seen[p] = cidr
+		n = append(n, Network{p, loc})
 	}
+	slices.SortFunc(n, func(a, b Network) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
 	return n, nil
 }
 
