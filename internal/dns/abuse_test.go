@@ -32,6 +32,8 @@ func rawExchange(t *testing.T, addr string, b []byte, wait time.Duration) []byte
 	return buf[:n]
 }
 
+const anyReply = -2
+
 func TestMalformedPackets(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, nil)
@@ -49,7 +51,7 @@ func TestMalformedPackets(t *testing.T) {
 	tests := []struct {
 		name      string
 		b         []byte
-		wantRcode int // -1: no reply expected (too short to have a header)
+		wantRcode int // -1: no reply expected; anyReply: some reply
 	}{
 		{"empty", nil, -1},
 		{"short header", good[:5], -1},
@@ -59,13 +61,19 @@ func TestMalformedPackets(t *testing.T) {
 		{"two questions, one present", twoQuestions, mdns.RcodeFormatError},
 		{"bad label length", append(append([]byte(nil), good[:12]...), 0x3f, 'a', 0, 0, 1, 0, 1), mdns.RcodeFormatError},
 		{"compression loop", append(append([]byte(nil), good[:12]...), 0xc0, 12, 0, 1, 0, 1), mdns.RcodeFormatError},
+		{"oversized", append(append([]byte(nil), good...), make([]byte, 9000)...), anyReply},
+		{"response bit set", append([]byte{good[0], good[1], 0x80}, good[3:]...), -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := rawExchange(t, ts.udp, tt.b, 200*time.Millisecond)
 			switch {
-			case tt.wantRcode < 0 && r != nil:
+			case tt.wantRcode == -1 && r != nil:
 				t.Errorf("got a %d-byte reply, want none", len(r))
+			case tt.wantRcode == anyReply:
+				if r == nil {
+					t.Error("got no reply, want one")
+				}
 			case tt.wantRcode >= 0:
 				var m mdns.Msg
 				if r == nil {
