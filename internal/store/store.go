@@ -499,7 +499,9 @@ func (s *Store) Apply(ctx context.Context, muts ...Mutation) (Commit, error) {
 }
 
 // ApplyRemote applies change records received from a peer, in per-origin
-// order; records already applied are skipped. Timestamps further ahead than
+// order; records already applied are skipped. It returns once they are
+// applied and visible to reads; VV and Root reflect them once they are
+// durable, shortly after (Flush waits for that). Timestamps further ahead than
 // the clock's maximum offset are refused with an *hlc.OffsetError and nothing
 // of the batch is applied.
 func (s *Store) ApplyRemote(ctx context.Context, recs []*Record) (applied int, err error) {
@@ -520,6 +522,12 @@ func (s *Store) ApplyRemote(ctx context.Context, recs []*Record) (applied int, e
 		return 0, err
 	}
 	return r.applied, r.err
+}
+
+// Flush waits until everything applied before it is durable and reflected
+// in VV and Root.
+func (s *Store) Flush(ctx context.Context) error {
+	return s.AdvanceVV(ctx, nil)
 }
 
 // RawState is an item as anti-entropy moves it: its storage key and encoded

@@ -303,6 +303,9 @@ func TestApplyRemoteIsOrderedAndIdempotent(t *testing.T) {
 	if n, err := eu.ApplyRemote(ctx, recs); err != nil || n != 2 {
 		t.Fatalf("apply 1..5 again: n=%d err=%v, want 2 new", n, err)
 	}
+	if err := eu.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if us.Root() != eu.Root() {
 		t.Fatal("digests differ after replication")
 	}
