@@ -42,23 +42,3 @@ func TestLatencyQuantiles(t *testing.T) {
 		t.Errorf("n, max = %d, %v; want 1001, 10s", a.n, a.max)
 	}
 }
-
-const exposition = `# HELP d Delay.
-# TYPE d histogram
-d_bucket{origin_region="a",le="0.001"} 10
-d_bucket{origin_region="a",le="0.002"} 60
-d_bucket{origin_region="a",le="0.004"} 100
-d_bucket{origin_region="a",le="+Inf"} 100
-d_sum{origin_region="a"} 0.2
-d_count{origin_region="a"} 100
-d_bucket{origin_region="b",le="0.001"} 0
-d_bucket{origin_region="b",le="0.002"} 0
-d_bucket{origin_region="b",le="0.004"} 0
-d_bucket{origin_region="b",le="+Inf"} 100
-d_sum{origin_region="b"} 100
-d_count{origin_region="b"} 100
-# HELP w Writes.
-# TYPE w counter
-w{kind="local"} 7
-w{kind="remote"} 5
-`
