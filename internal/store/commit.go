@@ -273,6 +273,21 @@ func (g *group) read(k []byte) (*State, []byte, error) {
 func (g *group) Set(key, value []byte) { _ = g.b.Set(indexKey(key), value, nil) }
 func (g *group) Delete(key []byte)     { _ = g.b.Delete(indexKey(key), nil) }
 
+// readCached is read, taking the bytes from cache when they are there. An
+// entry is used once: a second mutation of the key must see the first.
+func (g *group) readCached(k []byte, cache map[string][]byte) (*State, []byte, error) {
+	raw, ok := cache[string(k)]
+	if !ok {
+		return g.read(k)
+	}
+	delete(cache, string(k))
+	if raw == nil {
+		return &State{}, nil, nil
+	}
+	st, err := UnmarshalState(raw)
+	return st, raw, err
+}
+
 // write stores a new state, keeping the bucket digest and the indexes in
 // step. It reports whether the stored bytes changed.
 func (g *group) write(k []byte, space string, old []byte, st *State) bool {
@@ -326,12 +341,17 @@ func (g *group) reindex(r *request) error {
 }
 
 func (g *group) local(r *request) error {
+	// The bytes read for fn are reused when a mutation targets the same key,
+	// so a conditional write reads each key from Pebble once.
+	read := map[string][]byte{}
 	states := make([]*State, len(r.keys))
 	for i, k := range r.keys {
-		st, raw, err := g.read(dataKey(k))
+		dk := dataKey(k)
+		st, raw, err := g.read(dk)
 		if err != nil {
 			return err
 		}
+		read[string(dk)] = raw
 		if raw != nil {
 			states[i] = st
 		}
@@ -355,7 +375,7 @@ func (g *group) local(r *request) error {
 	for i := range rec.Mutations {
 		m := &rec.Mutations[i]
 		k := dataKey(m.Key)
-		cur, raw, err := g.read(k)
+		cur, raw, err := g.readCached(k, read)
 		if err != nil {
 			return err
 		}

@@ -490,3 +490,37 @@ func TestIndexerFollowsLocalRemoteAndReindexedWrites(t *testing.T) {
 		t.Fatalf("eu-west index = %s, want %s", got, want)
 	}
 }
+
+// TestUpdateSeesItsOwnEarlierMutations: a write that reads a key and then
+// mutates it twice keeps both mutations, and a read key it does not mutate
+// is left alone.
+func TestUpdateSeesItsOwnEarlierMutations(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir(), "us-east")
+	if _, err := s.Apply(ctx, Mutation{Key: key("k"), Put: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Update(ctx, []Key{key("k"), key("other")}, func(st []*State) ([]Mutation, error) {
+		if string(st[0].Base.Doc) != "old" || st[1] != nil {
+			t.Errorf("states = %q, %v; want old and nil", st[0].Base.Doc, st[1])
+		}
+		return []Mutation{
+			{Key: key("k"), Put: []byte("new")},
+			{Key: key("k"), Counters: []CounterDelta{{Field: "n", Delta: "2"}}},
+		}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Get(key("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := st.CounterSum("n")
+	if string(st.Base.Doc) != "new" || sum.String() != "2" {
+		t.Fatalf("k = %q with n = %s, want new with n = 2", st.Base.Doc, sum)
+	}
+	if got := docOf(t, s, key("other")); got != "<none>" {
+		t.Fatalf("other = %q, want untouched", got)
+	}
+}
