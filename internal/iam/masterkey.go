@@ -63,6 +63,30 @@ func EnsureMasterKey(path string) error {
 // (fs.ErrExist). Readers never see a partly written file: the data is
 // written and synced under a temporary name and hard-linked into place.
 func createExclusive(path string, data []byte) error {
+	return placeFile(path, data, func(tmp string) error {
+		if err := os.Link(tmp, path); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("creating %s: %w", path, fs.ErrExist)
+			}
+			return fmt.Errorf("creating %s: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// replaceFile atomically writes data to path with mode 0600.
+func replaceFile(path string, data []byte) error {
+	return placeFile(path, data, func(tmp string) error {
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// placeFile writes data, mode 0600 and synced, to a temporary file beside
+// path, lets place move it to path, and syncs the directory.
+func placeFile(path string, data []byte, place func(tmp string) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("creating temporary file: %w", err)
@@ -83,11 +107,8 @@ func createExclusive(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", tmp.Name(), err)
 	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("creating %s: %w", path, fs.ErrExist)
-		}
-		return fmt.Errorf("creating %s: %w", path, err)
+	if err := place(tmp.Name()); err != nil {
+		return err
 	}
 	syncDir(filepath.Dir(path))
 	return nil
