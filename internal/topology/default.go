@@ -24,7 +24,7 @@ const realisticFallbackRTT = 100 * time.Millisecond
 
 // Default builds the topology `meridian up` uses without a topology file:
 // one node per region named "<region>-1", region i (from 1) on 127.0.1.i
-// with the default ports, data under dataDir (DefaultDataDir when empty) and
+// with the default ports, an edge per region (see defaultTraffic), data under dataDir (DefaultDataDir when empty) and
 // the WAN profile wan: WANNone (also when empty) or WANRealistic. Regions
 // default to DefaultRegions.
 func Default(regions []string, dataDir, wan string) (*Topology, error) {
@@ -48,6 +48,7 @@ func Default(regions []string, dataDir, wan string) (*Topology, error) {
 			}},
 		})
 	}
+	t.defaultTraffic(regions)
 	switch wan {
 	case "", WANNone:
 	case WANRealistic:
@@ -56,6 +57,7 @@ func Default(regions []string, dataDir, wan string) (*Topology, error) {
 				t.WAN.Latency = append(t.WAN.Latency, Link{A: a, B: b, RTT: realisticRTT(a, b)})
 			}
 		}
+		t.WAN.Latency = append(t.WAN.Latency, t.realisticEdgeLinks()...)
 	default:
 		return nil, fmt.Errorf("wan profile %q is not known; use %q or %q", wan, WANNone, WANRealistic)
 	}

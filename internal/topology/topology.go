@@ -1,7 +1,7 @@
 // Package topology is the Meridian topology file: which regions exist, which
-// nodes serve each region and at which addresses, where data lives, and the
-// cluster-wide knobs for clocks, replication, health checking and the
-// simulated WAN. The file is YAML; the field comments on the types below are
+// nodes serve each region and at which addresses, the edges, client
+// networks and DNS zones, where data lives, and the cluster-wide knobs for
+// clocks, replication, health checking and the simulated WAN. The file is YAML; the field comments on the types below are
 // its user documentation.
 //
 // Parse and Load read a file strictly (an unknown field is an error naming
@@ -11,7 +11,8 @@
 // Imported by the CLI and by every component that needs to know its peers
 // (replication, health, DNS, edge, the test harness). From Meridian it
 // imports only compute, whose GroupSpec is the `groups` entry of a region,
-// and lb, for the names of its balancing algorithms.
+// lb, for the names of its balancing algorithms, and dns, which checks the
+// zones.
 package topology
 
 import (
@@ -73,7 +74,13 @@ type Topology struct {
 	Health Health `yaml:"health"`
 	// Regions lists the regions and their nodes. At least one is required.
 	Regions []Region `yaml:"regions"`
-	// WAN describes the network between regions.
+	// Edges lists the edge locations: DNS, accelerator and cache.
+	Edges []Edge `yaml:"edges,omitempty"`
+	// Clients maps client networks to locations and locations to regions.
+	Clients Clients `yaml:"clients,omitempty"`
+	// DNS holds the zones the edges serve.
+	DNS DNS `yaml:"dns,omitempty"`
+	// WAN describes the simulated network between regions and edges.
 	WAN WAN `yaml:"wan,omitempty"`
 }
 
@@ -134,6 +141,8 @@ type Health struct {
 	// Threshold is how many consecutive failed probes make a checker call a
 	// region unhealthy. Default 3.
 	Threshold int `yaml:"threshold"`
+	// Checks are health checks besides the built-in ones; see HealthCheck.
+	Checks []HealthCheck `yaml:"checks,omitempty"`
 }
 
 // Region is one region and the nodes that serve it.
@@ -239,19 +248,20 @@ type Node struct {
 
 // WAN describes the network between regions.
 type WAN struct {
-	// Latency lists simulated round-trip times on the peer links between
-	// pairs of regions; a pair not listed has none. Each pair is listed
-	// once, in either order.
+	// Latency lists simulated round-trip times on the links between pairs
+	// of regions, or an edge and a region; a pair not listed has none. Each
+	// pair is listed once, in either order.
 	Latency []Link `yaml:"latency,omitempty"`
 }
 
-// Link is the simulated round trip between two regions.
+// Link is the simulated round trip between two regions, or an edge and a
+// region.
 type Link struct {
-	// A is one region's name.
+	// A is one region's or edge's name.
 	A string `yaml:"a"`
-	// B is the other region's name.
+	// B is the other's.
 	B string `yaml:"b"`
-	// RTT is the round-trip time added to peer traffic between A and B,
+	// RTT is the round-trip time added to traffic between A and B,
 	// written like "70ms".
 	RTT time.Duration `yaml:"rtt"`
 }
@@ -344,6 +354,7 @@ func (t *Topology) SetDefaults() {
 			r.LoadBalancer.Rules = nil
 		}
 	}
+	t.setTrafficDefaults()
 	// An empty list and a missing one mean the same; keep one form so that
 	// a topology compares equal to itself after Marshal and Parse.
 	if len(t.Regions) == 0 {

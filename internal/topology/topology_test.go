@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -105,7 +106,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "typo at top level",
 			in:   "version: 1\nreplcation: {batch_records: 1}\n" + regions,
-			want: `line 2: unknown field "replcation" (known fields here: version, cluster, data_dir, tls, secrets, clock, replication, health, regions, wan)`,
+			want: `line 2: unknown field "replcation" (known fields here: version, cluster, data_dir, tls, secrets, clock, replication, health, regions, edges, clients, dns, wan)`,
 		},
 		{
 			name: "typo in a node",
@@ -115,8 +116,8 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "two typos",
 			in:   "version: 1\nclok: {}\nhealth: {intervl: 1s}\n" + regions,
-			want: "line 2: unknown field \"clok\" (known fields here: version, cluster, data_dir, tls, secrets, clock, replication, health, regions, wan)\n" +
-				"line 3: unknown field \"intervl\" (known fields here: interval, threshold)",
+			want: "line 2: unknown field \"clok\" (known fields here: version, cluster, data_dir, tls, secrets, clock, replication, health, regions, edges, clients, dns, wan)\n" +
+				"line 3: unknown field \"intervl\" (known fields here: interval, threshold, checks)",
 		},
 		{
 			name: "duration without unit",
@@ -224,6 +225,10 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}
 }
 
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// TestMarshalIsReadable pins what `meridian up` writes as its topology (two
+// regions, realistic WAN): an operator reads and edits this file.
 func TestMarshalIsReadable(t *testing.T) {
 	top, err := Default([]string{"us-east", "eu-west"}, "", WANRealistic)
 	if err != nil {
@@ -233,48 +238,18 @@ func TestMarshalIsReadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `version: 1
-cluster: meridian
-data_dir: ./meridian-data
-tls:
-  dir: meridian-data/certs
-secrets:
-  master_key_file: meridian-data/keys/master.key
-clock:
-  max_offset: 500ms
-replication:
-  batch_records: 512
-  log_retention_records: 1000000
-  log_retention: 24h0m0s
-  anti_entropy_interval: 10s
-health:
-  interval: 1s
-  threshold: 3
-regions:
-  - name: us-east
-    nodes:
-      - name: us-east-1
-        host: 127.0.1.1
-        api_port: 4566
-        lb_port: 8080
-        peer_port: 7100
-        admin_port: 9000
-  - name: eu-west
-    nodes:
-      - name: eu-west-1
-        host: 127.0.1.2
-        api_port: 4566
-        lb_port: 8080
-        peer_port: 7100
-        admin_port: 9000
-wan:
-  latency:
-    - a: us-east
-      b: eu-west
-      rtt: 70ms
-`
-	if string(got) != want {
-		t.Errorf("Marshal:\ngot\n%s\nwant\n%s", got, want)
+	golden := filepath.Join("testdata", "default-two-regions.yaml")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("Marshal:\ngot\n%s\nwant (%s, -update rewrites it)\n%s", got, golden, want)
 	}
 }
 
@@ -404,8 +379,15 @@ func TestDefaultWAN(t *testing.T) {
 			}
 		})
 	}
-	if got := len(top.WAN.Latency); got != 6 {
-		t.Errorf("links among 4 regions: got %d want 6", got)
+	// 6 region pairs, and each of the 4 edges to each of the 4 regions.
+	if got := len(top.WAN.Latency); got != 6+16 {
+		t.Errorf("links among 4 regions and 4 edges: got %d want 22", got)
+	}
+	if got, want := top.RTT("edge-1", "us-east"), 10*time.Millisecond; got != want {
+		t.Errorf("RTT edge-1/us-east: got %v want %v", got, want)
+	}
+	if got, want := top.RTT("ap-south", "edge-1"), 200*time.Millisecond; got != want {
+		t.Errorf("RTT ap-south/edge-1: got %v want %v", got, want)
 	}
 	if got, want := top.NodeDataDir("sa-east-1"), "/data/sa-east-1"; got != want {
 		t.Errorf("NodeDataDir: got %q want %q", got, want)
@@ -436,7 +418,7 @@ func TestDefaultErrors(t *testing.T) {
 	}{
 		{"unknown wan", nil, "fast", `wan profile "fast" is not known; use "none" or "realistic"`},
 		{"bad region name", []string{"us-east", "EU"}, "", `default topology for regions ["us-east" "EU"]: regions[1].name: "EU" is not a valid name: use lowercase letters, digits and '-', at most 63 characters, not starting or ending with '-'` + "\n" + `regions[1].nodes[0].name: "EU-1" is not a valid name: use lowercase letters, digits and '-', at most 63 characters, not starting or ending with '-'`},
-		{"duplicate region", []string{"us-east", "us-east"}, "", `default topology for regions ["us-east" "us-east"]: regions[1].name: "us-east" is already the name of regions[0]` + "\n" + `regions[1].nodes[0].name: "us-east-1" is already the name of regions[0].nodes[0]`},
+		{"duplicate region", []string{"us-east", "us-east"}, "", `default topology for regions ["us-east" "us-east"]: regions[1].name: "us-east" is already the name of regions[0]` + "\n" + `regions[1].nodes[0].name: "us-east-1" is already the name of regions[0].nodes[0]` + "\n" + `dns: zone "meridian.test": record set us-east.meridian.test. A is configured twice`},
 		{"too many regions", many, "", "255 regions do not fit on 127.0.1.1-127.0.1.254; give at most 254"},
 	}
 	for _, tt := range tests {

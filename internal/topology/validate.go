@@ -38,8 +38,11 @@ func (t *Topology) Validate() error {
 	nonNegative(v, "replication.anti_entropy_interval", t.Replication.AntiEntropyInterval)
 	nonNegative(v, "health.interval", t.Health.Interval)
 	nonNegative(v, "health.threshold", t.Health.Threshold)
-	v.regions(t.Regions)
-	v.wan(t.WAN, t.Regions)
+	nodeAt := make(map[string]string) // node and edge name -> path of its first use
+	addrAt := make(map[string]string) // host:port -> path of its first use
+	v.regions(t.Regions, nodeAt, addrAt)
+	v.traffic(t, nodeAt, addrAt)
+	v.wan(t.WAN, t)
 	return errors.Join(v.errs...)
 }
 
@@ -88,14 +91,12 @@ func nonNegative[T ~int | ~int64](v *validator, path string, n T) {
 	}
 }
 
-func (v *validator) regions(regions []Region) {
+func (v *validator) regions(regions []Region, nodeAt, addrAt map[string]string) {
 	if len(regions) == 0 {
 		v.add("regions", "at least one region is required")
 		return
 	}
 	regionAt := make(map[string]string) // region name -> path of its first use
-	nodeAt := make(map[string]string)   // node name -> path of its first use
-	addrAt := make(map[string]string)   // host:port -> path of its first use
 	for i, r := range regions {
 		rp := fmt.Sprintf("regions[%d]", i)
 		if v.name(rp+".name", r.Name) {
@@ -174,39 +175,47 @@ func groupNames(groups []compute.GroupSpec) string {
 }
 
 func (v *validator) node(np string, n Node, nodeAt, addrAt map[string]string) {
-	if v.name(np+".name", n.Name) {
-		switch prev, ok := nodeAt[n.Name]; {
-		case ok:
-			v.add(np+".name", "%q is already the name of %s", n.Name, prev)
-		case n.Name == "ca":
-			v.add(np+".name", `"ca" is reserved: the TLS directory keeps the cluster CA in ca.pem`)
-		default:
-			nodeAt[n.Name] = np
-		}
-	}
-	var ip net.IP
-	switch {
-	case n.Host == "":
-		v.add(np+".host", "required")
-	default:
-		ip = net.ParseIP(n.Host)
-		switch {
-		case ip == nil:
-			v.add(np+".host", "%q is not an IP address", n.Host)
-		case ip.IsUnspecified():
-			v.add(np+".host", "%q is the unspecified address; give the address peers reach this node at", n.Host)
-			ip = nil
-		}
-	}
-	ports := []struct {
-		field string
-		port  int
-		def   int
-	}{
+	v.endpoint(np, n.Name, n.Host, []port{
 		{"api_port", n.APIPort, DefaultAPIPort},
 		{"lb_port", n.LBPort, DefaultLBPort},
 		{"peer_port", n.PeerPort, DefaultPeerPort},
 		{"admin_port", n.AdminPort, DefaultAdminPort},
+	}, nodeAt, addrAt)
+}
+
+// port is one listening port of a node or edge, for endpoint.
+type port struct {
+	field string
+	port  int
+	def   int
+}
+
+// endpoint checks the name, host and ports of a node or edge: names are
+// unique among both, and so are host:port pairs.
+func (v *validator) endpoint(np, name, host string, ports []port, nodeAt, addrAt map[string]string) {
+	if v.name(np+".name", name) {
+		switch prev, ok := nodeAt[name]; {
+		case ok:
+			v.add(np+".name", "%q is already the name of %s", name, prev)
+		case name == "ca":
+			v.add(np+".name", `"ca" is reserved: the TLS directory keeps the cluster CA in ca.pem`)
+		default:
+			nodeAt[name] = np
+		}
+	}
+	var ip net.IP
+	switch {
+	case host == "":
+		v.add(np+".host", "required")
+	default:
+		ip = net.ParseIP(host)
+		switch {
+		case ip == nil:
+			v.add(np+".host", "%q is not an IP address", host)
+		case ip.IsUnspecified():
+			v.add(np+".host", "%q is the unspecified address; give the address peers reach this node at", host)
+			ip = nil
+		}
 	}
 	for _, p := range ports {
 		path := np + "." + p.field
@@ -230,10 +239,13 @@ func (v *validator) node(np string, n Node, nodeAt, addrAt map[string]string) {
 	}
 }
 
-func (v *validator) wan(w WAN, regions []Region) {
-	known := make(map[string]bool, len(regions))
-	for _, r := range regions {
+func (v *validator) wan(w WAN, t *Topology) {
+	known := map[string]bool{}
+	for _, r := range t.Regions {
 		known[r.Name] = true
+	}
+	for _, e := range t.Edges {
+		known[e.Name] = true
 	}
 	pairAt := make(map[[2]string]string)
 	for i, l := range w.Latency {
@@ -245,7 +257,7 @@ func (v *validator) wan(w WAN, regions []Region) {
 				v.add(lp+"."+end.field, "required")
 				ok = false
 			case !known[end.name]:
-				v.add(lp+"."+end.field, "unknown region %q", end.name)
+				v.add(lp+"."+end.field, "unknown region or edge %q", end.name)
 				ok = false
 			}
 		}
@@ -254,7 +266,7 @@ func (v *validator) wan(w WAN, regions []Region) {
 			continue
 		}
 		if l.A == l.B {
-			v.add(lp, "a and b are both %q; a region has no WAN latency to itself", l.A)
+			v.add(lp, "a and b are both %q; nothing has WAN latency to itself", l.A)
 			continue
 		}
 		pair := [2]string{l.A, l.B}

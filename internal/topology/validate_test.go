@@ -87,11 +87,11 @@ func TestValidateErrors(t *testing.T) {
 			t.Regions[1].Nodes[0] = Node{Name: "eu-west-1", Host: "0:0::1", APIPort: 4567, LBPort: 5001, PeerPort: 5002, AdminPort: 5003}
 		}, "regions[1].nodes[0].api_port: [::1]:4567 is already used by regions[0].nodes[1].api_port"},
 		{"wan unknown region", func(t *Topology) { t.WAN.Latency[0].B = "us-west" },
-			`wan.latency[0].b: unknown region "us-west"`},
+			`wan.latency[0].b: unknown region or edge "us-west"`},
 		{"wan missing region", func(t *Topology) { t.WAN.Latency[0].A = "" },
 			"wan.latency[0].a: required"},
 		{"wan self pair", func(t *Topology) { t.WAN.Latency[0].B = "us-east" },
-			`wan.latency[0]: a and b are both "us-east"; a region has no WAN latency to itself`},
+			`wan.latency[0]: a and b are both "us-east"; nothing has WAN latency to itself`},
 		{"wan pair twice", func(t *Topology) {
 			t.WAN.Latency = append(t.WAN.Latency, Link{A: "eu-west", B: "us-east", RTT: time.Millisecond})
 		}, "wan.latency[1]: eu-west/us-east is already given by wan.latency[0]"},
@@ -119,13 +119,60 @@ func TestValidateErrors(t *testing.T) {
 		}, "version: 3 is not supported (the only known version is 1)\n" +
 			"regions[0].nodes[0].peer_port: 99999 is out of range (1-65535)\n" +
 			`regions[1].nodes[0].host: "127.0.1" is not an IP address` + "\n" +
-			`wan.latency[0].a: unknown region "mars"`},
+			`wan.latency[0].a: unknown region or edge "mars"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			top := exampleTopology()
 			tt.mutate(top)
 			err := top.Validate()
+			if err == nil {
+				t.Fatalf("Validate: got nil want %q", tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("Validate:\ngot  %q\nwant %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateTrafficErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Topology)
+		want   string
+	}{
+		{"edge on a region's address", func(t *Topology) { t.Edges[0].Host, t.Edges[0].AdminPort = "127.0.1.1", 9000 },
+			"edges[0].http_port: 127.0.1.1:8080 is already used by regions[0].nodes[0].lb_port\n" +
+				"edges[0].admin_port: 127.0.1.1:9000 is already used by regions[0].nodes[0].admin_port"},
+		{"edge named like a node", func(t *Topology) {
+			t.Edges = append(t.Edges, Edge{Name: "us-east-1", Host: "127.0.2.9", Location: "na"})
+		}, `edges[3].name: "us-east-1" is already the name of regions[0].nodes[0]`},
+		{"edge in an unknown location", func(t *Topology) { t.Edges[0].Location = "mars" },
+			`edges[0].location: "mars" is not a location of clients.networks or clients.latency`},
+		{"bad client network", func(t *Topology) { t.Clients.Networks[0].CIDR = "127.0.10/24" },
+			`clients.networks[0].cidr: "127.0.10/24" is not a network in CIDR form such as 127.0.10.0/24`},
+		{"latency to an unknown region", func(t *Topology) { t.Clients.Latency[0].Region = "mars" },
+			`clients.latency[0].region: unknown region "mars"`},
+		{"record tied to an unknown check", func(t *Topology) { t.DNS.Zones[0].Records[0].Targets[0].HealthCheck = "nope" },
+			`dns.zones[0].records[0].targets[0].health_check: "nope" is not a health check (a region, node, edge or health.checks id)`},
+		{"record of an unknown type", func(t *Topology) { t.DNS.Zones[0].Records[0].Type = "A6" },
+			`dns: zone "meridian.test": record set "shop" A6: type "A6" is not supported (A, AAAA, CNAME, TXT, MX, NS, SOA, SRV)`},
+		{"calculated check without enough children", func(t *Topology) {
+			t.Health.Checks = []HealthCheck{{ID: "any", Type: "calculated", Children: []string{"us-east", "ghost"}, HealthyThreshold: 3}}
+		}, `health.checks[0].children: "ghost" is not another health check` + "\n" +
+			`health.checks[0].healthy_threshold: 3 must be between 1 and the number of children (2)`},
+		{"unknown check type", func(t *Topology) { t.Health.Checks = []HealthCheck{{ID: "x", Type: "ping"}} },
+			`health.checks[0].type: "ping" is not known; use http, tcp or calculated`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			top, err := Default(nil, "/data", WANRealistic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.mutate(top)
+			err = top.Validate()
 			if err == nil {
 				t.Fatalf("Validate: got nil want %q", tt.want)
 			}

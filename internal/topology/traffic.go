@@ -1,0 +1,408 @@
+package topology
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/meridian-platform/meridian/internal/dns"
+)
+
+// Defaults of the traffic sections.
+const (
+	DefaultEdgeDNSPort  = 5353
+	DefaultEdgeHTTPPort = 8080
+	DefaultDNSTTL       = 5 * time.Second
+	DefaultZone         = "meridian.test"
+)
+
+// Edge is one `meridian edge` process: an edge location with an
+// authoritative DNS server, the accelerator proxy and the edge cache.
+type Edge struct {
+	// Name of the edge, such as "edge-1"; the same rules as node names, and
+	// unique among nodes and edges.
+	Name string `yaml:"name"`
+	// Host is the IP address the edge listens on. Required.
+	Host string `yaml:"host"`
+	// Location is the client location the edge stands in (a location of
+	// clients.networks, such as "na"); its latency to each region is
+	// clients.latency's figure until the edge has measured its own.
+	Location string `yaml:"location"`
+	// DNSPort serves DNS over UDP and TCP. Default 5353.
+	DNSPort int `yaml:"dns_port"`
+	// HTTPPort serves the accelerator and the cache. Default 8080.
+	HTTPPort int `yaml:"http_port"`
+	// AdminPort serves /healthz, /readyz, /metrics, health verdicts and the
+	// admin API. Default 9000.
+	AdminPort int `yaml:"admin_port"`
+}
+
+// DNSAddr is the host:port of the edge's DNS server.
+func (e Edge) DNSAddr() string { return joinHostPort(e.Host, e.DNSPort) }
+
+// HTTPAddr is the host:port of the edge's proxy.
+func (e Edge) HTTPAddr() string { return joinHostPort(e.Host, e.HTTPPort) }
+
+// AdminAddr is the host:port of the edge's admin endpoint.
+func (e Edge) AdminAddr() string { return joinHostPort(e.Host, e.AdminPort) }
+
+// Clients maps client addresses to locations and locations to regions.
+type Clients struct {
+	// Networks maps client subnets to locations, longest prefix first:
+	//
+	//	networks:
+	//	  - {cidr: 127.0.10.0/24, location: na}
+	Networks []ClientNetwork `yaml:"networks,omitempty"`
+	// Latency is the round trip from each location to each region, used
+	// by latency-routed DNS answers and by edges before they have measured
+	// their own; under a simulated WAN it is also the latency added between
+	// an edge and a region:
+	//
+	//	latency:
+	//	  - {location: na, region: us-east, rtt: 10ms}
+	Latency []LocationLatency `yaml:"latency,omitempty"`
+}
+
+// ClientNetwork is one client subnet and its location.
+type ClientNetwork struct {
+	// CIDR such as "127.0.10.0/24".
+	CIDR string `yaml:"cidr"`
+	// Location is a short name such as "na", "eu" or "ap".
+	Location string `yaml:"location"`
+}
+
+// LocationLatency is the round trip from a client location to a region.
+type LocationLatency struct {
+	Location string        `yaml:"location"`
+	Region   string        `yaml:"region"`
+	RTT      time.Duration `yaml:"rtt"`
+}
+
+// Latency returns the round trip from location to region, and whether the
+// table has it.
+func (c Clients) LatencyTo(location, region string) (time.Duration, bool) {
+	for _, l := range c.Latency {
+		if l.Location == location && l.Region == region {
+			return l.RTT, true
+		}
+	}
+	return 0, false
+}
+
+// DNS is what the edges' authoritative servers serve.
+type DNS struct {
+	// Zones the edges are authoritative for.
+	Zones []Zone `yaml:"zones,omitempty"`
+}
+
+// Zone is one DNS zone.
+type Zone struct {
+	// Name such as "meridian.test".
+	Name string `yaml:"name"`
+	// Records are the zone's record sets. SOA and NS records at the apex
+	// are made up unless given.
+	Records []RecordSet `yaml:"records,omitempty"`
+}
+
+// RecordSet is the records of one name and type and the Route 53 routing
+// policy that chooses among them:
+//
+//   - name: shop               # relative to the zone; "@" is the apex
+//     type: A                  # A AAAA CNAME TXT MX NS SOA SRV
+//     ttl: 5s                  # default 5s
+//     policy: latency          # simple weighted latency failover geolocation multivalue
+//     targets:
+//   - {value: 127.0.1.1, region: us-east, health_check: us-east}
+//   - {value: 127.0.1.2, region: eu-west, health_check: eu-west}
+type RecordSet struct {
+	Name    string        `yaml:"name"`
+	Type    string        `yaml:"type"`
+	TTL     time.Duration `yaml:"ttl,omitempty"`
+	Policy  string        `yaml:"policy,omitempty"`
+	Targets []Target      `yaml:"targets"`
+}
+
+// Target is one answer of a record set.
+type Target struct {
+	// Value in zone-file form; domain names end with a dot.
+	Value string `yaml:"value"`
+	// HealthCheck ties the target to a health check id (a region's name is
+	// the id of that region's check, an edge's name its own).
+	HealthCheck string `yaml:"health_check,omitempty"`
+	// Weight for the weighted policy.
+	Weight uint32 `yaml:"weight,omitempty"`
+	// Region for the latency policy.
+	Region string `yaml:"region,omitempty"`
+	// Location for the geolocation policy ("*" is the default).
+	Location string `yaml:"location,omitempty"`
+	// Role for the failover policy: primary or secondary.
+	Role string `yaml:"role,omitempty"`
+}
+
+// HealthCheck is a health check beyond the built-in ones (each region's
+// deep health, id = the region's name; each region node's, id = the node's
+// name; each edge's, id = the edge's name), as Route 53 offers them.
+type HealthCheck struct {
+	// ID names the check for record targets and calculated checks.
+	ID string `yaml:"id"`
+	// Type is http, tcp or calculated.
+	Type string `yaml:"type"`
+	// URL to GET (http): healthy on 2xx and 3xx.
+	URL string `yaml:"url,omitempty"`
+	// SearchString must appear in the first 5120 bytes of the body (http).
+	SearchString string `yaml:"search_string,omitempty"`
+	// Addr to connect to (tcp), host:port.
+	Addr string `yaml:"addr,omitempty"`
+	// Children are the check ids a calculated check counts.
+	Children []string `yaml:"children,omitempty"`
+	// HealthyThreshold is how many children must be healthy (calculated).
+	HealthyThreshold int `yaml:"healthy_threshold,omitempty"`
+	// Invert reports healthy as unhealthy and the other way round.
+	Invert bool `yaml:"invert,omitempty"`
+}
+
+// Edge finds the edge called name.
+func (t *Topology) Edge(name string) (Edge, bool) {
+	for _, e := range t.Edges {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Edge{}, false
+}
+
+// locationFor is the client location `Default` gives region i: the
+// continent the default region names suggest, else the region's own name.
+func locationFor(region string) string {
+	switch region {
+	case "us-east":
+		return "na"
+	case "eu-west":
+		return "eu"
+	case "ap-south":
+		return "ap"
+	}
+	return region
+}
+
+// defaultTraffic fills in what Default gives the traffic sections: edge j
+// on 127.0.2.j in the location of region j, client network 127.0.(10·j).0/24
+// for that location, latencies of 10 ms within a location and the WAN
+// profile's round trips (realisticRTT) between the others, and the zone
+// meridian.test with shop (latency-routed to the regions' balancers), www
+// and static (latency-routed to the edges), one name per region and per
+// edge, and ns1 (the edges).
+func (t *Topology) defaultTraffic(regions []string) {
+	for i, r := range regions {
+		loc := locationFor(r)
+		t.Edges = append(t.Edges, Edge{
+			Name: fmt.Sprintf("edge-%d", i+1), Host: fmt.Sprintf("127.0.2.%d", i+1), Location: loc,
+		})
+		if i < 25 {
+			t.Clients.Networks = append(t.Clients.Networks, ClientNetwork{CIDR: fmt.Sprintf("127.0.%d.0/24", 10*(i+1)), Location: loc})
+		}
+		for _, other := range regions {
+			rtt := 10 * time.Millisecond
+			if other != r {
+				rtt = realisticRTT(r, other)
+			}
+			t.Clients.Latency = append(t.Clients.Latency, LocationLatency{Location: loc, Region: other, RTT: rtt})
+		}
+	}
+	z := Zone{Name: DefaultZone}
+	shop := RecordSet{Name: "shop", Type: "A", Policy: "latency"}
+	for _, r := range t.Regions {
+		shop.Targets = append(shop.Targets, Target{Value: r.Nodes[0].Host, Region: r.Name, HealthCheck: r.Name})
+	}
+	edges := func(name string) RecordSet {
+		rs := RecordSet{Name: name, Type: "A", Policy: "latency"}
+		for i, e := range t.Edges {
+			rs.Targets = append(rs.Targets, Target{Value: e.Host, Region: regions[i], HealthCheck: e.Name})
+		}
+		return rs
+	}
+	z.Records = append(z.Records, shop, edges("www"), edges("static"))
+	ns := RecordSet{Name: "ns1", Type: "A", Policy: "multivalue"}
+	for _, e := range t.Edges {
+		ns.Targets = append(ns.Targets, Target{Value: e.Host, HealthCheck: e.Name})
+		z.Records = append(z.Records, RecordSet{Name: e.Name, Type: "A", Targets: []Target{{Value: e.Host}}})
+	}
+	z.Records = append(z.Records, ns)
+	for _, r := range t.Regions {
+		z.Records = append(z.Records, RecordSet{Name: r.Name, Type: "A", Targets: []Target{{Value: r.Nodes[0].Host, HealthCheck: r.Name}}})
+	}
+	t.DNS.Zones = append(t.DNS.Zones, z)
+}
+
+// realisticEdgeLinks returns the WAN links between each edge and each
+// region: the latency table's round trip from the edge's location.
+func (t *Topology) realisticEdgeLinks() []Link {
+	var links []Link
+	for _, e := range t.Edges {
+		for _, r := range t.Regions {
+			if d, ok := t.Clients.LatencyTo(e.Location, r.Name); ok && d > 0 {
+				links = append(links, Link{A: e.Name, B: r.Name, RTT: d})
+			}
+		}
+	}
+	return links
+}
+
+func (t *Topology) setTrafficDefaults() {
+	for i := range t.Edges {
+		e := &t.Edges[i]
+		setDefault(&e.DNSPort, DefaultEdgeDNSPort)
+		setDefault(&e.HTTPPort, DefaultEdgeHTTPPort)
+		setDefault(&e.AdminPort, DefaultAdminPort)
+	}
+	for i := range t.DNS.Zones {
+		for j := range t.DNS.Zones[i].Records {
+			rs := &t.DNS.Zones[i].Records[j]
+			setDefault(&rs.TTL, DefaultDNSTTL)
+			setDefault(&rs.Policy, "simple")
+			rs.Type = strings.ToUpper(rs.Type)
+		}
+	}
+	if len(t.Edges) == 0 {
+		t.Edges = nil
+	}
+	if len(t.Clients.Networks) == 0 {
+		t.Clients.Networks = nil
+	}
+	if len(t.Clients.Latency) == 0 {
+		t.Clients.Latency = nil
+	}
+	if len(t.DNS.Zones) == 0 {
+		t.DNS.Zones = nil
+	}
+	if len(t.Health.Checks) == 0 {
+		t.Health.Checks = nil
+	}
+}
+
+// checkIDs returns every health check id: built-in and configured.
+func (t *Topology) checkIDs() map[string]bool {
+	ids := map[string]bool{}
+	for _, r := range t.Regions {
+		ids[r.Name] = true
+		for _, n := range r.Nodes {
+			ids[n.Name] = true
+		}
+	}
+	for _, e := range t.Edges {
+		ids[e.Name] = true
+	}
+	for _, c := range t.Health.Checks {
+		ids[c.ID] = true
+	}
+	return ids
+}
+
+func (v *validator) traffic(t *Topology, nodeAt, addrAt map[string]string) {
+	locations := map[string]bool{}
+	for i, n := range t.Clients.Networks {
+		p := fmt.Sprintf("clients.networks[%d]", i)
+		if _, err := netip.ParsePrefix(n.CIDR); err != nil {
+			v.add(p+".cidr", "%q is not a network in CIDR form such as 127.0.10.0/24", n.CIDR)
+		}
+		if n.Location == "" {
+			v.add(p+".location", "required")
+		}
+		locations[n.Location] = true
+	}
+	regions := map[string]bool{}
+	for _, r := range t.Regions {
+		regions[r.Name] = true
+	}
+	for i, l := range t.Clients.Latency {
+		p := fmt.Sprintf("clients.latency[%d]", i)
+		if l.Location == "" {
+			v.add(p+".location", "required")
+		}
+		locations[l.Location] = true
+		if !regions[l.Region] {
+			v.add(p+".region", "unknown region %q", l.Region)
+		}
+		nonNegative(v, p+".rtt", l.RTT)
+	}
+	for i, e := range t.Edges {
+		ep := fmt.Sprintf("edges[%d]", i)
+		v.endpoint(ep, e.Name, e.Host, []port{
+			{"dns_port", e.DNSPort, DefaultEdgeDNSPort},
+			{"http_port", e.HTTPPort, DefaultEdgeHTTPPort},
+			{"admin_port", e.AdminPort, DefaultAdminPort},
+		}, nodeAt, addrAt)
+		if e.Location != "" && !locations[e.Location] {
+			v.add(ep+".location", "%q is not a location of clients.networks or clients.latency", e.Location)
+		}
+	}
+	ids := t.checkIDs()
+	for i, c := range t.Health.Checks {
+		p := fmt.Sprintf("health.checks[%d]", i)
+		if c.ID == "" {
+			v.add(p+".id", "required")
+		}
+		switch c.Type {
+		case "http":
+			if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
+				v.add(p+".url", "%q is not an http:// or https:// URL", c.URL)
+			}
+		case "tcp":
+			if c.Addr == "" {
+				v.add(p+".addr", "required for a tcp check: host:port")
+			}
+		case "calculated":
+			if len(c.Children) == 0 {
+				v.add(p+".children", "a calculated check needs at least one child")
+			}
+			for _, ch := range c.Children {
+				if !ids[ch] || ch == c.ID {
+					v.add(p+".children", "%q is not another health check", ch)
+				}
+			}
+			if c.HealthyThreshold < 1 || c.HealthyThreshold > len(c.Children) {
+				v.add(p+".healthy_threshold", "%d must be between 1 and the number of children (%d)", c.HealthyThreshold, len(c.Children))
+			}
+		default:
+			v.add(p+".type", "%q is not known; use http, tcp or calculated", c.Type)
+		}
+	}
+	if err := dns.ValidateZones(t.DNSZones()); err != nil {
+		v.add("dns", "%v", err)
+	}
+	for i, z := range t.DNS.Zones {
+		zp := fmt.Sprintf("dns.zones[%d]", i)
+		if z.Name == "" {
+			v.add(zp+".name", "required")
+		}
+		for j, rs := range z.Records {
+			rp := fmt.Sprintf("%s.records[%d]", zp, j)
+			for k, tg := range rs.Targets {
+				if tg.HealthCheck != "" && !ids[tg.HealthCheck] {
+					v.add(fmt.Sprintf("%s.targets[%d].health_check", rp, k), "%q is not a health check (a region, node, edge or health.checks id)", tg.HealthCheck)
+				}
+			}
+		}
+	}
+}
+
+// DNSZones returns the zones in the DNS server's terms.
+func (t *Topology) DNSZones() []dns.Zone {
+	zones := make([]dns.Zone, 0, len(t.DNS.Zones))
+	for _, z := range t.DNS.Zones {
+		dz := dns.Zone{Name: z.Name}
+		for _, rs := range z.Records {
+			drs := dns.RecordSet{Name: rs.Name, Type: rs.Type, TTL: rs.TTL, Policy: dns.Policy(rs.Policy)}
+			for _, tg := range rs.Targets {
+				drs.Targets = append(drs.Targets, dns.Target{
+					Value: tg.Value, HealthCheck: tg.HealthCheck, Weight: tg.Weight,
+					Region: tg.Region, Location: tg.Location, Role: tg.Role,
+				})
+			}
+			dz.Records = append(dz.Records, drs)
+		}
+		zones = append(zones, dz)
+	}
+	return zones
+}
