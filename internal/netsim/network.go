@@ -220,11 +220,12 @@ func (p netPath) lost(prob float64) bool {
 // Establishing a connection takes one extra round trip of the link, and while
 // either direction is partitioned the dial blocks until ctx ends and then
 // fails with an error whose Timeout method reports true if ctx's deadline
-// passed. Dials to unknown addresses are plain TCP dials with no conditions.
+// passed. Dials to unknown addresses, and a node's dials to itself, are
+// plain TCP dials with no conditions.
 func (n *Network) Dialer(from string) func(ctx context.Context, addr string) (net.Conn, error) {
 	return func(ctx context.Context, addr string) (net.Conn, error) {
 		to, ok := n.node(addr)
-		if !ok {
+		if !ok || to == from {
 			return n.dialer.DialContext(ctx, "tcp", addr)
 		}
 		out, in := netPath{n, link{from, to}}, netPath{n, link{to, from}}
