@@ -1,0 +1,443 @@
+package edgeproxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// ServeHTTP forwards one request to a region, failing over to the next
+// regions where safe (see the package doc).
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		p.reject(w, "connect", http.StatusMethodNotAllowed, "the edge is not a forward proxy: CONNECT is not supported")
+		return
+	}
+	if up := r.Header.Get("Upgrade"); up != "" && !strings.EqualFold(up, "h2c") {
+		// An h2c upgrade may be ignored (RFC 9113 §3.1 left it optional);
+		// other protocols cannot be carried.
+		p.reject(w, "upgrade", http.StatusNotImplemented, "protocol upgrades (such as WebSocket) are not supported through the edge")
+		return
+	}
+	set := p.set.Load()
+	affinity := p.affinityOf(r)
+	retryable := isIdempotent(r.Method) || r.Header.Get("Idempotency-Key") != ""
+	out, body, err := p.outgoing(r, retryable)
+	if err != nil {
+		p.reject(w, "bad_body", http.StatusBadRequest, "could not read the request body")
+		return
+	}
+	defer body.closeOrig()
+
+	pl := p.choose(set, affinity)
+	p.notePrimary(pl)
+
+	var last *failure
+	for i, rg := range pl.order {
+		if last != nil {
+			if reason := last.noRetry(retryable, body); reason != "" {
+				p.giveUp(w, r, last, reason)
+				return
+			}
+			p.m.retries.WithLabelValues(last.r.cfg.ID).Inc()
+			p.limit.log("retry_"+last.r.cfg.ID, "region failed a request before answering; trying the next region",
+				"region", last.r.cfg.ID, "next", rg.cfg.ID, "failure", last.kind, "err", last.errText())
+		}
+		start := p.cfg.Now()
+		resp, err := rg.up.tr.RoundTrip(attemptRequest(out, rg, body))
+		if err != nil {
+			if r.Context().Err() != nil {
+				p.m.requests.WithLabelValues("", "499").Inc() // the client went away
+				return
+			}
+			kind := errKind(err)
+			p.m.failures.WithLabelValues(rg.cfg.ID, kind).Inc()
+			p.failed(set, rg, kind)
+			last = &failure{r: rg, kind: kind, err: err}
+			continue
+		}
+		p.m.upstream.WithLabelValues(rg.cfg.ID).Observe(p.cfg.Now().Sub(start).Seconds())
+		if !gatewayFailure(resp.StatusCode) {
+			p.succeeded(rg)
+			p.respond(w, resp, rg, affinity)
+			return
+		}
+		p.m.failures.WithLabelValues(rg.cfg.ID, "status").Inc()
+		p.failed(set, rg, resp.Status)
+		f := &failure{r: rg, kind: "status", status: resp.StatusCode}
+		if i == len(pl.order)-1 || f.noRetry(retryable, body) != "" {
+			p.respond(w, resp, rg, affinity) // the region's own answer
+			return
+		}
+		f.resp = bufferResponse(resp)
+		last = f
+	}
+	if last == nil { // no regions: SetRegions forbids it
+		p.reject(w, "no_region", http.StatusServiceUnavailable, "the edge has no region to forward to")
+		return
+	}
+	if last.resp != nil {
+		p.respond(w, last.resp, last.r, affinity)
+		return
+	}
+	p.giveUp(w, r, last, fmt.Sprintf("no region answered (tried %d)", len(pl.order)))
+}
+
+// failure is a region's failure to answer one attempt.
+type failure struct {
+	r      *region
+	kind   string // connect, reset, timeout, status
+	err    error
+	status int
+	resp   *http.Response // a buffered 502/503/504 answer
+}
+
+func (f *failure) errText() string {
+	if f.err != nil {
+		return f.err.Error()
+	}
+	return http.StatusText(f.status)
+}
+
+// noRetry says why the request cannot go to another region after f, or "".
+func (f *failure) noRetry(retryable bool, body *reqBody) string {
+	if f.kind == "connect" && !body.touched() {
+		return "" // nothing was sent
+	}
+	if !retryable {
+		return "the request was not resent to another region: its method is not idempotent and it has no Idempotency-Key header"
+	}
+	if !body.replay {
+		return "the request was not resent to another region: its body is too large to hold for a retry"
+	}
+	return ""
+}
+
+// giveUp answers a request no region answered.
+func (p *Proxy) giveUp(w http.ResponseWriter, r *http.Request, f *failure, reason string) {
+	code := http.StatusBadGateway
+	if f.kind == "timeout" {
+		code = http.StatusGatewayTimeout
+	}
+	p.limit.log("give_up", "request failed: no region answered it", "region", f.r.cfg.ID,
+		"method", r.Method, "failure", f.kind, "code", code, "reason", reason)
+	if f.resp != nil {
+		_ = f.resp.Body.Close()
+	}
+	w.Header().Set("X-Meridian-Edge", p.cfg.Name)
+	msg := fmt.Sprintf("region %s failed before answering (%s); %s", f.r.cfg.ID, failureText(f), reason)
+	plain(w, code, msg)
+	p.m.requests.WithLabelValues("", itoa3(code)).Inc()
+}
+
+func failureText(f *failure) string {
+	switch f.kind {
+	case "connect":
+		return "could not connect"
+	case "timeout":
+		return "timed out"
+	case "status":
+		return fmt.Sprintf("answered %d", f.status)
+	}
+	return "connection closed"
+}
+
+func (p *Proxy) reject(w http.ResponseWriter, reason string, code int, msg string) {
+	p.m.rejections.WithLabelValues(reason).Inc()
+	p.m.requests.WithLabelValues("", itoa3(code)).Inc()
+	w.Header().Set("X-Meridian-Edge", p.cfg.Name)
+	plain(w, code, msg)
+}
+
+// notePrimary logs when the nearest available region changes: the traffic's
+// failover decisions, one line each, not one per request.
+func (p *Proxy) notePrimary(pl plan) {
+	id := ""
+	if pl.primary != nil {
+		id = pl.primary.cfg.ID
+	}
+	if pl.failOpen {
+		id = ""
+	}
+	old := p.primary.Load()
+	if old != nil && *old == id {
+		return
+	}
+	if !p.primary.CompareAndSwap(old, &id) {
+		return
+	}
+	prev := ""
+	if old != nil {
+		prev = *old
+	} else if id != "" {
+		p.log.Info("edge traffic goes to region", "region", id)
+		return
+	}
+	switch {
+	case id == "":
+		p.log.Warn("no region is healthy; trying every region", "previous", prev)
+	default:
+		p.log.Warn("edge traffic fails over to another region", "region", id, "previous", prev)
+	}
+}
+
+func gatewayFailure(code int) bool {
+	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
+}
+
+func isIdempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// errKind classifies a RoundTrip error.
+func errKind(err error) string {
+	var ce *connectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		return "connect"
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "reset" // the connection broke (or the answer was garbage) before response headers
+}
+
+// hopHeaders are removed in both directions (RFC 9110 §7.6.1).
+var hopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings"}
+
+func removeHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = http.CanonicalHeaderKey(strings.TrimSpace(f)); f != "" {
+				delete(h, f)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+// reqBody is the request body as sent to regions: held in memory (replay)
+// when it may be resent, else the client's stream, read at most once.
+type reqBody struct {
+	replay bool
+	buf    []byte
+	orig   io.ReadCloser
+	stream *trackedBody
+}
+
+func (b *reqBody) touched() bool { return b.stream != nil && b.stream.touched() }
+
+func (b *reqBody) closeOrig() {
+	if b.orig != nil {
+		_ = b.orig.Close()
+	}
+}
+
+// trackedBody passes the client's body on, remembering whether any of it was
+// read (then the request cannot be sent again). Close does nothing: the
+// transport closes the body after each attempt, and the client's body must
+// outlive a failed connect.
+type trackedBody struct {
+	r    io.Reader
+	mu   sync.Mutex
+	read bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	b.read = true
+	b.mu.Unlock()
+	return b.r.Read(p)
+}
+
+func (b *trackedBody) Close() error { return nil }
+
+func (b *trackedBody) touched() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.read
+}
+
+// outgoing builds the request sent to regions from the client's request,
+// reading the body into memory when the request may be resent and the body
+// fits in MaxRetryBody.
+func (p *Proxy) outgoing(r *http.Request, retryable bool) (*http.Request, *reqBody, error) {
+	out := new(http.Request)
+	*out = *r
+	out.RequestURI = ""
+	out.Close = false
+	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
+	h := r.Header // the server gave it to this handler alone
+	removeHopHeaders(h)
+
+	body := &reqBody{replay: true}
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	switch {
+	case !hasBody:
+	case retryable && r.ContentLength <= p.cfg.MaxRetryBody:
+		body.orig = r.Body
+		buf, err := io.ReadAll(io.LimitReader(r.Body, p.cfg.MaxRetryBody+1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading request body: %w", err)
+		}
+		if int64(len(buf)) <= p.cfg.MaxRetryBody {
+			body.buf = buf
+			break
+		}
+		body.replay = false
+		body.stream = &trackedBody{r: io.MultiReader(bytes.NewReader(buf), r.Body)}
+	default:
+		body.orig = r.Body
+		body.replay = false
+		body.stream = &trackedBody{r: r.Body}
+	}
+	if body.replay {
+		out.ContentLength = int64(len(body.buf))
+		out.TransferEncoding = nil
+	} else if te := r.TransferEncoding; len(te) > 0 {
+		out.TransferEncoding = append([]string(nil), te...)
+	}
+
+	client, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		client = r.RemoteAddr
+	}
+	if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+		client = strings.Join(prior, ", ") + ", " + client
+	}
+	h["X-Forwarded-For"] = []string{client}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	h["X-Forwarded-Proto"] = []string{proto}
+	h["X-Forwarded-Host"] = []string{r.Host}
+	if tp := h["Traceparent"]; len(tp) != 1 || !validTraceparent(tp[0]) {
+		h["Traceparent"] = []string{newTraceparent()}
+		delete(h, "Tracestate") // state belongs to the trace being replaced
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = nil // don't let the transport add Go's
+	}
+	return out, body, nil
+}
+
+// attemptRequest is out addressed to region rg with a fresh view of the body.
+func attemptRequest(out *http.Request, rg *region, body *reqBody) *http.Request {
+	a := new(http.Request)
+	*a = *out
+	u := *out.URL
+	u.Scheme, u.Host = rg.target.Scheme, rg.target.Host
+	a.URL = &u
+	switch {
+	case !body.replay:
+		a.Body = body.stream
+	case len(body.buf) == 0:
+		a.Body, a.GetBody = nil, nil
+	default:
+		buf := body.buf
+		a.Body = io.NopCloser(bytes.NewReader(buf))
+		a.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	}
+	return a
+}
+
+// bufferResponse reads a gateway failure's answer (they are short) so that it
+// can be given to the client if no other region answers. The body is cut at
+// 64 KiB.
+func bufferResponse(resp *http.Response) *http.Response {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Del("Content-Length")
+	resp.Trailer = nil
+	return resp
+}
+
+// respond copies a region's response to the client.
+func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, affinity string) {
+	defer func() { _ = resp.Body.Close() }()
+	removeHopHeaders(resp.Header)
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // no sniffing: send what the region sent
+	}
+	h["X-Meridian-Edge"] = []string{p.cfg.Name}
+	h["X-Meridian-Region"] = []string{rg.cfg.ID}
+	if !p.cfg.DisableAffinity && affinity != rg.cfg.ID {
+		h["Set-Cookie"] = append(h["Set-Cookie"], p.cfg.AffinityCookie+"="+rg.cfg.ID+"; Path=/; HttpOnly; SameSite=Lax")
+	}
+	if len(resp.Trailer) > 0 {
+		keys := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h["Trailer"] = []string{strings.Join(keys, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+	p.m.requests.WithLabelValues(rg.cfg.ID, itoa3(resp.StatusCode)).Inc()
+
+	bp := p.bufs.Get().(*[]byte)
+	defer p.bufs.Put(bp)
+	buf := *bp
+	flusher, _ := w.(http.Flusher)
+	stream := resp.ContentLength < 0 && flusher != nil
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return // the client went away
+			}
+			if stream {
+				flusher.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			p.m.failures.WithLabelValues(rg.cfg.ID, "body").Inc()
+			p.limit.log("body_"+rg.cfg.ID, "region broke off its response; resetting the client's connection",
+				"region", rg.cfg.ID, "err", rerr)
+			// Abort the client's connection so it cannot take a truncated
+			// body for a whole one.
+			panic(http.ErrAbortHandler)
+		}
+	}
+	for k, v := range resp.Trailer {
+		h[k] = v
+	}
+}
+
+func plain(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg+"\n")
+}
+
+func itoa3(code int) string {
+	if code < 100 || code > 999 {
+		return "000"
+	}
+	return string([]byte{byte('0' + code/100), byte('0' + code/10%10), byte('0' + code%10)})
+}

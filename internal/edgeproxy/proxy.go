@@ -1,0 +1,325 @@
+// Package edgeproxy is Meridian's edge accelerator (Global Accelerator's part
+// of the platform): a reverse proxy on an edge's own address that forwards
+// each client request to one region's load balancer.
+//
+// # Choosing a region
+//
+// For every request the proxy orders the regions:
+//
+//   - Healthy regions that are not ejected come first, nearest first by
+//     measured latency (RTT; an unmeasured region is farther than any
+//     measured one). Regions within LatencyTolerance (5 ms) of the nearest
+//     remaining one form a tier that shares traffic by Region.Weight.
+//   - Traffic dials then pick the first region: a region dialed to p % gets
+//     p % of the traffic that would go to it; the rest spills to the next
+//     region in that order.
+//   - A client whose affinity cookie names a healthy, non-ejected region with
+//     a dial above zero goes there instead (read-your-writes).
+//   - Regions ejected by outlier detection follow, nearest first: they are
+//     tried last, not never.
+//   - Unhealthy regions are used only when no region is healthy (fail open,
+//     as the DNS server does): an answer that may work beats one that surely
+//     does not.
+//
+// # Failover
+//
+// A request is tried on the regions in that order, at most once each, until
+// one answers. A region fails a request when connecting fails, when the
+// connection closes or times out before the response headers, or when its
+// balancer answers 502, 503 or 504. The request then goes to the next region
+// if it is safe to send again: a connect failure always is (nothing was sent);
+// otherwise the method must be idempotent per RFC 9110 (GET, HEAD, OPTIONS,
+// TRACE, PUT, DELETE) or the request must carry an Idempotency-Key header,
+// and its body must fit in MaxRetryBody, which the proxy holds in memory to
+// resend. A request that cannot be sent again gets 502 (504 after a timeout)
+// with a short plain-text reason, or the region's own 5xx answer. Once
+// response headers have reached the client nothing is retried; a region that
+// breaks off a response body gets the client's connection (or HTTP/2 stream)
+// reset, so a truncated body is never taken for a whole one.
+//
+// # Serving
+//
+// Serve speaks HTTP/1.1 and HTTP/2 over cleartext with prior knowledge (h2c),
+// with header size and read timeouts against slow or malformed clients.
+// Protocol upgrades (WebSocket) and CONNECT are refused. Responses stream:
+// bodies of unknown length are flushed as they arrive.
+//
+// Only the edge process (internal/cli) imports this package; it imports
+// nothing of Meridian's.
+package edgeproxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Proxy is an edge proxy. It is an http.Handler; Serve serves it on a
+// listener. Its methods are safe for concurrent use.
+type Proxy struct {
+	cfg   Config
+	log   *slog.Logger
+	m     *metrics
+	limit *logLimiter
+	seed  uint64
+	set   atomic.Pointer[regionSet]
+	bufs  sync.Pool
+
+	mu  sync.Mutex // guards rng
+	rng *mrand.Rand
+
+	ejectMu sync.Mutex // orders ejection decisions
+
+	setMu     sync.Mutex // serializes SetRegions; guards outliers and upstreams
+	outliers  map[string]*outlier
+	upstreams map[string]*upstream // by region URL
+
+	primary atomic.Pointer[string] // the nearest available region, for logging changes
+}
+
+// New builds a proxy; Serve serves it.
+func New(cfg Config) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("edge proxy config: %w", err)
+	}
+	cfg.setDefaults()
+	p := &Proxy{
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "edgeproxy", "edge", cfg.Name),
+		m:         newMetrics(cfg.Registerer),
+		seed:      cfg.Seed,
+		outliers:  map[string]*outlier{},
+		upstreams: map[string]*upstream{},
+	}
+	p.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	for p.seed == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+		p.seed = binary.LittleEndian.Uint64(b[:])
+	}
+	p.rng = mrand.New(mrand.NewPCG(p.seed, p.seed^0x9e3779b97f4a7c15))
+	p.limit = newLogLimiter(p.log, cfg.Now)
+	if err := p.SetRegions(cfg.Regions); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Seed returns the seed of the proxy's random choices, for a failing test to
+// print.
+func (p *Proxy) Seed() uint64 { return p.seed }
+
+// SetRegions replaces the regions requests are forwarded to. Requests in
+// flight finish with the regions they started with. A region keeps its
+// outlier state (failure count, ejection) and its connection pool across
+// calls while its ID, respectively its URL, stays the same.
+func (p *Proxy) SetRegions(regions []Region) error {
+	if err := validateRegions(regions); err != nil {
+		return fmt.Errorf("edge proxy regions: %w", err)
+	}
+	p.setMu.Lock()
+	defer p.setMu.Unlock()
+	set := &regionSet{byID: make(map[string]*region, len(regions))}
+	outliers := make(map[string]*outlier, len(regions))
+	upstreams := make(map[string]*upstream, len(regions))
+	for _, rc := range regions {
+		u, _ := url.Parse(rc.URL) // validated
+		key := u.Scheme + "://" + u.Host
+		up := p.upstreams[key]
+		if up == nil {
+			up = p.newUpstream()
+		}
+		upstreams[key] = up
+		out := p.outliers[rc.ID]
+		if out == nil {
+			out = &outlier{}
+		}
+		outliers[rc.ID] = out
+		r := &region{cfg: rc, target: &url.URL{Scheme: u.Scheme, Host: u.Host}, up: up, out: out,
+			weight: float64(max(rc.Weight, 1)), dial: 1}
+		if rc.TrafficDial != nil {
+			r.dial = float64(*rc.TrafficDial) / 100
+		}
+		set.list = append(set.list, r)
+		set.byID[rc.ID] = r
+	}
+	for key, up := range p.upstreams {
+		if upstreams[key] == nil {
+			up.tr.CloseIdleConnections()
+		}
+	}
+	for id := range p.outliers {
+		if outliers[id] == nil {
+			p.m.requests.DeletePartialMatch(map[string]string{"region": id})
+		}
+	}
+	p.outliers, p.upstreams = outliers, upstreams
+	p.set.Store(set)
+	return nil
+}
+
+// RegionStatus is what the proxy currently thinks of a region.
+type RegionStatus struct {
+	ID string
+	// Healthy is the health verdict (true when there is none).
+	Healthy bool
+	// EjectedUntil is when the region's ejection ends; zero when it is not
+	// ejected.
+	EjectedUntil time.Time
+	// RTT is the measured latency; zero when unknown.
+	RTT time.Duration
+}
+
+// Status reports each region's state, in configuration order.
+func (p *Proxy) Status() []RegionStatus {
+	set := p.set.Load()
+	now := p.cfg.Now()
+	out := make([]RegionStatus, 0, len(set.list))
+	for _, r := range set.list {
+		s := RegionStatus{ID: r.cfg.ID, Healthy: p.healthy(r)}
+		if p.ejected(r, now) {
+			s.EjectedUntil = time.Unix(0, r.out.until.Load())
+		}
+		if p.cfg.RTT != nil {
+			s.RTT, _ = p.cfg.RTT.RTT(r.cfg.ID)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Serve serves the proxy on ln (HTTP/1.1 and h2c) until ctx is cancelled,
+// then stops accepting, waits up to ShutdownTimeout for requests in flight
+// and closes ln. It returns nil after a shutdown, else why serving failed.
+// Serve may run on several listeners at once.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           p,
+		Protocols:         &protos,
+		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
+		ReadHeaderTimeout: p.cfg.ReadHeaderTimeout,
+		ReadTimeout:       p.cfg.ReadTimeout,
+		IdleTimeout:       p.cfg.IdleTimeout,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 250},
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	p.log.Info("edge proxy serving", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }() // ends when srv is shut down or closed, below
+	select {
+	case err := <-errc:
+		return fmt.Errorf("edge proxy serving on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		p.log.Warn("edge proxy shutdown cut in-flight requests short", "err", err)
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("edge proxy serving on %s: %w", ln.Addr(), err)
+	}
+	p.setMu.Lock()
+	for _, up := range p.upstreams {
+		up.tr.CloseIdleConnections()
+	}
+	p.setMu.Unlock()
+	return nil
+}
+
+// upstream is the keep-alive connection pool to one region's balancer.
+type upstream struct {
+	tr *http.Transport
+}
+
+// connectError marks a failure to connect: nothing of the request was sent.
+type connectError struct{ err error }
+
+func (e *connectError) Error() string { return "connecting: " + e.err.Error() }
+func (e *connectError) Unwrap() error { return e.err }
+
+func (p *Proxy) newUpstream() *upstream {
+	dial := p.cfg.Dial
+	if dial == nil {
+		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+	}
+	timeout := p.cfg.ConnectTimeout
+	return &upstream{tr: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, &connectError{err: err}
+			}
+			return c, nil
+		},
+		Proxy:                  nil,
+		MaxIdleConnsPerHost:    p.cfg.MaxIdlePerRegion,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  p.cfg.UpstreamTimeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 1 << 20,
+		DisableCompression:     true,
+	}}
+}
+
+// logLimiter logs at most one line per key per second, counting the rest,
+// so a flapping region cannot flood the log.
+type logLimiter struct {
+	out *slog.Logger
+	now func() time.Time
+	mu  sync.Mutex
+	by  map[string]*limitState
+}
+
+type limitState struct {
+	last       time.Time
+	suppressed int
+}
+
+const logEvery = time.Second
+
+func newLogLimiter(log *slog.Logger, now func() time.Time) *logLimiter {
+	return &logLimiter{out: log, now: now, by: map[string]*limitState{}}
+}
+
+func (ll *logLimiter) log(key, msg string, args ...any) {
+	now := ll.now()
+	ll.mu.Lock()
+	s := ll.by[key]
+	if s == nil {
+		if len(ll.by) > 1000 { // keys come from region IDs; this is a backstop
+			clear(ll.by)
+		}
+		s = &limitState{}
+		ll.by[key] = s
+	} else if now.Sub(s.last) < logEvery {
+		s.suppressed++
+		ll.mu.Unlock()
+		return
+	}
+	s.last = now
+	suppressed := s.suppressed
+	s.suppressed = 0
+	ll.mu.Unlock()
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	ll.out.Warn(msg, args...)
+}
