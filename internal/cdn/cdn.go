@@ -1,0 +1,673 @@
+// Package cdn is Meridian's edge cache (CloudFront's part): an http.Handler
+// that answers requests for configured distributions, chosen by Host, from
+// an in-memory cache in front of ordered origins (S3 buckets, regional load
+// balancers), failing over from an origin that cannot be reached or answers
+// 5xx to the next.
+//
+// Caching follows RFC 9111 for a shared cache:
+//
+//   - Only GET and HEAD are served from the cache. A HEAD miss is fetched
+//     from the origin as a GET so that the object is stored. Other methods
+//     go to the first origin (no failover: they may not be idempotent) and,
+//     when they succeed (status below 400), invalidate every variant of
+//     their URL.
+//   - The cache key is the host name (lowercased, port dropped), the path
+//     as sent, the query with its parameters sorted by name, and the values
+//     of the request headers named by the stored response's Vary.
+//   - Freshness: s-maxage, else max-age, else Expires minus Date, clamped
+//     to the distribution's [MinTTL, MaxTTL]; without any of them the
+//     distribution's DefaultTTL (24h), or 10s for errors (404, 405, 410,
+//     414, 501). Age is the origin's Age header plus the time since the
+//     response arrived; the origin's Date is not trusted for it.
+//   - Not stored: no-store, private, Vary: *, Set-Cookie, statuses other
+//     than 200, 203, 204, 300, 301, 308, 404, 405, 410, 414 and 501, and
+//     responses to requests bearing Authorization unless public, s-maxage
+//     or must-revalidate allow it (RFC 9111 §3.5). no-cache responses are
+//     stored and revalidated before every use.
+//   - A stale entry is revalidated with If-None-Match / If-Modified-Since
+//     from its ETag / Last-Modified; a 304 refreshes it. Within its
+//     stale-while-revalidate window it is served at once while one
+//     background request refreshes it. Within its stale-if-error window it
+//     is served when every origin fails or answers 5xx. must-revalidate,
+//     proxy-revalidate and s-maxage forbid serving stale.
+//   - The client's Cache-Control and Pragma are ignored, as CloudFront does,
+//     so clients cannot force origin fetches.
+//   - Client conditionals (If-None-Match, If-Modified-Since, If-Range) and
+//     Range requests on a 200 are answered from the entry: 304, 206 with
+//     Content-Range, 416 when unsatisfiable.
+//   - Concurrent misses for one key collapse into one origin fetch whose
+//     response the waiting requests share when it may be shared; they fetch
+//     on their own otherwise.
+//   - Bodies above MaxObjectBytes are streamed through uncached.
+//
+// Every response carries X-Cache: Hit (fresh entry, or a request that
+// waited for another's fetch), Miss (fetched from an origin — also for
+// responses that are not cacheable, for methods other than GET and HEAD,
+// and for the 502/504 the cache answers when no origin answers), Stale
+// (served stale: stale-while-revalidate or stale-if-error), RefreshHit (a
+// stale entry the origin confirmed with 304).
+//
+// Imported by the edge process; it imports no other Meridian package.
+package cdn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// X-Cache values.
+const (
+	Hit        = "Hit"
+	Miss       = "Miss"
+	Stale      = "Stale"
+	RefreshHit = "RefreshHit"
+)
+
+// Cache is the edge cache. It is an http.Handler for client traffic; its
+// methods are safe for concurrent use. Close stops its background
+// refreshes.
+type Cache struct {
+	cfg    Config
+	log    *slog.Logger
+	m      *metrics
+	hosts  map[string]*dist
+	dists  []*dist
+	store  *store
+	client *http.Client
+	tr     *http.Transport
+
+	base   context.Context // cancelled by Close; background refreshes run under it
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
+
+	mu      sync.Mutex
+	flights map[string]*flight
+	gen     uint64 // bumped by every invalidation
+	closed  bool
+}
+
+var _ http.Handler = (*Cache)(nil)
+
+type dist struct {
+	Distribution
+	name    string
+	origins []*origin
+	byName  map[string]*origin
+}
+
+type origin struct {
+	Origin
+	name string
+	base string // URL without a trailing slash
+}
+
+// flight is one origin fetch that concurrent requests for a key wait on.
+type flight struct {
+	done    chan struct{}
+	once    sync.Once
+	waiters int // under Cache.mu
+
+	// Set before done is closed: the entry waiters may serve (nil: fetch
+	// on your own) and the X-Cache they answer with.
+	e      *entry
+	xcache string
+}
+
+// New builds an edge cache from cfg.
+func New(cfg Config) (*Cache, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cdn config: %w", err)
+	}
+	cfg.setDefaults()
+	c := &Cache{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "cdn"),
+		m:       newMetrics(cfg.Registerer),
+		hosts:   map[string]*dist{},
+		flights: map[string]*flight{},
+	}
+	c.base, c.cancel = context.WithCancel(context.Background())
+	c.store = newStore(cfg.MaxBytes,
+		func(n int) { c.m.evictions.Add(float64(n)) },
+		func(b int64, n int) { c.m.bytes.Set(float64(b)); c.m.objects.Set(float64(n)) })
+	dial := cfg.Dial
+	c.tr = &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+			defer cancel()
+			return dial(ctx, network, addr)
+		},
+		ResponseHeaderTimeout: cfg.OriginTimeout,
+		DisableCompression:    true, // pass Accept-Encoding and encoded bodies through untouched
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	c.client = &http.Client{Transport: c.tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, dc := range cfg.Distributions {
+		d := &dist{Distribution: dc, name: dc.label(), byName: map[string]*origin{}}
+		for _, oc := range dc.Origins {
+			o := &origin{Origin: oc, name: oc.name(), base: strings.TrimSuffix(oc.URL, "/")}
+			d.origins = append(d.origins, o)
+			d.byName[o.name] = o
+		}
+		for _, h := range dc.Hosts {
+			c.hosts[hostName(h)] = d
+		}
+		c.dists = append(c.dists, d)
+		c.log.Info("distribution configured", "distribution", d.name, "hosts", dc.Hosts, "origins", len(d.origins))
+	}
+	return c, nil
+}
+
+// Close stops background refreshes, waits for them to end and closes idle
+// origin connections. Requests still being served finish normally.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.bg.Wait()
+	c.tr.CloseIdleConnections()
+	return nil
+}
+
+// Usage returns the bytes and the number of objects (Vary variants
+// included) in the cache.
+func (c *Cache) Usage() (bytes int64, objects int) { return c.store.usage() }
+
+// ServeHTTP answers a client request for one of the distributions.
+func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := hostName(r.Host)
+	d := c.hosts[host]
+	if d == nil {
+		http.Error(w, "no distribution serves host "+strconv.Quote(host), http.StatusNotFound)
+		return
+	}
+	objPath := objectPath(r.URL)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		c.pass(w, r, d, host, objPath)
+		return
+	}
+	pk := primaryKey(host, objPath)
+	key := variantKey(pk, c.store.varyNames(pk), r.Header)
+	now := c.cfg.Now()
+	e := c.store.get(key)
+	if e != nil && e.fresh(now) {
+		c.writeEntry(w, r, d, e, Hit, "hit")
+		return
+	}
+	if e != nil && e.staleWhileRevalidate(now) {
+		c.refreshInBackground(d, r, host, objPath, e)
+		c.writeEntry(w, r, d, e, Stale, "stale")
+		return
+	}
+	f, leader := c.join(key)
+	if !leader {
+		select {
+		case <-f.done:
+		case <-r.Context().Done():
+			return
+		}
+		if f.e != nil && f.e.matches(r.Header) {
+			c.writeEntry(w, r, d, f.e, f.xcache, resultLabel(f.xcache))
+			return
+		}
+		// The response could not be shared (uncacheable, too large, a
+		// different variant, an error): fetch for this request alone.
+		f = nil
+	}
+	c.fetchAndServe(w, r, d, host, objPath, e, f)
+}
+
+// fetched is the outcome of fetching an object for the cache.
+type fetched struct {
+	e      *entry         // the response, buffered (stored or not)
+	stored bool           // e was stored
+	xcache string         // Miss or RefreshHit
+	res    *http.Response // set instead of e for a body too large to buffer, or a 5xx
+	prefix []byte         // the part of res's body already read
+	err    error          // no origin answered
+}
+
+// fetch gets an object for r from the distribution's origins, revalidating
+// old when it is set, and stores what may be stored. The caller closes
+// f.res.Body when it is set.
+func (c *Cache) fetch(ctx context.Context, d *dist, r *http.Request, host, objPath string, old *entry) fetched {
+	gen := c.generation()
+	res, err := c.fetchGET(ctx, d, r, old)
+	if err != nil {
+		return fetched{err: err}
+	}
+	if res.StatusCode >= 500 {
+		return fetched{res: res}
+	}
+	now := c.cfg.Now()
+	pk := primaryKey(host, objPath)
+	if res.StatusCode == http.StatusNotModified && old != nil {
+		drain(res)
+		h := old.header.Clone()
+		for k, vs := range cleanHeader(res.Header) {
+			if k != "Content-Length" {
+				h[k] = vs
+			}
+		}
+		p := responsePolicy(&d.Distribution, r.Header, old.status, h)
+		e := newEntry(variantKey(pk, p.varyNames, r.Header), pk, host, objPath, old.status, h, old.body, now, p)
+		if !p.store {
+			c.store.delete(old)
+			return fetched{e: e, xcache: RefreshHit}
+		}
+		return fetched{e: e, stored: c.put(e, gen), xcache: RefreshHit}
+	}
+	p := responsePolicy(&d.Distribution, r.Header, res.StatusCode, res.Header)
+	limit := c.cfg.MaxObjectBytes
+	if res.ContentLength > limit {
+		return fetched{res: res}
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, limit+1))
+	if err != nil {
+		res.Body.Close()
+		return fetched{err: fmt.Errorf("reading the origin's response: %w", err)}
+	}
+	if int64(len(body)) > limit {
+		return fetched{res: res, prefix: body}
+	}
+	res.Body.Close()
+	e := newEntry(variantKey(pk, p.varyNames, r.Header), pk, host, objPath, res.StatusCode, cleanHeader(res.Header), body, now, p)
+	if !p.store && old != nil {
+		c.store.delete(old)
+	}
+	return fetched{e: e, stored: p.store && c.put(e, gen), xcache: Miss}
+}
+
+// put stores e unless an invalidation happened since the fetch began.
+func (c *Cache) put(e *entry, gen uint64) bool {
+	if c.generation() != gen {
+		return false
+	}
+	return c.store.put(e)
+}
+
+// fetchAndServe fetches an object for r (revalidating old), publishes the
+// outcome to the requests waiting on f (when set) and answers r.
+func (c *Cache) fetchAndServe(w http.ResponseWriter, r *http.Request, d *dist, host, objPath string, old *entry, f *flight) {
+	// The fetch outlives the client that started it so that the requests
+	// collapsed onto it are not failed by that client leaving.
+	ctx, cancel := context.WithCancel(c.base)
+	defer cancel()
+	publish := func(e *entry, xcache string) {
+		if f != nil {
+			f.e, f.xcache = e, xcache
+			c.finish(f)
+		}
+	}
+	defer publish(nil, "")
+
+	res := c.fetch(ctx, d, r, host, objPath, old)
+	now := c.cfg.Now()
+	if res.err != nil || (res.res != nil && res.res.StatusCode >= 500) {
+		if old != nil && old.staleIfError(now) {
+			if res.res != nil {
+				drain(res.res)
+			}
+			publish(old, Stale)
+			c.writeEntry(w, r, d, old, Stale, "stale")
+			return
+		}
+		publish(nil, "")
+		if res.err != nil {
+			c.writeError(w, d, res.err)
+			return
+		}
+	}
+	if res.res != nil {
+		publish(nil, "")
+		c.writeStream(w, r, d, res.res, res.prefix)
+		return
+	}
+	result := "pass"
+	if res.stored {
+		result = resultLabel(res.xcache)
+		if res.xcache == RefreshHit {
+			publish(res.e, RefreshHit)
+		} else {
+			publish(res.e, Hit)
+		}
+	}
+	c.writeEntry(w, r, d, res.e, res.xcache, result)
+}
+
+// refreshInBackground revalidates a stale entry served under
+// stale-while-revalidate, unless a fetch for it is already running. The
+// goroutine ends when the fetch does (bounded by the origin timeouts) or
+// when Close cancels it.
+func (c *Cache) refreshInBackground(d *dist, r *http.Request, host, objPath string, old *entry) {
+	f, leader := c.join(old.key)
+	if !leader {
+		return
+	}
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		c.bg.Add(1)
+	}
+	c.mu.Unlock()
+	if closed {
+		c.finish(f)
+		return
+	}
+	br := r.Clone(c.base)
+	go func() {
+		defer c.bg.Done()
+		var e *entry
+		xcache := ""
+		defer func() {
+			f.e, f.xcache = e, xcache
+			c.finish(f)
+		}()
+		res := c.fetch(c.base, d, br, host, objPath, old)
+		if res.res != nil {
+			drain(res.res)
+		}
+		if res.stored {
+			e, xcache = res.e, Hit
+		}
+	}()
+}
+
+// join registers a fetch for key, or joins the one already running.
+func (c *Cache) join(key string) (f *flight, leader bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.flights[key]; f != nil {
+		f.waiters++
+		return f, false
+	}
+	f = &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	return f, true
+}
+
+// finish ends a flight, waking its waiters. It may be called more than
+// once.
+func (c *Cache) finish(f *flight) {
+	f.once.Do(func() {
+		c.mu.Lock()
+		for k, g := range c.flights {
+			if g == f {
+				delete(c.flights, k)
+				break
+			}
+		}
+		c.mu.Unlock()
+		close(f.done)
+	})
+}
+
+func (c *Cache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// fetchGET sends r as a GET to the distribution's origins in order until
+// one answers below 500 (or the last one answers at all). old's validators
+// make it conditional.
+func (c *Cache) fetchGET(ctx context.Context, d *dist, r *http.Request, old *entry) (*http.Response, error) {
+	origins := d.order()
+	var errs []error
+	for i, o := range origins {
+		req, err := c.originRequest(ctx, o, http.MethodGet, r, nil)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, k := range []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+			req.Header.Del(k)
+		}
+		if old != nil {
+			if v := old.header.Get("ETag"); v != "" {
+				req.Header.Set("If-None-Match", v)
+			}
+			if v := old.header.Get("Last-Modified"); v != "" {
+				req.Header.Set("If-Modified-Since", v)
+			}
+		}
+		res, err := c.send(d, o, req)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if res.StatusCode >= 500 {
+			c.m.originErrors.WithLabelValues(d.name, o.name, "status").Inc()
+			if i < len(origins)-1 {
+				drain(res)
+				errs = append(errs, fmt.Errorf("origin %s answered %s", o.name, res.Status))
+				continue
+			}
+		}
+		return res, nil
+	}
+	return nil, errors.Join(errs...)
+}
+
+// send signs and sends an origin request, recording its latency.
+func (c *Cache) send(d *dist, o *origin, req *http.Request) (*http.Response, error) {
+	if o.Sign != nil {
+		if err := o.Sign(req); err != nil {
+			return nil, fmt.Errorf("signing the request to origin %s: %w", o.name, err)
+		}
+	}
+	start := c.cfg.Now()
+	res, err := c.client.Do(req)
+	if err != nil {
+		c.m.originErrors.WithLabelValues(d.name, o.name, "connect").Inc()
+		return nil, fmt.Errorf("origin %s: %w", o.name, err)
+	}
+	c.m.fetchLatency.WithLabelValues(d.name, o.name).Observe(c.cfg.Now().Sub(start).Seconds())
+	return res, nil
+}
+
+// originRequest builds the request to send to origin o for client request
+// r: the origin's base URL followed by r's path and query, r's headers
+// without hop-by-hop fields plus X-Forwarded-For.
+func (c *Cache) originRequest(ctx context.Context, o *origin, method string, r *http.Request, body io.Reader) (*http.Request, error) {
+	target := o.base + r.URL.EscapedPath()
+	if r.URL.EscapedPath() == "" {
+		target += "/"
+	}
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return nil, fmt.Errorf("origin %s: building request: %w", o.name, err)
+	}
+	req.Header = cleanHeader(r.Header)
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := req.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		req.Header.Set("X-Forwarded-For", ip)
+	}
+	if o.ForwardHost {
+		req.Host = r.Host
+	}
+	return req, nil
+}
+
+// pass sends a request with an unsafe method to the first origin and
+// streams its response back; a success invalidates the URL.
+func (c *Cache) pass(w http.ResponseWriter, r *http.Request, d *dist, host, objPath string) {
+	o := d.order()[0]
+	req, err := c.originRequest(r.Context(), o, r.Method, r, r.Body)
+	if err != nil {
+		c.writeError(w, d, err)
+		return
+	}
+	req.ContentLength = r.ContentLength
+	if r.ContentLength == 0 {
+		req.Body = http.NoBody
+	}
+	res, err := c.send(d, o, req)
+	if err != nil {
+		c.writeError(w, d, err)
+		return
+	}
+	if res.StatusCode < 400 {
+		pk := primaryKey(host, objPath)
+		c.mu.Lock()
+		c.gen++
+		c.mu.Unlock()
+		if n := c.store.removeMatching(func(e *entry) bool { return e.primary == pk }); n > 0 {
+			c.m.invalidated.WithLabelValues(d.name).Add(float64(n))
+		}
+	}
+	c.writeStream(w, r, d, res, nil)
+}
+
+// writeEntry answers r from e.
+func (c *Cache) writeEntry(w http.ResponseWriter, r *http.Request, d *dist, e *entry, xcache, result string) {
+	c.m.requests.WithLabelValues(d.name, result).Inc()
+	h := w.Header()
+	for k, vs := range e.header {
+		h[k] = slices.Clone(vs)
+	}
+	h.Del("Content-Length")
+	if age := e.age(c.cfg.Now()); xcache != Miss || age > 0 {
+		h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
+	}
+	h.Set("X-Cache", xcache)
+	if e.status == http.StatusOK {
+		if _, ok := h["Content-Type"]; !ok {
+			h["Content-Type"] = nil // do not let ServeContent sniff one
+		}
+		var mod time.Time
+		if t, err := http.ParseTime(e.header.Get("Last-Modified")); err == nil {
+			mod = t
+		}
+		http.ServeContent(w, r, "", mod, bytes.NewReader(e.body))
+		return
+	}
+	if e.status != http.StatusNoContent && e.status != http.StatusNotModified {
+		h.Set("Content-Length", strconv.Itoa(len(e.body)))
+	}
+	w.WriteHeader(e.status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(e.body) // the client left; nothing to do
+	}
+}
+
+// writeStream answers r with an origin response that is not cached:
+// prefix (already read) then the rest of the body.
+func (c *Cache) writeStream(w http.ResponseWriter, r *http.Request, d *dist, res *http.Response, prefix []byte) {
+	defer res.Body.Close()
+	result := "pass"
+	if res.StatusCode >= 500 {
+		result = "error"
+	}
+	c.m.requests.WithLabelValues(d.name, result).Inc()
+	h := w.Header()
+	for k, vs := range cleanHeader(res.Header) {
+		h[k] = vs
+	}
+	h.Del("Content-Length")
+	if res.ContentLength >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+	}
+	h.Set("X-Cache", Miss)
+	w.WriteHeader(res.StatusCode)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if _, err := w.Write(prefix); err != nil {
+		return
+	}
+	_, _ = io.Copy(w, res.Body) // an error means one side left; nothing to do
+}
+
+// writeError answers a request no origin answered: 504 when they timed
+// out, 502 otherwise.
+func (c *Cache) writeError(w http.ResponseWriter, d *dist, err error) {
+	c.m.requests.WithLabelValues(d.name, "error").Inc()
+	w.Header().Set("X-Cache", Miss)
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		http.Error(w, "no origin answered in time", http.StatusGatewayTimeout)
+		return
+	}
+	http.Error(w, "no origin could be reached", http.StatusBadGateway)
+}
+
+// resultLabel is the metrics label for an X-Cache value.
+func resultLabel(xcache string) string {
+	if xcache == RefreshHit {
+		return "refresh_hit"
+	}
+	return strings.ToLower(xcache)
+}
+
+// order returns the origins to try, in order.
+func (d *dist) order() []*origin {
+	if d.Order == nil {
+		return d.origins
+	}
+	var out []*origin
+	for _, n := range d.Order() {
+		if o := d.byName[n]; o != nil && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	if len(out) == 0 {
+		return d.origins
+	}
+	return out
+}
+
+// hopByHop are the fields a proxy does not forward (RFC 9110 §7.6.1), and
+// Age, which the cache computes itself.
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// cleanHeader copies h without hop-by-hop fields (those listed and those
+// named by Connection) and without Age.
+func cleanHeader(h http.Header) http.Header {
+	out := h.Clone()
+	if out == nil {
+		out = http.Header{}
+	}
+	for _, v := range h.Values("Connection") {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out.Del(f)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		out.Del(k)
+	}
+	out.Del("Age")
+	return out
+}
+
+// drain reads a little of a response body so the connection can be
+// reused, and closes it.
+func drain(res *http.Response) {
+	_, _ = io.CopyN(io.Discard, res.Body, 64<<10)
+	res.Body.Close()
+}
