@@ -74,6 +74,9 @@ func (n *Node) adminHandler(st *store.Store, rep *repl.Replicator, sup *compute.
 		writeJSON(w, http.StatusOK, s)
 	})
 	mux.HandleFunc("POST /admin/groups/{name}", n.applyGroup(sup))
+	if n.fabric != nil {
+		mux.Handle("/admin/chaos", n.fabric.Handler())
+	}
 	mux.HandleFunc("POST /admin/sync", func(w http.ResponseWriter, _ *http.Request) {
 		rep.SyncNow()
 		w.WriteHeader(http.StatusAccepted)

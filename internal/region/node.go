@@ -26,10 +26,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/meridian-platform/meridian/internal/chaos"
 	"github.com/meridian-platform/meridian/internal/compute"
 	"github.com/meridian-platform/meridian/internal/hlc"
 	"github.com/meridian-platform/meridian/internal/lb"
-	"github.com/meridian-platform/meridian/internal/netsim"
 	"github.com/meridian-platform/meridian/internal/pki"
 	"github.com/meridian-platform/meridian/internal/repl"
 	"github.com/meridian-platform/meridian/internal/store"
@@ -46,8 +46,9 @@ type Config struct {
 	// Now is the wall clock behind the hybrid logical clock (default
 	// time.Now); tests skew it.
 	Now func() time.Time
-	// Dial opens peer connections. Default: TCP, with the topology's WAN
-	// round trip to the peer's region added on each connection.
+	// Dial opens peer connections. Default: a chaos.Fabric, TCP with the
+	// topology's WAN latencies and the faults an operator injected, which
+	// the admin port then serves at /admin/chaos.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// Insecure serves and dials the peer port without TLS (tests only).
 	Insecure bool
@@ -82,6 +83,8 @@ type Node struct {
 	base   *slog.Logger // scoped with region and node
 	log    *slog.Logger // base with component=node
 	reg    *prometheus.Registry
+
+	fabric *chaos.Fabric // nil when Config.Dial is given
 
 	ready chan struct{}
 	mu    sync.Mutex
@@ -189,10 +192,17 @@ func (n *Node) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	dial := n.cfg.Dial
+	if dial == nil {
+		if n.fabric, err = chaos.NewFabric(t, n.self.Name, n.base); err != nil {
+			return err
+		}
+		dial = n.fabric.Dial
+	}
 	rcfg := repl.Config{
 		Store:               st,
 		Region:              n.region,
-		Dial:                n.dialer(),
+		Dial:                dial,
 		BatchRecords:        t.Replication.BatchRecords,
 		AntiEntropyInterval: t.Replication.AntiEntropyInterval,
 		RetentionRecords:    uint64(max(t.Replication.LogRetentionRecords, 0)),
@@ -359,30 +369,4 @@ func (n *Node) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
-}
-
-// dialer returns the peer dialer: the configured one, or TCP with the
-// topology's simulated WAN round trip to the peer's region.
-func (n *Node) dialer() func(ctx context.Context, addr string) (net.Conn, error) {
-	if n.cfg.Dial != nil {
-		return n.cfg.Dial
-	}
-	t := n.cfg.Topology
-	rtt := map[string]time.Duration{}
-	for _, ref := range t.Nodes() {
-		if d := t.RTT(n.region, ref.Region); d > 0 {
-			rtt[ref.Node.PeerAddr()] = d
-		}
-	}
-	var d net.Dialer
-	return func(ctx context.Context, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return nil, err
-		}
-		if r := rtt[addr]; r > 0 {
-			return netsim.Delay(c, r/2), nil
-		}
-		return c, nil
-	}
 }
