@@ -162,10 +162,12 @@ type policy struct {
 	why            string        // why it is not stored, for tests
 }
 
-// cacheableStatus lists the statuses a shared cache stores, and whether a
-// response without explicit freshness is "heuristically cacheable" with the
-// distribution's DefaultTTL (true) or an error cached for DefaultErrorTTL
-// (false).
+// cacheableStatus lists the statuses stored without explicit freshness
+// (max-age, s-maxage, Expires): with the distribution's DefaultTTL (true) or,
+// for errors, DefaultErrorTTL (false). With explicit freshness any status
+// from 200 to 499 but 206 and 304 is stored. 5xx responses other than 501
+// are never stored, so that a failing origin cannot pin its errors in the
+// edge.
 var cacheableStatus = map[int]bool{
 	200: true, 203: true, 204: true, 300: true, 301: true, 308: true,
 	404: false, 405: false, 410: false, 414: false, 501: false,
@@ -182,11 +184,13 @@ func responsePolicy(d *Distribution, reqHeader http.Header, status int, h http.H
 		sie:            max(cc.staleIfError, 0),
 		initialAge:     parseAge(h.Get("Age")),
 	}
-	heuristic, ok := cacheableStatus[status]
+	heuristic, known := cacheableStatus[status]
+	hasExpires := len(h.Values("Expires")) > 0
+	explicit := cc.sMaxAge >= 0 || cc.maxAge >= 0 || hasExpires
 	names, star := parseVary(h.Values("Vary"))
 	p.varyNames = names
 	switch {
-	case !ok:
+	case !known && !(explicit && status >= 200 && status < 500 && status != 206 && status != 304):
 		p.why = "status " + strconv.Itoa(status) + " is not cacheable"
 		return p
 	case cc.noStore:
@@ -206,13 +210,12 @@ func responsePolicy(d *Distribution, reqHeader http.Header, status int, h http.H
 		return p
 	}
 	def, maxTTL := d.ttls()
-	explicit := true
 	switch {
 	case cc.sMaxAge >= 0:
 		p.lifetime = cc.sMaxAge
 	case cc.maxAge >= 0:
 		p.lifetime = cc.maxAge
-	case len(h.Values("Expires")) > 0:
+	case hasExpires:
 		exp, err := http.ParseTime(h.Get("Expires"))
 		date, derr := http.ParseTime(h.Get("Date"))
 		if err != nil || derr != nil {
@@ -220,8 +223,6 @@ func responsePolicy(d *Distribution, reqHeader http.Header, status int, h http.H
 		} else {
 			p.lifetime = max(exp.Sub(date), 0)
 		}
-	default:
-		explicit = false
 	}
 	if explicit {
 		p.lifetime = min(max(p.lifetime, d.MinTTL), maxTTL)
