@@ -312,7 +312,7 @@ func validateURL(s string) error {
 	case s == "":
 		return errors.New("no load balancer URL")
 	case err != nil:
-		return fmt.Errorf("load balancer URL %q: %w", s, err)
+		return fmt.Errorf("load balancer URL %q is not like http://127.0.1.1:8080: %w", s, err)
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("load balancer URL %q must start with http:// or https://", s)
 	case u.Host == "":
