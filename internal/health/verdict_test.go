@@ -43,7 +43,7 @@ func TestTracker(t *testing.T) {
 	}
 }
 
-func TestMajority(t *testing.T) {
+func TestMajorityRule(t *testing.T) {
 	H, U, X := Healthy, Unhealthy, Unknown
 	tests := []struct {
 		name  string
