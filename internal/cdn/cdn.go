@@ -307,8 +307,10 @@ func (c *Cache) fetchAndServe(w http.ResponseWriter, r *http.Request, d *dist, h
 	// collapsed onto it are not failed by that client leaving.
 	ctx, cancel := context.WithCancel(c.base)
 	defer cancel()
+	published := false
 	publish := func(e *entry, xcache string) {
-		if f != nil {
+		if f != nil && !published {
+			published = true
 			f.e, f.xcache = e, xcache
 			c.finish(f)
 		}
