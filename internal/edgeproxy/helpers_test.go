@@ -29,8 +29,9 @@ const (
 )
 
 // testRegion stands in for a region's load balancer, on its own loopback
-// address. It names itself in X-Region, echoes the request on /echo, and
-// streams on /stream until released.
+// address. It names itself in X-Region, echoes the request on /echo, streams
+// on /stream until released, and holds /hold requests until released when
+// holdOn is set.
 type testRegion struct {
 	id      string
 	url     string
@@ -38,6 +39,8 @@ type testRegion struct {
 	srv     *httptest.Server
 	mode    atomic.Int32
 	hits    atomic.Int64
+	held    atomic.Int64 // requests waiting in /hold
+	holdOn  atomic.Bool  // /hold waits for release (else it answers at once)
 	release chan struct{}
 	once    sync.Once
 }
@@ -92,6 +95,16 @@ func (tr *testRegion) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Secret", "hop")
 		w.Header().Set("Keep-Alive", "timeout=5")
 		_ = json.NewEncoder(w).Encode(echo{Host: r.Host, Header: r.Header, Len: len(b), SHA: hex.EncodeToString(sum[:])})
+	case "/hold":
+		if tr.holdOn.Load() {
+			tr.held.Add(1)
+			select {
+			case <-tr.release:
+			case <-r.Context().Done():
+			}
+			tr.held.Add(-1)
+		}
+		_, _ = io.WriteString(w, "held by "+tr.id)
 	case "/stream":
 		_, _ = io.WriteString(w, "first\n")
 		http.NewResponseController(w).Flush()
@@ -111,10 +124,11 @@ func (tr *testRegion) region() Region {
 }
 
 // kill takes the region down as a crash would: its listener and every
-// connection go away.
+// connection go away, with requests in flight on them.
 func (tr *testRegion) kill() {
-	tr.once.Do(func() { close(tr.release) })
+	_ = tr.srv.Listener.Close() // Close below closes it again; that error is moot
 	tr.srv.CloseClientConnections()
+	tr.once.Do(func() { close(tr.release) }) // lets Close's wait for handlers end
 	tr.srv.Close()
 }
 
