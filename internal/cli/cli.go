@@ -68,6 +68,7 @@ with ` + "`meridian status`" + `.`,
 	pf.StringVar(&g.logLevel, "log-level", "info", "least severe log level: debug, info, warn or error")
 	root.AddCommand(
 		newRegionCmd(g),
+		newEdgeCmd(g),
 		newUpCmd(g),
 		newStatusCmd(),
 		newApplyCmd(),

@@ -15,7 +15,28 @@ import (
 // deployment and where it listens. `up` rewrites it whenever a child is
 // (re)started and removes it when it stops cleanly.
 type Endpoints struct {
+	// Nodes are the region nodes.
 	Nodes []Endpoint `json:"nodes"`
+	// Edges are the edge locations.
+	Edges []EdgeEndpoint `json:"edges,omitempty"`
+}
+
+// EdgeEndpoint is one edge in endpoints.json.
+type EdgeEndpoint struct {
+	// Name of the edge, such as "edge-1".
+	Name string `json:"name"`
+	// Role is "edge".
+	Role string `json:"role"`
+	// Location is the client location the edge stands in, such as "na".
+	Location string `json:"location"`
+	// PID of the edge's process; 0 while it is being restarted.
+	PID int `json:"pid"`
+	// DNS is the host:port of the authoritative DNS server (UDP and TCP).
+	DNS string `json:"dns"`
+	// HTTP is the base URL of the accelerator and cache.
+	HTTP string `json:"http"`
+	// Admin is the base URL of the admin port.
+	Admin string `json:"admin"`
 }
 
 // Endpoint is one node in endpoints.json.
@@ -40,8 +61,11 @@ type Endpoint struct {
 	LB string `json:"lb,omitempty"`
 }
 
-// RoleRegion is the role of a `meridian region` node.
-const RoleRegion = "region"
+// Roles of the processes `up` runs: the subcommand each runs.
+const (
+	RoleRegion = "region"
+	RoleEdge   = "edge"
+)
 
 // endpointsFor lists t's nodes with no pids yet.
 func endpointsFor(t *topology.Topology) Endpoints {
@@ -59,6 +83,12 @@ func endpointsFor(t *topology.Topology) Endpoints {
 			ep.LB = "http://" + ref.Node.LBAddr()
 		}
 		e.Nodes = append(e.Nodes, ep)
+	}
+	for _, edge := range t.Edges {
+		e.Edges = append(e.Edges, EdgeEndpoint{
+			Name: edge.Name, Role: RoleEdge, Location: edge.Location,
+			DNS: edge.DNSAddr(), HTTP: "http://" + edge.HTTPAddr(), Admin: "http://" + edge.AdminAddr(),
+		})
 	}
 	return e
 }

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/meridian-platform/meridian/internal/chaos"
 	"github.com/meridian-platform/meridian/internal/iam"
 	"github.com/meridian-platform/meridian/internal/pki"
 	"github.com/meridian-platform/meridian/internal/topology"
@@ -76,6 +77,9 @@ func Up(ctx context.Context, cfg Config) error {
 	var specs []pki.NodeSpec
 	for _, ref := range topo.Nodes() {
 		specs = append(specs, pki.NodeSpec{Name: ref.Node.Name, IPs: []net.IP{net.ParseIP(ref.Node.Host)}})
+	}
+	for _, e := range topo.Edges {
+		specs = append(specs, pki.NodeSpec{Name: e.Name, IPs: []net.IP{net.ParseIP(e.Host)}})
 	}
 	if err := pki.EnsureCluster(topo.TLS.Dir, specs); err != nil {
 		return fmt.Errorf("preparing certificates: %w", err)
@@ -155,6 +159,11 @@ func (s *supervisor) setPID(node string, pid int) {
 			s.eps.Nodes[i].PID = pid
 		}
 	}
+	for i := range s.eps.Edges {
+		if s.eps.Edges[i].Name == node {
+			s.eps.Edges[i].PID = pid
+		}
+	}
 	if err := WriteEndpoints(s.dir, s.eps); err != nil {
 		s.log.Error("updating endpoints", "node", node, "err", err)
 	}
@@ -168,8 +177,8 @@ func (s *supervisor) run(ctx context.Context, resume bool) error {
 	children, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(children)
-	for _, ref := range s.topo.Nodes() {
-		g.Go(func() error { return s.superviseNode(gctx, ref) })
+	for _, c := range childrenOf(s.topo) {
+		g.Go(func() error { return s.supervise(gctx, c) })
 	}
 	started := time.Now()
 	err := s.awaitReady(gctx)
@@ -193,22 +202,47 @@ func (s *supervisor) run(ctx context.Context, resume bool) error {
 	return nil
 }
 
-// superviseNode runs ref's child until ctx is cancelled, restarting it with
-// exponential backoff whenever it exits on its own.
-func (s *supervisor) superviseNode(ctx context.Context, ref topology.NodeRef) error {
-	log := s.log.With("region", ref.Region, "node", ref.Node.Name)
-	logPath := filepath.Join(s.dir, LogsDir, ref.Node.Name+".log")
+// child is one process `up` runs: a region node or an edge.
+type child struct {
+	name, role string
+	// region is the node's region, or the edge's location.
+	region string
+	// args are the subcommand's arguments after the topology file.
+	args  []string
+	admin string // host:port
+}
+
+func childrenOf(t *topology.Topology) []child {
+	var cs []child
+	for _, ref := range t.Nodes() {
+		cs = append(cs, child{name: ref.Node.Name, role: RoleRegion, region: ref.Region, args: []string{"--node", ref.Node.Name}, admin: ref.Node.AdminAddr()})
+	}
+	for _, e := range t.Edges {
+		cs = append(cs, child{name: e.Name, role: RoleEdge, region: e.Location, args: []string{"--edge", e.Name}, admin: e.AdminAddr()})
+	}
+	return cs
+}
+
+// supervise runs c until ctx is cancelled, restarting it with exponential
+// backoff whenever it exits on its own, except while the chaos state holds
+// it stopped.
+func (s *supervisor) supervise(ctx context.Context, c child) error {
+	log := s.log.With("role", c.role, "node", c.name)
+	logPath := filepath.Join(s.dir, LogsDir, c.name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return fmt.Errorf("opening log of %s: %w", ref.Node.Name, err)
+		return fmt.Errorf("opening log of %s: %w", c.name, err)
 	}
 	defer func() { _ = logFile.Close() }()
 
 	backoff := s.cfg.MinBackoff
 	for {
+		if !s.holdWhileStopped(ctx, log, c.name) {
+			return nil
+		}
 		began := time.Now()
-		state, err := s.runChild(ctx, log, ref, logFile)
-		s.setPID(ref.Node.Name, 0)
+		state, err := s.runChild(ctx, log, c, logFile)
+		s.setPID(c.name, 0)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -217,9 +251,9 @@ func (s *supervisor) superviseNode(ctx context.Context, ref topology.NodeRef) er
 			backoff = s.cfg.MinBackoff
 		}
 		if err != nil {
-			log.Error("starting region process failed; retrying", "err", err, "backoff", backoff)
+			log.Error("starting process failed; retrying", "err", err, "backoff", backoff)
 		} else {
-			log.Error("region process exited unexpectedly; restarting", "status", state.String(), "ran", ran.Round(time.Millisecond), "backoff", backoff, "log", logPath)
+			log.Error("process exited unexpectedly; restarting", "status", state.String(), "ran", ran.Round(time.Millisecond), "backoff", backoff, "log", logPath)
 		}
 		select {
 		case <-ctx.Done():
@@ -230,7 +264,35 @@ func (s *supervisor) superviseNode(ctx context.Context, ref topology.NodeRef) er
 	}
 }
 
-// runChild starts one child for ref and blocks until it exits. When ctx is
+// holdWhileStopped waits while `meridian chaos kill` holds name down. It
+// returns false if ctx ends first.
+func (s *supervisor) holdWhileStopped(ctx context.Context, log *slog.Logger, name string) bool {
+	logged := false
+	for {
+		st, err := chaos.Load(s.dir)
+		if err != nil {
+			log.Warn("reading chaos state; starting the process anyway", "err", err)
+			return ctx.Err() == nil
+		}
+		if !st.IsStopped(name) {
+			if logged {
+				log.Info("released by chaos restart")
+			}
+			return ctx.Err() == nil
+		}
+		if !logged {
+			log.Warn("held down by chaos kill until `meridian chaos restart " + name + "`")
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// runChild starts c's process and blocks until it exits. When ctx is
 // cancelled it sends SIGTERM, and SIGKILL to the child's process group
 // after StopTimeout.
 //
@@ -238,9 +300,9 @@ func (s *supervisor) superviseNode(ctx context.Context, ref topology.NodeRef) er
 // thread for the child's whole life: Pdeathsig fires when the thread that
 // forked the child exits, so an unlocked thread could be retired by the Go
 // runtime and kill a healthy child.
-func (s *supervisor) runChild(ctx context.Context, log *slog.Logger, ref topology.NodeRef, logFile *os.File) (*os.ProcessState, error) {
-	args := append(append([]string{}, s.cfg.ChildArgs...),
-		"region", "--config", filepath.Join(s.dir, TopologyFile), "--node", ref.Node.Name)
+func (s *supervisor) runChild(ctx context.Context, log *slog.Logger, c child, logFile *os.File) (*os.ProcessState, error) {
+	args := append(append([]string{}, s.cfg.ChildArgs...), c.role, "--config", filepath.Join(s.dir, TopologyFile))
+	args = append(args, c.args...)
 	type result struct {
 		state *os.ProcessState
 		err   error
@@ -253,7 +315,7 @@ func (s *supervisor) runChild(ctx context.Context, log *slog.Logger, ref topolog
 		cmd := exec.Command(s.cfg.Binary, args...)
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		_, _ = fmt.Fprintf(logFile, "--- meridian up: starting %s at %s\n", ref.Node.Name, time.Now().Format(time.RFC3339Nano))
+		_, _ = fmt.Fprintf(logFile, "--- meridian up: starting %s at %s\n", c.name, time.Now().Format(time.RFC3339Nano))
 		if err := cmd.Start(); err != nil {
 			close(startedc)
 			done <- result{err: fmt.Errorf("starting %s: %w", cmd, err)}
@@ -273,8 +335,8 @@ func (s *supervisor) runChild(ctx context.Context, log *slog.Logger, ref topolog
 		r := <-done
 		return nil, r.err
 	}
-	s.setPID(ref.Node.Name, proc.Pid)
-	log.Info("region process started", "pid", proc.Pid)
+	s.setPID(c.name, proc.Pid)
+	log.Info("process started", "pid", proc.Pid)
 	select {
 	case r := <-done:
 		return r.state, r.err
@@ -287,11 +349,11 @@ func (s *supervisor) runChild(ctx context.Context, log *slog.Logger, ref topolog
 	defer timer.Stop()
 	select {
 	case r := <-done:
-		log.Info("region process stopped", "pid", proc.Pid, "status", stateString(r.state))
+		log.Info("process stopped", "pid", proc.Pid, "status", stateString(r.state))
 		return r.state, r.err
 	case <-timer.C:
 	}
-	log.Warn("region process did not stop in time; killing it", "pid", proc.Pid, "waited", s.cfg.StopTimeout)
+	log.Warn("process did not stop in time; killing it", "pid", proc.Pid, "waited", s.cfg.StopTimeout)
 	_ = syscall.Kill(-proc.Pid, syscall.SIGKILL) // the whole group, while the leader is unreaped
 	_ = proc.Kill()
 	r := <-done
@@ -311,15 +373,15 @@ func (s *supervisor) awaitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
-	pending := map[string]topology.NodeRef{}
-	for _, ref := range s.topo.Nodes() {
-		pending[ref.Node.Name] = ref
+	pending := map[string]child{}
+	for _, c := range childrenOf(s.topo) {
+		pending[c.name] = c
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		for name, ref := range pending {
-			if ready(ctx, client, "http://"+ref.Node.AdminAddr()+"/readyz") {
+		for name, c := range pending {
+			if ready(ctx, client, "http://"+c.admin+"/readyz") {
 				delete(pending, name)
 			}
 		}
@@ -336,13 +398,13 @@ func (s *supervisor) awaitReady(ctx context.Context) error {
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "not ready within %s:", s.cfg.ReadyTimeout)
-		for _, ref := range s.topo.Nodes() {
-			if _, ok := pending[ref.Node.Name]; !ok {
+		for _, c := range childrenOf(s.topo) {
+			if _, ok := pending[c.name]; !ok {
 				continue
 			}
-			logPath := filepath.Join(s.dir, LogsDir, ref.Node.Name+".log")
-			fmt.Fprintf(&b, "\n\n%s (region %s) did not answer http://%s/readyz; last lines of %s:\n%s",
-				ref.Node.Name, ref.Region, ref.Node.AdminAddr(), logPath, tail(logPath, 20))
+			logPath := filepath.Join(s.dir, LogsDir, c.name+".log")
+			fmt.Fprintf(&b, "\n\n%s (%s %s) did not answer http://%s/readyz; last lines of %s:\n%s",
+				c.name, c.role, c.region, c.admin, logPath, tail(logPath, 20))
 		}
 		return errors.New(b.String())
 	}
@@ -401,6 +463,15 @@ func (s *supervisor) printSummary(took time.Duration, resume bool) {
 		}
 		fmt.Fprintf(tw, "  %-12s %-14s %-28s %-28s %s\n", ep.Region, ep.Name, ep.Admin, ep.API, lbURL)
 	}
+	s.mu.Lock()
+	edges := slices.Clone(s.eps.Edges)
+	s.mu.Unlock()
+	if len(edges) > 0 {
+		fmt.Fprintf(tw, "\n  %-12s %-14s %-28s %-28s %s\n", "EDGE", "LOCATION", "ADMIN", "DNS (UDP, TCP)", "HTTP")
+		for _, ep := range edges {
+			fmt.Fprintf(tw, "  %-12s %-14s %-28s %-28s %s\n", ep.Name, ep.Location, ep.Admin, ep.DNS, ep.HTTP)
+		}
+	}
 	b.Write(tw.Bytes())
 	rel := s.dir
 	if wd, err := os.Getwd(); err == nil {
@@ -418,6 +489,12 @@ func (s *supervisor) printSummary(took time.Duration, resume bool) {
 	}
 	if len(nodes) > 0 && nodes[0].LB != "" {
 		fmt.Fprintf(&b, "\nEach region's instance groups serve behind its load balancer (the reference shop unless\nthe topology says otherwise); try %s/\n", nodes[0].LB)
+	}
+	if len(edges) > 0 {
+		host, port, _ := net.SplitHostPort(edges[0].DNS)
+		fmt.Fprintf(&b, "\nEdges answer DNS for the topology's zones and send HTTP to the nearest healthy region:\n")
+		fmt.Fprintf(&b, "  dig @%s -p %s shop.meridian.test\n", host, port)
+		fmt.Fprintf(&b, "  curl -H 'Host: shop.meridian.test' %s/\n", edges[0].HTTP)
 	}
 	fmt.Fprintf(&b, "\nCheck it with `meridian status --data %s`; stop it with Ctrl-C (data stays for the next `up`).\n", rel)
 	_, _ = io.WriteString(s.cfg.Out, b.String())

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meridian-platform/meridian/internal/dns"
+	"github.com/meridian-platform/meridian/internal/health"
 )
 
 // Defaults of the traffic sections.
@@ -368,6 +369,11 @@ func (v *validator) traffic(t *Topology, nodeAt, addrAt map[string]string) {
 			v.add(p+".type", "%q is not known; use http, tcp or calculated", c.Type)
 		}
 	}
+	if checks, _ := t.HealthChecks(); len(v.errs) == 0 {
+		if err := (health.Config{Name: "validate", Checks: checks}).Validate(); err != nil {
+			v.add("health", "%v", err)
+		}
+	}
 	if err := dns.ValidateZones(t.DNSZones()); err != nil {
 		v.add("dns", "%v", err)
 	}
@@ -405,4 +411,39 @@ func (t *Topology) DNSZones() []dns.Zone {
 		zones = append(zones, dz)
 	}
 	return zones
+}
+
+// HealthChecks returns every health check of the deployment and every
+// checker (each node and edge, at its admin port), as every checker runs
+// them. Built in: each node's deep health (id = node name, GET
+// /healthz/deep: storage writable and, where the region runs groups, a
+// healthy instance), each region (id = region name: healthy while at least
+// one of its nodes is), each edge (id = edge name, GET /healthz); then
+// health.checks.
+func (t *Topology) HealthChecks() ([]health.Check, []health.Peer) {
+	var checks []health.Check
+	var peers []health.Peer
+	probe := func(id, url string) health.Check {
+		return health.Check{ID: id, Type: health.HTTP, URL: url, Interval: t.Health.Interval, FailureThreshold: t.Health.Threshold}
+	}
+	for _, r := range t.Regions {
+		region := health.Check{ID: r.Name, Type: health.Calculated, HealthyThreshold: 1}
+		for _, n := range r.Nodes {
+			checks = append(checks, probe(n.Name, "http://"+n.AdminAddr()+"/healthz/deep"))
+			peers = append(peers, health.Peer{Name: n.Name, URL: "http://" + n.AdminAddr()})
+			region.Children = append(region.Children, n.Name)
+		}
+		checks = append(checks, region)
+	}
+	for _, e := range t.Edges {
+		checks = append(checks, probe(e.Name, "http://"+e.AdminAddr()+"/healthz"))
+		peers = append(peers, health.Peer{Name: e.Name, URL: "http://" + e.AdminAddr()})
+	}
+	for _, c := range t.Health.Checks {
+		hc := probe(c.ID, c.URL)
+		hc.Type, hc.SearchString, hc.Addr, hc.Invert = health.Type(c.Type), c.SearchString, c.Addr, c.Invert
+		hc.Children, hc.HealthyThreshold = c.Children, c.HealthyThreshold
+		checks = append(checks, hc)
+	}
+	return checks, peers
 }
