@@ -263,7 +263,11 @@ func (c *Checker) recompute() {
 	for _, p := range c.peers {
 		c.m.setFresh(p.cfg.Name, c.fresh(p, now))
 	}
-	changed := false
+	type change struct {
+		cs       *checkState
+		from, to Verdict
+	}
+	var changes []change
 	for _, cs := range c.order {
 		var v Verdict
 		if cs.cfg.Type == Calculated {
@@ -275,23 +279,26 @@ func (c *Checker) recompute() {
 		} else {
 			v = majority(c.votes(cs, now), c.n)
 		}
-		if v == cs.global {
-			continue
+		if v != cs.global {
+			changes = append(changes, change{cs, cs.global, v})
+			cs.global = v
 		}
-		changed = true
-		c.log.Info("global verdict changed", "check", cs.cfg.ID, "from", cs.global, "to", v,
-			"unhealthy_votes", c.unhealthyVotes(cs, now), "checkers", c.n)
-		cs.global = v
-		c.m.changed(cs.cfg.ID, "global", v)
 	}
-	if !changed {
+	if len(changes) == 0 {
 		return
 	}
+	// Publish before logging, so that whoever reads the log line sees the
+	// new verdict in Health.
 	global := make(map[string]Verdict, len(c.checks))
 	for _, cs := range c.checks {
 		global[cs.cfg.ID] = cs.global
 	}
 	c.global.Store(&global)
+	for _, ch := range changes {
+		c.log.Info("global verdict changed", "check", ch.cs.cfg.ID, "from", ch.from, "to", ch.to,
+			"unhealthy_votes", c.unhealthyVotes(ch.cs, now), "checkers", c.n)
+		c.m.changed(ch.cs.cfg.ID, "global", ch.to)
+	}
 }
 
 // unhealthyVotes counts the unhealthy votes on an http or tcp check; 0 for
