@@ -37,9 +37,8 @@ const unknownRTT = time.Duration(math.MaxInt64)
 // plan is the order in which one request tries regions.
 type plan struct {
 	order    []*region
-	pinned   bool // order[0] came from the affinity cookie
-	primary  *region
-	failOpen bool // no region was healthy; all are tried
+	primary  *region // nearest available region, nil if none
+	failOpen bool    // no region was healthy; all are tried
 }
 
 // choose orders the regions for one request:
@@ -116,7 +115,6 @@ func (p *Proxy) choose(set *regionSet, affinity string) plan {
 
 	if pinned != nil {
 		pl.order = append(pl.order, pinned)
-		pl.pinned = true
 	} else if first >= 0 {
 		pl.order = append(pl.order, avail[first].r)
 	}
@@ -238,7 +236,8 @@ func (p *Proxy) affinityOf(r *http.Request) string {
 }
 
 // cookieValue finds name=value in one Cookie header line without allocating
-// (the proxy reads the cookie on every request).
+// (the proxy reads the cookie on every request). Only values that could be a
+// region ID count.
 func cookieValue(line, name string) (string, bool) {
 	for len(line) > 0 {
 		var part string
@@ -253,7 +252,9 @@ func cookieValue(line, name string) (string, bool) {
 			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
-			return v, true
+			if validCookieValue(v) { // as net/http, skip what is not a cookie value
+				return v, true
+			}
 		}
 	}
 	return "", false

@@ -382,7 +382,7 @@ func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, 
 	}
 	h["X-Meridian-Edge"] = []string{p.cfg.Name}
 	h["X-Meridian-Region"] = []string{rg.cfg.ID}
-	if !p.cfg.DisableAffinity && affinity != rg.cfg.ID {
+	if !p.cfg.DisableAffinity && affinity != rg.cfg.ID && !gatewayFailure(resp.StatusCode) {
 		h["Set-Cookie"] = append(h["Set-Cookie"], p.cfg.AffinityCookie+"="+rg.cfg.ID+"; Path=/; HttpOnly; SameSite=Lax")
 	}
 	if len(resp.Trailer) > 0 {

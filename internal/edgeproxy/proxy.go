@@ -214,7 +214,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       p.cfg.ReadTimeout,
 		IdleTimeout:       p.cfg.IdleTimeout,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 250},
-		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	p.log.Info("edge proxy serving", "addr", ln.Addr().String())

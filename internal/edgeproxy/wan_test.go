@@ -1,0 +1,110 @@
+package edgeproxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meridian-platform/meridian/internal/netsim"
+)
+
+// TestPartitionedRegion cuts the WAN link from the edge to the serving region
+// under steady GET traffic: requests stuck on open connections time out and
+// go to the next region, new ones fail to connect and do too, the region is
+// ejected, and no client sees an error. After the heal and the ejection, the
+// traffic comes back.
+func TestPartitionedRegion(t *testing.T) {
+	n := netsim.New(7)
+	a, b := newRegion(t, "a"), newRegion(t, "b")
+	n.Register("a", a.addr)
+	n.Register("b", b.addr)
+	n.SetLatency("edge", "a", 20*time.Millisecond)
+	n.SetLatency("edge", "b", 60*time.Millisecond)
+	dial := n.Dialer("edge")
+	clock := newFakeClock()
+	e := startEdge(t, Config{
+		Regions:         []Region{a.region(), b.region()},
+		DisableAffinity: true,
+		Dial:            func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) },
+		ConnectTimeout:  300 * time.Millisecond,
+		UpstreamTimeout: 500 * time.Millisecond,
+		Now:             clock.Now,
+	})
+	e.rtt.set("a", 20*time.Millisecond)
+	e.rtt.set("b", 60*time.Millisecond)
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	for range 6 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				resp, err := e.client.Get(e.url + "/")
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	waitFor(t, "traffic on a", func() bool { return a.hits.Load() > 50 })
+	n.Partition("edge", "a")
+	before := b.hits.Load()
+	waitFor(t, "traffic on b", func() bool { return b.hits.Load() > before+100 })
+	if e.Status()[0].EjectedUntil.IsZero() {
+		t.Errorf("partitioned region a is not ejected")
+	}
+
+	n.Heal("edge", "a")
+	clock.Advance(DefaultBaseEjection)
+	before = a.hits.Load()
+	waitFor(t, "traffic back on a", func() bool { return a.hits.Load() > before+50 })
+	stop()
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed across the partition; first: %v (netsim seed %d)",
+			failed.Load(), failed.Load()+ok.Load(), firstErr.Load(), n.Seed())
+	}
+	timeouts := e.counter(e.m.failures.WithLabelValues("a", "timeout"))
+	connects := e.counter(e.m.failures.WithLabelValues("a", "connect"))
+	if timeouts+connects == 0 {
+		t.Errorf("no attempt on a failed during the partition")
+	}
+	t.Logf("%d requests; attempts on a that timed out: %v, failed to connect: %v", ok.Load(), timeouts, connects)
+}
+
+// TestUpstreamTimeout: a region that does not answer in time loses requests
+// safe to retry to the next region; others get 504.
+func TestUpstreamTimeout(t *testing.T) {
+	a, b := newRegion(t, "a"), newRegion(t, "b")
+	e := startEdge(t, Config{Regions: []Region{a.region(), b.region()}, DisableAffinity: true,
+		UpstreamTimeout: 200 * time.Millisecond, Outlier: OutlierDetection{Disabled: true}})
+	e.rtt.set("a", 10*time.Millisecond)
+	e.rtt.set("b", 60*time.Millisecond)
+	a.holdOn.Store(true)
+
+	if got := e.get(t, "/hold"); got.code != 200 || got.region != "b" {
+		t.Fatalf("GET: got %d from %q, want 200 from b", got.code, got.region)
+	}
+	got := e.do(t, e.newRequest(t, "POST", "/hold", strings.NewReader("x")))
+	if got.code != 504 || !strings.Contains(got.body, "timed out") || b.hits.Load() != 1 {
+		t.Fatalf("POST: got %d %q (b hits %d), want 504 saying a timed out, not retried", got.code, got.body, b.hits.Load())
+	}
+}
