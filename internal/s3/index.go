@@ -1,0 +1,144 @@
+package s3
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/meridian-platform/meridian/internal/store"
+)
+
+// Local index entries (the store's unreplicated index space), kept by
+// Engine.Index in the same batch as the object states they derive from:
+//
+//	"s3l" 0 bucket-id 0 key → listEntry of the key's current version
+//	"s3p" 0 id             → ref: a visible version whose bytes this node lacks
+//	"s3g" 0 id             → ref: a dead version whose file this node still has
+//
+// ref is the object's store Space, 0, and its key.
+const (
+	listPrefix    = "s3l\x00"
+	pendingPrefix = "s3p\x00"
+	garbagePrefix = "s3g\x00"
+)
+
+func listKeyPrefix(bucketID string) []byte { return []byte(listPrefix + bucketID + "\x00") }
+func listKey(bucketID, key string) []byte  { return append(listKeyPrefix(bucketID), key...) }
+func pendingKey(id string) []byte          { return []byte(pendingPrefix + id) }
+func garbageKey(id string) []byte          { return []byte(garbagePrefix + id) }
+
+func refOf(k store.Key) []byte { return append([]byte(k.Space+"\x00"), k.Hash...) }
+
+func parseRef(b []byte) (store.Key, bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return store.Key{}, false
+	}
+	return store.Key{Space: string(b[:i]), Hash: bytes.Clone(b[i+1:])}, true
+}
+
+// listEntry is a key's current version as listings show it.
+type listEntry struct {
+	Version
+	Mod int64 `json:"mod"`
+}
+
+func encodeListEntry(v *Version) []byte {
+	b, _ := json.Marshal(listEntry{Version: *v, Mod: v.Modified.UnixNano()})
+	return b
+}
+
+func decodeListEntry(b []byte) (*Version, bool) {
+	var le listEntry
+	if err := json.Unmarshal(b, &le); err != nil {
+		return nil, false
+	}
+	v := le.Version
+	v.Modified = time.Unix(0, le.Mod).UTC()
+	return &v, true
+}
+
+// Index implements store.Indexer. It runs on the store's commit goroutine for
+// every object state change: local writes, replicated records and repairs.
+// old is nil for a full re-evaluation (store.Reindex).
+func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) {
+	bid, ok := strings.CutPrefix(k.Space, objSpacePrefix)
+	if !ok || len(k.Range) != 0 {
+		return
+	}
+	region := e.cfg.Region
+	vs := versionsIn(cur, region)
+	lk := listKey(bid, string(k.Hash))
+	if len(vs) == 0 {
+		w.Delete(lk)
+	} else {
+		w.Set(lk, encodeListEntry(vs[0]))
+	}
+	curEff := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		curEff[v.ID] = true
+	}
+	oldEff := map[string]bool{}
+	full := old == nil
+	if !full {
+		for _, v := range versionsIn(old, region) {
+			oldEff[v.ID] = true
+		}
+	}
+	all, live := allVersions(cur)
+	ref := refOf(k)
+	woke := false
+	for _, v := range all {
+		switch {
+		case curEff[v.ID]:
+			if v.DeleteMarker || v.Origin == region || !(full || !oldEff[v.ID]) {
+				continue
+			}
+			if e.files.exists(v.ID) {
+				w.Delete(pendingKey(v.ID))
+			} else {
+				w.Set(pendingKey(v.ID), ref)
+				woke = true
+			}
+		case full || oldEff[v.ID]:
+			w.Delete(pendingKey(v.ID))
+			// A shadowed null version (a concurrent unversioned write that
+			// lost) keeps its file until a later write removes it, in case
+			// a concurrent delete of the winner brings it back.
+			if !live[v.ID] && !v.DeleteMarker && e.files.exists(v.ID) {
+				w.Set(garbageKey(v.ID), ref)
+				woke = true
+			} else {
+				w.Delete(garbageKey(v.ID))
+			}
+		}
+	}
+	if woke {
+		e.wake()
+	}
+}
+
+func (e *Engine) wake() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// scanListing calls fn for the listing entries of a bucket under prefix, in
+// key order. fn returns false to stop.
+func (e *Engine) scanListing(bucketID, prefix string, fn func(key string, val []byte) bool) error {
+	return e.scanFrom(bucketID, prefix, "", fn)
+}
+
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package s3
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// files is the on-disk layout of object bytes under Config.Dir:
+//
+//	tmp/<random>             bodies being received (deleted at start-up)
+//	objects/<id[:2]>/<id>    one file per version, named by its internal id
+//	intents/<id>             a version whose file is in place but whose
+//	                         metadata may not have committed (checked at start-up)
+//	uploads/<upload id>/     a multipart upload: upload.json, <n> (part bytes)
+//	                         and <n>.json (part record)
+type files struct {
+	dir string
+}
+
+func (f *files) tmpDir() string          { return filepath.Join(f.dir, "tmp") }
+func (f *files) objectsDir() string      { return filepath.Join(f.dir, "objects") }
+func (f *files) intentsDir() string      { return filepath.Join(f.dir, "intents") }
+func (f *files) uploadsDir() string      { return filepath.Join(f.dir, "uploads") }
+func (f *files) intent(id string) string { return filepath.Join(f.intentsDir(), id) }
+func (f *files) upload(id string) string { return filepath.Join(f.uploadsDir(), id) }
+
+func (f *files) object(id string) string {
+	p := id
+	if len(p) > 2 {
+		p = id[:2]
+	}
+	return filepath.Join(f.objectsDir(), p, id)
+}
+
+func (f *files) init() error {
+	for _, d := range []string{f.tmpDir(), f.objectsDir(), f.intentsDir(), f.uploadsDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("creating object directory %q: %w", d, err)
+		}
+	}
+	// Bodies whose upload was interrupted are garbage.
+	ents, err := os.ReadDir(f.tmpDir())
+	if err != nil {
+		return fmt.Errorf("reading %q: %w", f.tmpDir(), err)
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(f.tmpDir(), e.Name())); err != nil {
+			return fmt.Errorf("removing interrupted upload: %w", err)
+		}
+	}
+	return nil
+}
+
+func (f *files) exists(id string) bool {
+	_, err := os.Stat(f.object(id))
+	return err == nil
+}
+
+// createTemp opens a new temporary file.
+func (f *files) createTemp() (*os.File, error) {
+	return os.CreateTemp(f.tmpDir(), "body-*")
+}
+
+// place fsyncs and closes tmp and renames it to path, fsyncing the
+// directory, so the file is whole and durable under its final name.
+func place(tmp *os.File, path string) error {
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("syncing %q: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("closing %q: %w", tmp.Name(), err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %q: %w", dir, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("placing %q: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = d.Close() }()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %q: %w", dir, err)
+	}
+	return nil
+}
+
+// discard removes a temporary file that will not be placed.
+func discard(tmp *os.File) {
+	_ = tmp.Close()
+	_ = os.Remove(tmp.Name())
+}
+
+// writeJSONFile writes v to path atomically (temp file, fsync, rename).
+func (f *files) writeJSONFile(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp, err := f.createTemp()
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		discard(tmp)
+		return err
+	}
+	return place(tmp, path)
+}
+
+func readJSONFile(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// intentRecord names the object a placed file belongs to until its metadata
+// commits.
+type intentRecord struct {
+	Space string `json:"space"`
+	Key   string `json:"key"`
+}
+
+func (f *files) listIntents() ([]string, error) {
+	ents, err := os.ReadDir(f.intentsDir())
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// newID returns a random identifier of n bytes in a URL- and file-safe
+// alphabet.
+func newID(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// copyBuffer is the buffer size of every streaming copy.
+const copyBuffer = 256 << 10
+
+func copyStream(dst io.Writer, src io.Reader) (int64, error) {
+	return io.CopyBuffer(dst, src, make([]byte, copyBuffer))
+}
