@@ -42,6 +42,10 @@ type Checker struct {
 	running atomic.Bool
 
 	mu sync.Mutex
+	// pending holds the log lines of verdict changes made under mu; they are
+	// written by unlock, outside mu but in order, under logMu.
+	pending []logLine
+	logMu   sync.Mutex
 	// version counts changes of the local verdicts.
 	version uint64
 	// changed is closed and replaced when version changes.
@@ -195,7 +199,7 @@ func (c *Checker) sweepLoop(ctx context.Context) error {
 		case <-t.C:
 			c.mu.Lock()
 			c.recompute()
-			c.mu.Unlock()
+			c.unlock()
 		}
 	}
 }
@@ -204,7 +208,7 @@ func (c *Checker) sweepLoop(ctx context.Context) error {
 func (c *Checker) record(cs *checkState, r result) {
 	c.m.probed(cs.cfg.ID, r.err == nil)
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	cs.lastProbe = c.now()
 	cs.last = r
 	if r.err == nil {
@@ -228,12 +232,35 @@ func (c *Checker) record(cs *checkState, r result) {
 	if r.err != nil {
 		attrs = append(attrs, "err", r.err)
 	}
-	c.log.Info("local verdict changed", attrs...)
+	c.pending = append(c.pending, logLine{"local verdict changed", attrs})
 	c.m.changed(cs.cfg.ID, "local", cs.local)
 	c.version++
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.recompute()
+}
+
+// logLine is one pending log line.
+type logLine struct {
+	msg   string
+	attrs []any
+}
+
+// unlock releases c.mu and then writes the pending log lines, so that a log
+// handler may call back into the Checker.
+func (c *Checker) unlock() {
+	lines := c.pending
+	c.pending = nil
+	if len(lines) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.logMu.Lock() // before releasing mu: lines are written in the order they were made
+	c.mu.Unlock()
+	defer c.logMu.Unlock()
+	for _, l := range lines {
+		c.log.Info(l.msg, l.attrs...)
+	}
 }
 
 // fresh reports whether p's verdicts still count. c.mu is held.
@@ -295,8 +322,8 @@ func (c *Checker) recompute() {
 	}
 	c.global.Store(&global)
 	for _, ch := range changes {
-		c.log.Info("global verdict changed", "check", ch.cs.cfg.ID, "from", ch.from, "to", ch.to,
-			"unhealthy_votes", c.unhealthyVotes(ch.cs, now), "checkers", c.n)
+		c.pending = append(c.pending, logLine{"global verdict changed", []any{"check", ch.cs.cfg.ID,
+			"from", ch.from, "to", ch.to, "unhealthy_votes", c.unhealthyVotes(ch.cs, now), "checkers", c.n}})
 		c.m.changed(ch.cs.cfg.ID, "global", ch.to)
 	}
 }

@@ -1,7 +1,11 @@
 package health_test
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,8 +46,8 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 	return 0
 }
 
-// TestMajority runs five checkers against one region's health endpoint.
-// A partition between one checker and the region does not fail the region
+// TestMajority runs five checkers on a WAN against one region's health
+// endpoint. A partition between one checker and the region does not fail the region
 // over; killing the region, its own checker with it, makes it unhealthy at
 // every remaining checker within Interval×FailureThreshold + 1s; bringing it
 // back makes it healthy again within the same bound.
@@ -54,6 +58,14 @@ func TestMajority(t *testing.T) {
 	t.Logf("netsim seed %d", nw.Seed())
 	tg := newTarget(t, "127.0.0.1")
 	nw.Register("region", tg.addr)
+	// A WAN: 60ms between checkers, 20ms from each to the region, except
+	// that c1 cannot reach it.
+	for i := 1; i <= 5; i++ {
+		nw.SetLatency(fmt.Sprintf("c%d", i), "region", 20*time.Millisecond)
+		for j := i + 1; j <= 5; j++ {
+			nw.SetLatency(fmt.Sprintf("c%d", i), fmt.Sprintf("c%d", j), 60*time.Millisecond)
+		}
+	}
 	nw.Partition("c1", "region")
 	nodes := newCluster(t, clusterOpts{
 		n:           5,
@@ -217,5 +229,78 @@ func TestQuietPeerStaysFresh(t *testing.T) {
 	})
 	if got := tg.count(http.StatusOK); got == 0 {
 		t.Error("the target saw no probes")
+	}
+}
+
+// TestBlackholedRegion checks the bound when a region stops answering
+// instead of refusing connections: every probe then runs into its timeout.
+func TestBlackholedRegion(t *testing.T) {
+	const threshold = 3
+	bound := testInterval*threshold + time.Second
+	nw := netsim.New(time.Now().UnixNano())
+	t.Logf("netsim seed %d", nw.Seed())
+	tg := newTarget(t, "127.0.0.1")
+	nw.Register("region", tg.addr)
+	nodes := newCluster(t, clusterOpts{
+		n:           3,
+		checks:      []health.Check{{ID: "region", Type: health.HTTP, URL: tg.url(), Interval: testInterval, FailureThreshold: threshold}},
+		net:         nw,
+		expireAfter: 6 * testInterval,
+	})
+	all := func(v health.Verdict) func() bool {
+		return func() bool {
+			for _, n := range nodes {
+				if verdict(n.checker, "region") != v {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, settle, "region healthy everywhere", all(health.Healthy))
+	for _, n := range nodes {
+		nw.Partition(n.name, "region")
+	}
+	took := waitFor(t, settle, "black-holed region unhealthy everywhere", all(health.Unhealthy))
+	t.Logf("black-holed region unhealthy everywhere after %v", took)
+	if took > bound {
+		t.Errorf("black-holed region unhealthy everywhere after %v, want at most %v", took, bound)
+	}
+	if got := checkStatus(t, nodes[0].checker, "region").LastError; !strings.Contains(got, "no answer within the 100ms timeout") {
+		t.Errorf("last error: got %q, want it to name the timeout", got)
+	}
+}
+
+// TestRTTIsOneRoundTrip checks what RTT measures over a link with a known
+// round-trip time: one round trip for both an http check (request to first
+// byte) and a tcp check (the handshake); the http probe's connect time is
+// one more.
+func TestRTTIsOneRoundTrip(t *testing.T) {
+	const link = 80 * time.Millisecond
+	const slack = 100 * time.Millisecond // a loaded machine's scheduling delays
+	nw := netsim.New(time.Now().UnixNano())
+	t.Logf("netsim seed %d", nw.Seed())
+	tg := newTarget(t, "127.0.0.1")
+	nw.Register("region", tg.addr)
+	nw.SetLatency("solo", "region", link)
+	dial := nw.Dialer("solo")
+	c := runChecker(t, health.Config{
+		Checks: []health.Check{
+			{ID: "web", Type: health.HTTP, URL: tg.url(), Interval: 500 * time.Millisecond},
+			{ID: "db", Type: health.TCP, Addr: tg.addr, Interval: 500 * time.Millisecond},
+		},
+		Dial: func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) },
+	})
+	for _, id := range []string{"web", "db"} {
+		waitFor(t, settle, id+" measured", func() bool { _, ok := c.RTT(id); return ok })
+		d, _ := c.RTT(id)
+		t.Logf("RTT(%s) = %v", id, d)
+		if d < link || d > link+slack {
+			t.Errorf("RTT(%s) over a %v link: got %v, want %v to %v", id, link, d, link, link+slack)
+		}
+	}
+	s := checkStatus(t, c, "web")
+	if connect := time.Duration(s.ConnectMillis * float64(time.Millisecond)); connect < link || connect > link+slack {
+		t.Errorf("connect time of the http probe: got %v, want %v to %v", connect, link, link+slack)
 	}
 }

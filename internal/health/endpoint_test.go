@@ -224,3 +224,17 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Errorf("New: got %v, want the unknown child named", err)
 	}
 }
+
+func TestPeerWithAnotherName(t *testing.T) {
+	other, err := health.New(health.Config{Name: "c3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(other.Handler()) // the handler serves at any path
+	t.Cleanup(srv.Close)
+	c := runChecker(t, health.Config{Name: "c1", Peers: []health.Peer{{Name: "c2", URL: srv.URL}}})
+	waitFor(t, settle, "a fetch of the misconfigured peer", func() bool { return c.Status().Peers[0].LastError != "" })
+	if p := c.Status().Peers[0]; p.Fresh || !strings.Contains(p.LastError, `says it is checker "c3"`) {
+		t.Errorf("peer c2 served by checker c3: got %+v, want not fresh and the name mismatch reported", p)
+	}
+}

@@ -161,6 +161,7 @@ func (c *Checker) hold() time.Duration { return c.cfg.ExpireAfter / 3 }
 func (c *Checker) pollLoop(ctx context.Context, client *http.Client, p *peerState) error {
 	have := ""
 	for {
+		sent, began := have, time.Now()
 		d, err := c.fetch(ctx, client, p, have)
 		if ctx.Err() != nil {
 			return nil
@@ -174,8 +175,11 @@ func (c *Checker) pollLoop(ctx context.Context, client *http.Client, p *peerStat
 			p.verdicts, p.version, p.refreshed, p.lastErr = d.Verdicts, d.Version, c.now(), ""
 		}
 		c.recompute()
-		c.mu.Unlock()
-		if err == nil {
+		c.unlock()
+		// After a failure, and after a poll that came back unchanged before
+		// its hold was up (a peer that does not hold polls), wait before the
+		// next one so as not to spin.
+		if err == nil && (d.Version != sent || time.Since(began) >= c.hold()/2) {
 			continue
 		}
 		t := time.NewTimer(c.hold() / 2)
