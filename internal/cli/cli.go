@@ -72,6 +72,7 @@ with ` + "`meridian status`" + `.`,
 		newUpCmd(g),
 		newStatusCmd(),
 		newApplyCmd(),
+		newChaosCmd(),
 		newShopCmd(g),
 	)
 	return root

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/meridian-platform/meridian/internal/compute"
+	"github.com/meridian-platform/meridian/internal/health"
 	"github.com/meridian-platform/meridian/internal/repl"
 	"github.com/meridian-platform/meridian/internal/store"
 )
@@ -76,6 +77,12 @@ func (n *Node) adminHandler(st *store.Store, rep *repl.Replicator, sup *compute.
 	mux.HandleFunc("POST /admin/groups/{name}", n.applyGroup(sup))
 	if n.fabric != nil {
 		mux.Handle("/admin/chaos", n.fabric.Handler())
+	}
+	if n.checker != nil {
+		mux.Handle(health.Path, n.checker.Handler())
+		mux.HandleFunc("GET /admin/health", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, n.checker.Status())
+		})
 	}
 	mux.HandleFunc("POST /admin/sync", func(w http.ResponseWriter, _ *http.Request) {
 		rep.SyncNow()

@@ -28,6 +28,7 @@ import (
 
 	"github.com/meridian-platform/meridian/internal/chaos"
 	"github.com/meridian-platform/meridian/internal/compute"
+	"github.com/meridian-platform/meridian/internal/health"
 	"github.com/meridian-platform/meridian/internal/hlc"
 	"github.com/meridian-platform/meridian/internal/lb"
 	"github.com/meridian-platform/meridian/internal/pki"
@@ -84,7 +85,8 @@ type Node struct {
 	log    *slog.Logger // base with component=node
 	reg    *prometheus.Registry
 
-	fabric *chaos.Fabric // nil when Config.Dial is given
+	fabric  *chaos.Fabric   // nil when Config.Dial is given
+	checker *health.Checker // nil when the topology has no edges
 
 	ready chan struct{}
 	mu    sync.Mutex
@@ -296,6 +298,23 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		n.applyMu.Unlock()
 	}
+	// Every node is one of the deployment's health checkers when it has
+	// edges to use the verdicts (DESIGN §4).
+	if len(t.Edges) > 0 {
+		checks, peers := t.HealthChecks()
+		n.checker, err = health.New(health.Config{
+			Name: n.self.Name, Checks: checks, Peers: peers, Logger: n.base, Registerer: n.reg,
+			Dial: func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) },
+		})
+		if err != nil {
+			_ = peerLn.Close()
+			_ = adminLn.Close()
+			if lbLn != nil {
+				_ = lbLn.Close()
+			}
+			return fmt.Errorf("health checker: %w", err)
+		}
+	}
 	adminSrv := &http.Server{Handler: n.adminHandler(st, rep, sup), ReadHeaderTimeout: 5 * time.Second}
 	var apiLn net.Listener
 	apiSrv := &http.Server{
@@ -321,6 +340,9 @@ func (n *Node) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rep.Run(gctx) })
+	if n.checker != nil {
+		g.Go(func() error { return n.checker.Run(gctx) })
+	}
 	if api != nil {
 		g.Go(func() error { return api.Run(gctx) })
 		g.Go(func() error {
