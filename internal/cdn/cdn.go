@@ -8,9 +8,12 @@
 //
 //   - Only GET and HEAD are served from the cache. A HEAD miss is fetched
 //     from the origin as a GET so that the object is stored. Other methods
+//     are answered 405 unless the distribution sets AllowWrites; then they
 //     go to the first origin (no failover: they may not be idempotent) and,
 //     when they succeed (status below 400), invalidate every variant of
 //     their URL.
+//   - Paths with "." or ".." segments are answered 400, so that no request
+//     climbs out of an origin's path prefix.
 //   - The cache key is the host name (lowercased, port dropped), the path
 //     as sent, the query with its parameters sorted by name, and the values
 //     of the request headers named by the stored response's Vary.
@@ -172,7 +175,7 @@ func New(cfg Config) (*Cache, error) {
 }
 
 // Close stops background refreshes, waits for them to end and closes idle
-// origin connections. Requests still being served finish normally.
+// origin connections. Requests being served are not interrupted.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	c.closed = true
@@ -195,8 +198,21 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no distribution serves host "+strconv.Quote(host), http.StatusNotFound)
 		return
 	}
+	if !safePath(r.URL.Path) {
+		c.m.requests.WithLabelValues(d.name, "rejected").Inc()
+		w.Header().Set("X-Cache", Miss)
+		http.Error(w, "the request path must start with / and have no . or .. segments", http.StatusBadRequest)
+		return
+	}
 	objPath := objectPath(r.URL)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if !d.AllowWrites {
+			c.m.requests.WithLabelValues(d.name, "rejected").Inc()
+			w.Header().Set("Allow", "GET, HEAD")
+			w.Header().Set("X-Cache", Miss)
+			http.Error(w, "this distribution allows only GET and HEAD", http.StatusMethodNotAllowed)
+			return
+		}
 		c.pass(w, r, d, host, objPath)
 		return
 	}
@@ -246,7 +262,7 @@ type fetched struct {
 // f.res.Body when it is set.
 func (c *Cache) fetch(ctx context.Context, d *dist, r *http.Request, host, objPath string, old *entry) fetched {
 	gen := c.generation()
-	res, err := c.fetchGET(ctx, d, r, old)
+	res, err := c.fetchGET(ctx, d, r, old, false)
 	if err != nil {
 		return fetched{err: err}
 	}
@@ -305,7 +321,7 @@ func (c *Cache) put(e *entry, gen uint64) bool {
 func (c *Cache) fetchAndServe(w http.ResponseWriter, r *http.Request, d *dist, host, objPath string, old *entry, f *flight) {
 	// The fetch outlives the client that started it so that the requests
 	// collapsed onto it are not failed by that client leaving.
-	ctx, cancel := context.WithCancel(c.base)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	published := false
 	publish := func(e *entry, xcache string) {
@@ -336,6 +352,18 @@ func (c *Cache) fetchAndServe(w http.ResponseWriter, r *http.Request, d *dist, h
 	}
 	if res.res != nil {
 		publish(nil, "")
+		if res.res.StatusCode < 500 && hasAny(r.Header, "Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since") {
+			// Too large to cache: let the origin answer the client's
+			// range or conditional itself rather than send the whole
+			// object.
+			res.res.Body.Close()
+			again, err := c.fetchGET(ctx, d, r, nil, true)
+			if err != nil {
+				c.writeError(w, d, err)
+				return
+			}
+			res.res, res.prefix = again, nil
+		}
 		c.writeStream(w, r, d, res.res, res.prefix)
 		return
 	}
@@ -425,9 +453,10 @@ func (c *Cache) generation() uint64 {
 }
 
 // fetchGET sends r as a GET to the distribution's origins in order until
-// one answers below 500 (or the last one answers at all). old's validators
-// make it conditional.
-func (c *Cache) fetchGET(ctx context.Context, d *dist, r *http.Request, old *entry) (*http.Response, error) {
+// one answers below 500 (or the last one answers at all). The client's
+// Range and conditional headers are dropped (the cache wants the whole
+// object) unless asIs is set; old's validators make it conditional.
+func (c *Cache) fetchGET(ctx context.Context, d *dist, r *http.Request, old *entry, asIs bool) (*http.Response, error) {
 	origins := d.order()
 	var errs []error
 	for i, o := range origins {
@@ -436,8 +465,10 @@ func (c *Cache) fetchGET(ctx context.Context, d *dist, r *http.Request, old *ent
 			errs = append(errs, err)
 			continue
 		}
-		for _, k := range []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
-			req.Header.Del(k)
+		if !asIs {
+			for _, k := range []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+				req.Header.Del(k)
+			}
 		}
 		if old != nil {
 			if v := old.header.Get("ETag"); v != "" {
@@ -614,6 +645,32 @@ func (c *Cache) writeError(w http.ResponseWriter, d *dist, err error) {
 		return
 	}
 	http.Error(w, "no origin could be reached", http.StatusBadGateway)
+}
+
+// hasAny reports whether h has any of the fields.
+func hasAny(h http.Header, fields ...string) bool {
+	for _, f := range fields {
+		if h.Get(f) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// safePath reports whether a request's (decoded) path is one the cache
+// forwards: it starts with "/" and has no "." or ".." segment, which could
+// climb out of an origin's path prefix (another bucket) with the edge's
+// credentials.
+func safePath(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // resultLabel is the metrics label for an X-Cache value.

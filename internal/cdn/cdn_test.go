@@ -132,6 +132,16 @@ func TestLargeObjectsStreamUncached(t *testing.T) {
 	if got := origin.fetchCount(); got != 3 {
 		t.Errorf("origin fetches: got %d, want 3 (too large to cache)", got)
 	}
+	// A range of a large object is asked of the origin, not cut from a
+	// whole download.
+	origin.takeLog()
+	r := edge.do(http.MethodGet, "/sized", http.Header{"Range": {"bytes=10-19"}})
+	if r.status != http.StatusPartialContent || r.body != "0123456789" || r.header.Get("Content-Range") != fmt.Sprintf("bytes 10-19/%d", len(body)) {
+		t.Errorf("range of a large object: got %d %q with %d bytes, want 206 of 10 bytes", r.status, r.header.Get("Content-Range"), len(r.body))
+	}
+	if log := origin.takeLog(); len(log) != 2 || !strings.Contains(log[1], "range=bytes=10-19") {
+		t.Errorf("origin requests: got %q, want the whole object then the range", log)
+	}
 	if b, n := edge.cache.Usage(); n != 0 {
 		t.Errorf("cache holds %d objects (%d bytes), want none", n, b)
 	}

@@ -91,6 +91,15 @@ type Distribution struct {
 	// order is used, so a fetch is always attempted.
 	Order func() []string
 
+	// AllowWrites passes requests with methods other than GET and HEAD
+	// (POST, PUT, PATCH, DELETE, OPTIONS...) to the first origin, uncached;
+	// a success invalidates the URL. When false (the default, like
+	// CloudFront's default allowed methods) they are answered 405. The Sign
+	// hook signs these requests too: leave it off for a bucket origin
+	// unless every client may write to the bucket with the edge's
+	// credentials.
+	AllowWrites bool
+
 	// DefaultTTL is how long a response is cached when the origin gives no
 	// freshness (no Cache-Control max-age or s-maxage, no Expires): zero
 	// means 24h; a negative value means such responses are not cached.

@@ -33,6 +33,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output in testda
 //	    the body, then each request the origin received meanwhile
 //	    (background refreshes included).
 //	invalidate <pattern>   Cache.Invalidate on the test host
+//	distribution [allow-writes] [default-ttl=<d>] [min-ttl=<d>] [max-ttl=<d>]
+//	    replaces the cache with an empty one configured so
 //
 // go test -run TestGolden -rewrite regenerates the outputs.
 func TestGolden(t *testing.T) {
@@ -99,6 +101,9 @@ func runGolden(t *testing.T, file string) {
 	edge := newTestEdge(t, Config{Distributions: []Distribution{testDist(origin)}, Now: clk.Now})
 	var out strings.Builder
 	for i, b := range blocks {
+		if name, pos, kv := args(t, b.cmd); name == "distribution" {
+			edge = newGoldenEdge(t, origin, clk, pos, kv)
+		}
 		got := runCommand(t, edge, origin, clk, b)
 		for _, c := range b.comments {
 			out.WriteString(c + "\n")
@@ -183,6 +188,8 @@ func runCommand(t *testing.T, edge *testEdge, origin *testOrigin, clk *clock, b 
 		}
 		origin.set(pos[0], obj)
 		return nil
+	case "distribution":
+		return nil
 	case "origin-status":
 		code, _ := strconv.Atoi(pos[0])
 		origin.setStatus(code)
@@ -232,4 +239,33 @@ func runCommand(t *testing.T, edge *testEdge, origin *testOrigin, clk *clock, b 
 	}
 	t.Fatalf("unknown command %q", b.cmd)
 	return nil
+}
+
+func newGoldenEdge(t *testing.T, origin *testOrigin, clk *clock, pos []string, kv map[string]string) *testEdge {
+	d := testDist(origin)
+	for _, p := range pos {
+		switch p {
+		case "allow-writes":
+			d.AllowWrites = true
+		default:
+			t.Fatalf("distribution: unknown flag %q", p)
+		}
+	}
+	for k, v := range kv {
+		dur, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("distribution %s=%s: %v", k, v, err)
+		}
+		switch k {
+		case "default-ttl":
+			d.DefaultTTL = dur
+		case "min-ttl":
+			d.MinTTL = dur
+		case "max-ttl":
+			d.MaxTTL = dur
+		default:
+			t.Fatalf("distribution: unknown setting %q", k)
+		}
+	}
+	return newTestEdge(t, Config{Distributions: []Distribution{d}, Now: clk.Now})
 }

@@ -157,6 +157,10 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()
 	o.log = append(o.log, line+" -> "+strconv.Itoa(code))
 	o.mu.Unlock()
+	if code == http.StatusOK && r.Header.Get("Range") != "" {
+		http.ServeContent(w, r, "", time.Time{}, strings.NewReader(body))
+		return
+	}
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, body)
 }
