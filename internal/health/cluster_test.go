@@ -266,7 +266,7 @@ func TestBlackholedRegion(t *testing.T) {
 	if took > bound {
 		t.Errorf("black-holed region unhealthy everywhere after %v, want at most %v", took, bound)
 	}
-	if got := checkStatus(t, nodes[0].checker, "region").LastError; !strings.Contains(got, "no answer within the 100ms timeout") {
+	if got := checkStatus(t, nodes[0].checker, "region").LastError; !strings.Contains(got, "no connection within the 100ms timeout") {
 		t.Errorf("last error: got %q, want it to name the timeout", got)
 	}
 }

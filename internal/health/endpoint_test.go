@@ -238,3 +238,15 @@ func TestPeerWithAnotherName(t *testing.T) {
 		t.Errorf("peer c2 served by checker c3: got %+v, want not fresh and the name mismatch reported", p)
 	}
 }
+
+// TestSilentTarget checks the error of a target that accepts connections
+// but never answers.
+func TestSilentTarget(t *testing.T) {
+	silent := silentAddr(t)
+	c := runChecker(t, health.Config{Checks: []health.Check{{ID: "web", Type: health.HTTP, URL: "http://" + silent + "/",
+		Interval: testInterval, FailureThreshold: 1}}})
+	waitFor(t, settle, "silent target unhealthy", func() bool { return verdict(c, "web") == health.Unhealthy })
+	if got := checkStatus(t, c, "web").LastError; !strings.Contains(got, "no response within the 100ms timeout") {
+		t.Errorf("last error: got %q, want it to say the target did not respond in time", got)
+	}
+}

@@ -48,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func result2label(ok bool) string {
+func resultLabel(ok bool) string {
 	if ok {
 		return "success"
 	}
@@ -56,11 +56,11 @@ func result2label(ok bool) string {
 }
 
 func (m *metrics) probed(check string, ok bool) {
-	m.probes.WithLabelValues(check, result2label(ok)).Inc()
+	m.probes.WithLabelValues(check, resultLabel(ok)).Inc()
 }
 
 func (m *metrics) fetched(peer string, ok bool) {
-	m.fetches.WithLabelValues(peer, result2label(ok)).Inc()
+	m.fetches.WithLabelValues(peer, resultLabel(ok)).Inc()
 }
 
 func (m *metrics) setRTT(check string, d time.Duration) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -85,7 +86,7 @@ func (p *prober) probeTCP(ctx context.Context, k Check) result {
 	c, err := p.dial(ctx, "tcp", k.Addr)
 	r := result{connect: p.now().Sub(start)}
 	if err != nil {
-		r.err = fmt.Errorf("connecting to %s: %w", k.Addr, timeoutErr(ctx, err, k.Timeout))
+		r.err = fmt.Errorf("connecting to %s: %w", k.Addr, timeoutErr(ctx, err, "no connection", k.Timeout))
 		return r
 	}
 	_ = c.Close() // the probe is done; a close error says nothing about the target
@@ -121,10 +122,12 @@ func (p *prober) probeHTTP(ctx context.Context, k Check) result {
 			mu.Unlock()
 		},
 	}
+	connected := false
 	timings := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		if !gotConn.IsZero() {
+		connected = !gotConn.IsZero()
+		if connected {
 			r.connect = gotConn.Sub(start)
 		}
 		r.firstByte = firstByte
@@ -139,7 +142,15 @@ func (p *prober) probeHTTP(ctx context.Context, k Check) result {
 	resp, err := p.client.Do(req)
 	timings()
 	if err != nil {
-		r.err = fmt.Errorf("GET %s: %w", k.URL, timeoutErr(ctx, err, k.Timeout))
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // it repeats the method and URL
+		}
+		what := "no connection"
+		if connected {
+			what = "no response"
+		}
+		r.err = fmt.Errorf("GET %s: %w", k.URL, timeoutErr(ctx, err, what, k.Timeout))
 		return r
 	}
 	defer func() { _ = resp.Body.Close() }() // read-only; nothing to flush
@@ -155,17 +166,18 @@ func (p *prober) probeHTTP(ctx context.Context, k Check) result {
 		return r // found before any read error mattered
 	}
 	if err != nil {
-		r.err = fmt.Errorf("GET %s: reading body: %w", k.URL, timeoutErr(ctx, err, k.Timeout))
+		r.err = fmt.Errorf("GET %s: reading body: %w", k.URL, timeoutErr(ctx, err, "no complete body", k.Timeout))
 		return r
 	}
 	r.err = fmt.Errorf("GET %s: %q not in the first %d bytes of the body", k.URL, k.SearchString, SearchBytes)
 	return r
 }
 
-// timeoutErr names the probe timeout when it is what ended err.
-func timeoutErr(ctx context.Context, err error, timeout time.Duration) error {
+// timeoutErr says what did not happen within the probe timeout when the
+// timeout is what ended err.
+func timeoutErr(ctx context.Context, err error, what string, timeout time.Duration) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("no answer within the %v timeout: %w", timeout, err)
+		return fmt.Errorf("%s within the %v timeout: %w", what, timeout, err)
 	}
 	return err
 }
