@@ -184,13 +184,8 @@ func (c *Checker) probeLoop(ctx context.Context, cs *checkState) error {
 
 // sweepLoop recomputes the global verdicts as peers' verdicts expire.
 func (c *Checker) sweepLoop(ctx context.Context) error {
-	period := c.cfg.ExpireAfter / 4
-	for _, cs := range c.checks {
-		if cs.cfg.Type != Calculated {
-			period = min(period, cs.cfg.Interval)
-		}
-	}
-	t := time.NewTicker(period)
+	// A peer's verdicts stop counting at most ExpireAfter/4 late.
+	t := time.NewTicker(c.cfg.ExpireAfter / 4)
 	defer t.Stop()
 	for {
 		select {
