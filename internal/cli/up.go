@@ -29,11 +29,19 @@ Every region runs the reference shop (` + "`meridian shop serve`" + `) as the in
 group "shop", 2 to 6 instances, behind its load balancer on <host>:8080;
 change it with ` + "`meridian apply`" + `.
 
+Each region also gets an edge (` + "`meridian edge`" + `), edge i on the next subnet
+(127.0.2.i by default): authoritative DNS on port 5353 for meridian.test
+(shop.meridian.test latency-routed to the regions' balancers,
+www.meridian.test to the edges) and the accelerator on port 8080, which
+sends requests to the nearest healthy region and fails over per request.
+` + "`meridian chaos`" + ` injects faults into the running deployment.
+
 While it runs, DIR/endpoints.json lists every node's pid and URLs and
 DIR/logs/<node>.log holds each node's output. A node that dies is restarted.
 Ctrl-C (or SIGTERM) stops every node cleanly.
 
---subnet moves every node to another 127.x.y network, so that a second
+--subnet moves every node (and the edges to the subnet after it) to another
+127.x.y network, so that a second
 deployment (or a test) can run next to the default one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -65,8 +65,8 @@ type Config struct {
 	// value must match the topology file.
 	WAN string
 	// Subnet is the first three octets of the loopback addresses nodes
-	// listen on, such as "127.0.1" (the default): node i gets <Subnet>.i.
-	// On a later run a non-empty value must match the topology file.
+	// listen on, such as "127.0.1" (the default): node i gets <Subnet>.i,
+	// and edge i <next subnet>.i (127.0.2.i by default). On a later run a non-empty value must match the topology file.
 	Subnet string
 	// Binary is the meridian executable to start children from. Default:
 	// this process's own executable.
@@ -183,6 +183,21 @@ func ShopGroup() compute.GroupSpec {
 	}
 }
 
+// edgeSubnet is where `up` puts the edges: the subnet after the regions'
+// (127.0.2 for the default 127.0.1), or the one before when there is no
+// next.
+func edgeSubnet(subnet string) string {
+	i := strings.LastIndexByte(subnet, '.')
+	last, err := strconv.Atoi(subnet[i+1:])
+	if err != nil {
+		return subnet // subnetHost reports it
+	}
+	if last == 255 {
+		return subnet[:i+1] + "254"
+	}
+	return subnet[:i+1] + strconv.Itoa(last+1)
+}
+
 // hostSubnet returns the first three octets of an IPv4 host, or "".
 func hostSubnet(host string) string {
 	i := strings.LastIndexByte(host, '.')
@@ -219,23 +234,26 @@ func newTopology(cfg Config, dir string) (*topology.Topology, error) {
 	if subnet == "" {
 		subnet = DefaultSubnet
 	}
-	t, err := topology.Default(cfg.Regions, dir, wan)
+	regions := cfg.Regions
+	if len(regions) == 0 {
+		regions = topology.DefaultRegions()
+	}
+	edges := edgeSubnet(subnet)
+	for i := range regions {
+		for _, sn := range []string{subnet, edges} {
+			if _, err := subnetHost(sn, i+1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	t, err := topology.DefaultAt(regions, dir, wan, subnet, edges)
 	if err != nil {
 		return nil, err
 	}
 	t.Secrets.BootstrapCredentials = filepath.Join(dir, CredentialsFile)
-	i := 0
 	for r := range t.Regions {
 		t.Regions[r].Groups = []compute.GroupSpec{ShopGroup()}
 		t.Regions[r].LoadBalancer = topology.LoadBalancer{Rules: []topology.Rule{{PathPrefix: "/", Group: ShopGroup().Name}}}
-		for n := range t.Regions[r].Nodes {
-			i++
-			host, err := subnetHost(subnet, i)
-			if err != nil {
-				return nil, err
-			}
-			t.Regions[r].Nodes[n].Host = host
-		}
 	}
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("topology for subnet %s: %w", subnet, err)

@@ -28,6 +28,12 @@ const realisticFallbackRTT = 100 * time.Millisecond
 // the WAN profile wan: WANNone (also when empty) or WANRealistic. Regions
 // default to DefaultRegions.
 func Default(regions []string, dataDir, wan string) (*Topology, error) {
+	return DefaultAt(regions, dataDir, wan, "127.0.1", "127.0.2")
+}
+
+// DefaultAt is Default with region i's node on <regionSubnet>.i and edge i
+// on <edgeSubnet>.i, subnets being three octets such as "127.0.1".
+func DefaultAt(regions []string, dataDir, wan, regionSubnet, edgeSubnet string) (*Topology, error) {
 	if len(regions) == 0 {
 		regions = DefaultRegions()
 	}
@@ -40,7 +46,7 @@ func Default(regions []string, dataDir, wan string) (*Topology, error) {
 			Name: name,
 			Nodes: []Node{{
 				Name:      name + "-1",
-				Host:      fmt.Sprintf("127.0.1.%d", i+1),
+				Host:      fmt.Sprintf("%s.%d", regionSubnet, i+1),
 				APIPort:   DefaultAPIPort,
 				LBPort:    DefaultLBPort,
 				PeerPort:  DefaultPeerPort,
@@ -48,7 +54,7 @@ func Default(regions []string, dataDir, wan string) (*Topology, error) {
 			}},
 		})
 	}
-	t.defaultTraffic(regions)
+	t.defaultTraffic(regions, edgeSubnet)
 	switch wan {
 	case "", WANNone:
 	case WANRealistic:

@@ -188,17 +188,17 @@ func locationFor(region string) string {
 }
 
 // defaultTraffic fills in what Default gives the traffic sections: edge j
-// on 127.0.2.j in the location of region j, client network 127.0.(10·j).0/24
+// on <edgeSubnet>.j in the location of region j, client network 127.0.(10·j).0/24
 // for that location, latencies of 10 ms within a location and the WAN
 // profile's round trips (realisticRTT) between the others, and the zone
 // meridian.test with shop (latency-routed to the regions' balancers), www
 // and static (latency-routed to the edges), one name per region and per
 // edge, and ns1 (the edges).
-func (t *Topology) defaultTraffic(regions []string) {
+func (t *Topology) defaultTraffic(regions []string, edgeSubnet string) {
 	for i, r := range regions {
 		loc := locationFor(r)
 		t.Edges = append(t.Edges, Edge{
-			Name: fmt.Sprintf("edge-%d", i+1), Host: fmt.Sprintf("127.0.2.%d", i+1), Location: loc,
+			Name: fmt.Sprintf("edge-%d", i+1), Host: fmt.Sprintf("%s.%d", edgeSubnet, i+1), Location: loc,
 		})
 		if i < 25 {
 			t.Clients.Networks = append(t.Clients.Networks, ClientNetwork{CIDR: fmt.Sprintf("127.0.%d.0/24", 10*(i+1)), Location: loc})
