@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/meridian-platform/meridian/internal/s3"
@@ -74,6 +75,9 @@ func New(cfg Config) (*Handler, error) {
 	if h.domains == nil {
 		h.domains = []string{"localhost", "s3.localhost"}
 	}
+	// The longest domain first: "b.s3.localhost" is bucket b, not "b.s3".
+	h.domains = slices.Clone(h.domains)
+	slices.SortFunc(h.domains, func(a, b string) int { return len(b) - len(a) })
 	if h.requestID == nil {
 		h.requestID = randomRequestID
 	}

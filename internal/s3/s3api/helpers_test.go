@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +162,41 @@ func get(t testing.TB, c *s3.Client, bucket, key string) []byte {
 		t.Fatalf("reading %s/%s: %v", bucket, key, err)
 	}
 	return b
+}
+
+func waitFor(t testing.TB, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func countObjectFiles(t testing.TB, e *env) int {
+	t.Helper()
+	n := 0
+	_ = filepath.WalkDir(filepath.Join(e.dir, "objects"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// assertNoStrayFiles checks that no temporary body or intent is left.
+func assertNoStrayFiles(t testing.TB, e *env) {
+	t.Helper()
+	for _, d := range []string{"tmp", "intents"} {
+		ents, err := os.ReadDir(filepath.Join(e.dir, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) != 0 {
+			t.Fatalf("%d files left in %s", len(ents), d)
+		}
+	}
 }
