@@ -94,10 +94,10 @@ type Cache struct {
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
 
-	mu      sync.Mutex
-	flights map[string]*flight
-	gen     uint64 // bumped by every invalidation
-	closed  bool
+	mu       sync.Mutex
+	flights  map[string]*flight
+	fetching map[*fetchToken]struct{} // origin fetches under way that may store
+	closed   bool
 }
 
 var _ http.Handler = (*Cache)(nil)
@@ -117,6 +117,7 @@ type origin struct {
 
 // flight is one origin fetch that concurrent requests for a key wait on.
 type flight struct {
+	key     string
 	done    chan struct{}
 	once    sync.Once
 	waiters int // under Cache.mu
@@ -134,11 +135,12 @@ func New(cfg Config) (*Cache, error) {
 	}
 	cfg.setDefaults()
 	c := &Cache{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "cdn"),
-		m:       newMetrics(cfg.Registerer),
-		hosts:   map[string]*dist{},
-		flights: map[string]*flight{},
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "cdn"),
+		m:        newMetrics(cfg.Registerer),
+		hosts:    map[string]*dist{},
+		flights:  map[string]*flight{},
+		fetching: map[*fetchToken]struct{}{},
 	}
 	c.base, c.cancel = context.WithCancel(context.Background())
 	c.store = newStore(cfg.MaxBytes,
@@ -261,7 +263,8 @@ type fetched struct {
 // old when it is set, and stores what may be stored. The caller closes
 // f.res.Body when it is set.
 func (c *Cache) fetch(ctx context.Context, d *dist, r *http.Request, host, objPath string, old *entry) fetched {
-	gen := c.generation()
+	tok := c.startFetch(d, host, objPath)
+	defer c.endFetch(tok)
 	res, err := c.fetchGET(ctx, d, r, old, false)
 	if err != nil {
 		return fetched{err: err}
@@ -285,7 +288,7 @@ func (c *Cache) fetch(ctx context.Context, d *dist, r *http.Request, host, objPa
 			c.store.delete(old)
 			return fetched{e: e, xcache: RefreshHit}
 		}
-		return fetched{e: e, stored: c.put(e, gen), xcache: RefreshHit}
+		return fetched{e: e, stored: c.put(e, tok), xcache: RefreshHit}
 	}
 	p := responsePolicy(&d.Distribution, r.Header, res.StatusCode, res.Header)
 	limit := c.cfg.MaxObjectBytes
@@ -305,15 +308,53 @@ func (c *Cache) fetch(ctx context.Context, d *dist, r *http.Request, host, objPa
 	if !p.store && old != nil {
 		c.store.delete(old)
 	}
-	return fetched{e: e, stored: p.store && c.put(e, gen), xcache: Miss}
+	return fetched{e: e, stored: p.store && c.put(e, tok), xcache: Miss}
 }
 
-// put stores e unless an invalidation happened since the fetch began.
-func (c *Cache) put(e *entry, gen uint64) bool {
-	if c.generation() != gen {
+// fetchToken stands for an origin fetch under way, so that an invalidation
+// of its object while it runs stops it from storing what it fetched.
+type fetchToken struct {
+	d           *dist
+	primary     string
+	objPath     string
+	invalidated bool // under Cache.mu
+}
+
+func (c *Cache) startFetch(d *dist, host, objPath string) *fetchToken {
+	t := &fetchToken{d: d, primary: primaryKey(host, objPath), objPath: objPath}
+	c.mu.Lock()
+	c.fetching[t] = struct{}{}
+	c.mu.Unlock()
+	return t
+}
+
+func (c *Cache) endFetch(t *fetchToken) {
+	c.mu.Lock()
+	delete(c.fetching, t)
+	c.mu.Unlock()
+}
+
+// put stores e unless its object was invalidated since the fetch began.
+// Holding c.mu orders it with invalidations, which mark fetches under c.mu
+// before removing entries.
+func (c *Cache) put(e *entry, t *fetchToken) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.invalidated {
 		return false
 	}
 	return c.store.put(e)
+}
+
+// invalidateFetches marks the fetches under way that match.
+func (c *Cache) invalidateFetches(match func(*fetchToken) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t := range c.fetching {
+		if match(t) {
+			t.invalidated = true
+		}
+	}
 }
 
 // fetchAndServe fetches an object for r (revalidating old), publishes the
@@ -425,7 +466,7 @@ func (c *Cache) join(key string) (f *flight, leader bool) {
 		f.waiters++
 		return f, false
 	}
-	f = &flight{done: make(chan struct{})}
+	f = &flight{key: key, done: make(chan struct{})}
 	c.flights[key] = f
 	return f, true
 }
@@ -435,21 +476,12 @@ func (c *Cache) join(key string) (f *flight, leader bool) {
 func (c *Cache) finish(f *flight) {
 	f.once.Do(func() {
 		c.mu.Lock()
-		for k, g := range c.flights {
-			if g == f {
-				delete(c.flights, k)
-				break
-			}
+		if c.flights[f.key] == f {
+			delete(c.flights, f.key)
 		}
 		c.mu.Unlock()
 		close(f.done)
 	})
-}
-
-func (c *Cache) generation() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen
 }
 
 // fetchGET sends r as a GET to the distribution's origins in order until
@@ -564,10 +596,8 @@ func (c *Cache) pass(w http.ResponseWriter, r *http.Request, d *dist, host, objP
 	}
 	if res.StatusCode < 400 {
 		pk := primaryKey(host, objPath)
-		c.mu.Lock()
-		c.gen++
-		c.mu.Unlock()
-		if n := c.store.removeMatching(func(e *entry) bool { return e.primary == pk }); n > 0 {
+		c.invalidateFetches(func(t *fetchToken) bool { return t.primary == pk })
+		if n := c.store.removePrimary(pk); n > 0 {
 			c.m.invalidated.WithLabelValues(d.name).Add(float64(n))
 		}
 	}

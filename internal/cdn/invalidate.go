@@ -37,9 +37,7 @@ func (c *Cache) Invalidate(host, pattern string) (n int, err error) {
 }
 
 func (c *Cache) invalidate(d *dist, p pattern) int {
-	c.mu.Lock()
-	c.gen++
-	c.mu.Unlock()
+	c.invalidateFetches(func(t *fetchToken) bool { return t.d == d && p.match(t.objPath) })
 	n := c.store.removeMatching(func(e *entry) bool { return c.hosts[e.host] == d && p.match(e.objPath) })
 	c.m.invalidated.WithLabelValues(d.name).Add(float64(n))
 	return n

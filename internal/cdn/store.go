@@ -86,7 +86,7 @@ type store struct {
 
 type primaryInfo struct {
 	varyNames []string
-	n         int // stored variants
+	variants  map[string]*list.Element // by variant key
 }
 
 func newStore(maxBytes int64, onEvict func(int), onSize func(int64, int)) *store {
@@ -131,10 +131,8 @@ func (s *store) put(e *entry) bool {
 		s.remove(el)
 	}
 	if pi := s.vary[e.primary]; pi != nil && !slices.Equal(pi.varyNames, e.varyNames) {
-		for _, el := range s.entries {
-			if el.Value.(*entry).primary == e.primary {
-				s.remove(el)
-			}
+		for _, el := range pi.variants {
+			s.remove(el)
 		}
 	}
 	evicted := 0
@@ -145,14 +143,15 @@ func (s *store) put(e *entry) bool {
 	if evicted > 0 && s.onEvict != nil {
 		s.onEvict(evicted)
 	}
-	s.entries[e.key] = s.lru.PushFront(e)
+	el := s.lru.PushFront(e)
+	s.entries[e.key] = el
 	s.bytes += e.size
 	pi := s.vary[e.primary]
 	if pi == nil {
-		pi = &primaryInfo{varyNames: e.varyNames}
+		pi = &primaryInfo{varyNames: e.varyNames, variants: map[string]*list.Element{}}
 		s.vary[e.primary] = pi
 	}
-	pi.n++
+	pi.variants[e.key] = el
 	return true
 }
 
@@ -185,13 +184,31 @@ func (s *store) removeMatching(match func(*entry) bool) int {
 	return n
 }
 
+// removePrimary removes every variant of an object and returns how many
+// it removed.
+func (s *store) removePrimary(primary string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pi := s.vary[primary]
+	if pi == nil {
+		return 0
+	}
+	n := len(pi.variants)
+	for _, el := range pi.variants {
+		s.remove(el)
+	}
+	s.report()
+	return n
+}
+
 func (s *store) remove(el *list.Element) {
 	e := el.Value.(*entry)
 	s.lru.Remove(el)
 	delete(s.entries, e.key)
 	s.bytes -= e.size
 	if pi := s.vary[e.primary]; pi != nil {
-		if pi.n--; pi.n <= 0 {
+		delete(pi.variants, e.key)
+		if len(pi.variants) == 0 {
 			delete(s.vary, e.primary)
 		}
 	}
