@@ -15,6 +15,9 @@ import (
 // ServeHTTP forwards one request to a region, failing over to the next
 // regions where safe (see the package doc).
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c, ok := r.Context().Value(connKey{}).(*conn); ok {
+		c.handled.Add(1)
+	}
 	if r.Method == http.MethodConnect {
 		p.reject(w, "connect", http.StatusMethodNotAllowed, "the edge is not a forward proxy: CONNECT is not supported")
 		return
@@ -54,6 +57,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			if r.Context().Err() != nil {
 				p.m.requests.WithLabelValues("", "499").Inc() // the client went away
+				return
+			}
+			if cerr := body.clientErr(); cerr != nil {
+				// The client's upload broke, not the region.
+				p.m.requests.WithLabelValues("", "400").Inc()
+				plain(w, http.StatusBadRequest, "could not read the request body")
 				return
 			}
 			kind := errKind(err)
@@ -241,6 +250,14 @@ type reqBody struct {
 
 func (b *reqBody) touched() bool { return b.stream != nil && b.stream.touched() }
 
+// clientErr is why reading the client's streamed body failed, if it did.
+func (b *reqBody) clientErr() error {
+	if b.stream == nil {
+		return nil
+	}
+	return b.stream.clientErr()
+}
+
 func (b *reqBody) closeOrig() {
 	if b.orig != nil {
 		_ = b.orig.Close()
@@ -248,20 +265,26 @@ func (b *reqBody) closeOrig() {
 }
 
 // trackedBody passes the client's body on, remembering whether any of it was
-// read (then the request cannot be sent again). Close does nothing: the
-// transport closes the body after each attempt, and the client's body must
-// outlive a failed connect.
+// read (then the request cannot be sent again) and whether reading it failed
+// (then the client, not the region, broke the request). Close does nothing:
+// the transport closes the body after each attempt, and the client's body
+// must outlive a failed connect.
 type trackedBody struct {
 	r    io.Reader
 	mu   sync.Mutex
 	read bool
+	err  error // the first error reading the client's body, other than EOF
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
 	b.mu.Lock()
 	b.read = true
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
 	b.mu.Unlock()
-	return b.r.Read(p)
+	return n, err
 }
 
 func (b *trackedBody) Close() error { return nil }
@@ -270,6 +293,12 @@ func (b *trackedBody) touched() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.read
+}
+
+func (b *trackedBody) clientErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 // outgoing builds the request sent to regions from the client's request,
@@ -308,6 +337,7 @@ func (p *Proxy) outgoing(r *http.Request, retryable bool) (*http.Request, *reqBo
 	if body.replay {
 		out.ContentLength = int64(len(body.buf))
 		out.TransferEncoding = nil
+		delete(h, "Expect") // the body is here: no need to ask the region first
 	} else if te := r.TransferEncoding; len(te) > 0 {
 		out.TransferEncoding = append([]string(nil), te...)
 	}
@@ -346,6 +376,16 @@ func attemptRequest(out *http.Request, rg *region, body *reqBody) *http.Request 
 	switch {
 	case !body.replay:
 		a.Body = body.stream
+		// The transport may resend a request on a fresh connection when the
+		// pooled one turned out closed before anything was written; the
+		// stream can be sent then, as long as none of it was read.
+		st := body.stream
+		a.GetBody = func() (io.ReadCloser, error) {
+			if st.touched() {
+				return nil, errors.New("the request body was partly sent and cannot be sent again")
+			}
+			return st, nil
+		}
 	case len(body.buf) == 0:
 		a.Body, a.GetBody = nil, nil
 	default:

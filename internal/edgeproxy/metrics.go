@@ -36,11 +36,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"region"}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meridian_edge_rejected_requests_total",
-			Help: "Client requests refused without trying a region, by reason (upgrade, connect, bad_body).",
+			Help: "Client requests refused without trying a region, by reason: refused (the server cut a request with slow, malformed or oversized headers), no_request (a connection closed before the server could read a request from it: the client left, or was too slow to send even its start), upgrade, connect, bad_body.",
 		}, []string{"reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.retries, m.failures, m.ejections, m.upstream, m.rejections)
 	}
 	return m
+}
+
+// forget drops the series of a region no longer configured.
+func (m *metrics) forget(region string) {
+	l := prometheus.Labels{"region": region}
+	m.requests.DeletePartialMatch(l)
+	m.retries.DeletePartialMatch(l)
+	m.failures.DeletePartialMatch(l)
+	m.ejections.DeletePartialMatch(l)
+	m.upstream.DeletePartialMatch(l)
 }

@@ -160,7 +160,7 @@ func (p *Proxy) SetRegions(regions []Region) error {
 	}
 	for id := range p.outliers {
 		if outliers[id] == nil {
-			p.m.requests.DeletePartialMatch(map[string]string{"region": id})
+			p.m.forget(id)
 		}
 	}
 	p.outliers, p.upstreams = outliers, upstreams
@@ -215,11 +215,13 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       p.cfg.IdleTimeout,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 250},
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		ConnState:         p.connState,
+		ConnContext:       connContext,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	p.log.Info("edge proxy serving", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }() // ends when srv is shut down or closed, below
+	go func() { errc <- srv.Serve(listener{ln}) }() // ends when srv is shut down or closed, below
 	select {
 	case err := <-errc:
 		return fmt.Errorf("edge proxy serving on %s: %w", ln.Addr(), err)
@@ -269,9 +271,13 @@ func (p *Proxy) newUpstream() *upstream {
 			}
 			return c, nil
 		},
-		Proxy:                  nil,
-		MaxIdleConnsPerHost:    p.cfg.MaxIdlePerRegion,
-		IdleConnTimeout:        90 * time.Second,
+		Proxy:               nil,
+		MaxIdleConnsPerHost: p.cfg.MaxIdlePerRegion,
+		// Below the regional balancer's keep-alive timeout (60s), so that the
+		// edge, not the balancer, closes idle connections: a request sent on
+		// a connection the balancer is closing fails in a way that cannot be
+		// retried unless the request is idempotent.
+		IdleConnTimeout:        30 * time.Second,
 		ResponseHeaderTimeout:  p.cfg.UpstreamTimeout,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 1 << 20,
