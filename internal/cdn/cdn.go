@@ -43,12 +43,15 @@
 //     on their own otherwise.
 //   - Bodies above MaxObjectBytes are streamed through uncached.
 //
-// Every response carries X-Cache: Hit (fresh entry, or a request that
-// waited for another's fetch), Miss (fetched from an origin — also for
-// responses that are not cacheable, for methods other than GET and HEAD,
-// and for the 502/504 the cache answers when no origin answers), Stale
-// (served stale: stale-while-revalidate or stale-if-error), RefreshHit (a
-// stale entry the origin confirmed with 304).
+// Every response for a distribution carries X-Cache with one of four
+// values: Hit (a fresh entry, or a request that waited for another's fetch
+// of the object), Miss (anything else: fetched from an origin, including
+// responses that cannot be cached and methods other than GET and HEAD, and
+// the errors the cache answers itself — 400 for unsafe paths, 405 for
+// methods a distribution does not allow, 502/504 when no origin answers),
+// Stale (served stale under stale-while-revalidate or stale-if-error), and
+// RefreshHit (a stale entry the origin confirmed with 304). The metrics
+// tell the kinds of Miss apart.
 //
 // Imported by the edge process; it imports no other Meridian package.
 package cdn
@@ -245,6 +248,12 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The response could not be shared (uncacheable, too large, a
 		// different variant, an error): fetch for this request alone.
 		f = nil
+	} else if e2 := c.store.get(key); e2 != nil && e2 != e && e2.fresh(now) {
+		// A fetch that ended between the lookup and join stored it.
+		f.e, f.xcache = e2, Hit
+		c.finish(f)
+		c.writeEntry(w, r, d, e2, Hit, "hit")
+		return
 	}
 	c.fetchAndServe(w, r, d, host, objPath, e, f)
 }

@@ -16,7 +16,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meridian_cdn_requests_total",
-			Help: "Requests answered, by distribution and result (hit, miss, stale, refresh_hit; pass for responses that could not be cached; error when no origin answered).",
+			Help: "Requests answered, by distribution and result (hit, miss, stale, refresh_hit; pass for responses that could not be cached; error when no origin answered or all answered 5xx; rejected for unsafe paths and methods not allowed).",
 		}, []string{"distribution", "result"}),
 		bytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "meridian_cdn_cached_bytes",
