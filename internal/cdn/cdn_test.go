@@ -508,7 +508,10 @@ func TestValidate(t *testing.T) {
 		{name: "duplicate origin", cfg: Config{Distributions: []Distribution{{Hosts: []string{"a.test"}, Origins: []Origin{{URL: "http://x"}, {URL: "http://x"}}}}}, wantErr: `origin name "x" is used twice`},
 		{name: "host twice", cfg: Config{Distributions: []Distribution{ok, {Name: "b", Hosts: []string{"A.test"}, Origins: ok.Origins}}}, wantErr: `host "a.test" belongs to both`},
 		{name: "min above max", cfg: Config{Distributions: []Distribution{{Hosts: ok.Hosts, Origins: ok.Origins, MinTTL: time.Hour, MaxTTL: time.Minute}}}, wantErr: "minimum TTL 1h0m0s is above the maximum TTL 1m0s"},
-		{name: "default above max", cfg: Config{Distributions: []Distribution{{Hosts: ok.Hosts, Origins: ok.Origins, MaxTTL: time.Hour}}}, wantErr: "default TTL 24h0m0s is outside"},
+		{name: "default above max", cfg: Config{Distributions: []Distribution{{Hosts: ok.Hosts, Origins: ok.Origins, MaxTTL: time.Hour, DefaultTTL: 2 * time.Hour}}}, wantErr: "default TTL 2h0m0s is outside the minimum and maximum TTLs [0s, 1h0m0s]"},
+		// Unset TTLs follow the set ones, as in CloudFront.
+		{name: "max only", cfg: Config{Distributions: []Distribution{{Hosts: ok.Hosts, Origins: ok.Origins, MaxTTL: time.Hour}}}},
+		{name: "min only", cfg: Config{Distributions: []Distribution{{Hosts: ok.Hosts, Origins: ok.Origins, MinTTL: 2 * 365 * 24 * time.Hour}}}},
 		{name: "object above cache", cfg: Config{MaxBytes: 10, MaxObjectBytes: 20}, wantErr: "larger than the whole cache"},
 		{name: "negative size", cfg: Config{MaxBytes: -1}, wantErr: "is negative"},
 	}
@@ -594,4 +597,28 @@ func seriesCount(c prometheus.Collector) int {
 	c.Collect(ch)
 	close(ch)
 	return len(ch)
+}
+
+func TestTTLDefaults(t *testing.T) {
+	t.Parallel()
+	const day, year = 24 * time.Hour, 365 * 24 * time.Hour
+	tests := []struct {
+		name                 string
+		d                    Distribution
+		wantDefault, wantMax time.Duration
+	}{
+		{name: "zero", wantDefault: day, wantMax: year},
+		{name: "max under a day", d: Distribution{MaxTTL: time.Hour}, wantDefault: time.Hour, wantMax: time.Hour},
+		{name: "min over a day", d: Distribution{MinTTL: 2 * day}, wantDefault: 2 * day, wantMax: year},
+		{name: "min over a year", d: Distribution{MinTTL: 2 * year}, wantDefault: 2 * year, wantMax: 2 * year},
+		{name: "no default caching", d: Distribution{DefaultTTL: -1}, wantDefault: -1, wantMax: year},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			def, maxTTL := tt.d.ttls()
+			if def != tt.wantDefault || maxTTL != tt.wantMax {
+				t.Errorf("got default %v max %v, want %v and %v", def, maxTTL, tt.wantDefault, tt.wantMax)
+			}
+		})
+	}
 }

@@ -102,7 +102,8 @@ type Distribution struct {
 
 	// DefaultTTL is how long a response is cached when the origin gives no
 	// freshness (no Cache-Control max-age or s-maxage, no Expires): zero
-	// means 24h; a negative value means such responses are not cached.
+	// means 24h (or MinTTL or MaxTTL when 24h is outside them); a negative
+	// value means such responses are not cached.
 	// Error responses (404, 405, 410, 414, 501) without freshness are
 	// cached for 10s instead, as CloudFront's error caching does.
 	DefaultTTL time.Duration
@@ -110,7 +111,8 @@ type Distribution struct {
 	// origin asks for less (0). It does not override no-store, private or
 	// no-cache.
 	MinTTL time.Duration
-	// MaxTTL caps the freshness the origin asks for (zero means one year).
+	// MaxTTL caps the freshness the origin asks for (zero means one year,
+	// or MinTTL or DefaultTTL when larger).
 	MaxTTL time.Duration
 }
 
@@ -158,7 +160,7 @@ func (c Config) Validate() error {
 		if label == "" {
 			label = fmt.Sprintf("#%d", i+1)
 		}
-		if err := d.validate(); err != nil {
+		for _, err := range d.validate() {
 			errs = append(errs, fmt.Errorf("distribution %s: %w", label, err))
 		}
 		if names[label] {
@@ -186,7 +188,7 @@ func (d Distribution) label() string {
 	return ""
 }
 
-func (d Distribution) validate() error {
+func (d Distribution) validate() []error {
 	var errs []error
 	if len(d.Hosts) == 0 {
 		errs = append(errs, errors.New("no host names: give at least one, e.g. static.meridian.test"))
@@ -204,7 +206,11 @@ func (d Distribution) validate() error {
 		u, err := url.Parse(o.URL)
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("origin %d: URL %q: %w", i+1, o.URL, err))
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			errs = append(errs, fmt.Errorf("origin %d: URL %q is not valid (%w); write it as http://host:port/prefix", i+1, o.URL, err))
 			continue
 		case u.Scheme != "http" && u.Scheme != "https":
 			errs = append(errs, fmt.Errorf("origin %d: URL %q must start with http:// or https://", i+1, o.URL))
@@ -231,21 +237,23 @@ func (d Distribution) validate() error {
 	def, maxTTL := d.ttls()
 	if d.MinTTL > maxTTL {
 		errs = append(errs, fmt.Errorf("minimum TTL %v is above the maximum TTL %v", d.MinTTL, maxTTL))
-	}
-	if def > 0 && (def < d.MinTTL || def > maxTTL) {
+	} else if def > 0 && (def < d.MinTTL || def > maxTTL) {
 		errs = append(errs, fmt.Errorf("default TTL %v is outside the minimum and maximum TTLs [%v, %v]", def, d.MinTTL, maxTTL))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
-// ttls returns the default TTL (negative: do not cache) and the maximum TTL.
+// ttls returns the default TTL (negative: do not cache) and the maximum
+// TTL, with CloudFront's rules for unset values: the maximum is a year or
+// the minimum or default TTL when larger; the default is 24h brought within
+// [MinTTL, MaxTTL].
 func (d Distribution) ttls() (def, maxTTL time.Duration) {
 	def, maxTTL = d.DefaultTTL, d.MaxTTL
-	if def == 0 {
-		def = DefaultTTL
-	}
 	if maxTTL == 0 {
-		maxTTL = DefaultMaxTTL
+		maxTTL = max(DefaultMaxTTL, d.MinTTL, def)
+	}
+	if def == 0 {
+		def = min(max(DefaultTTL, d.MinTTL), maxTTL)
 	}
 	return def, maxTTL
 }
