@@ -22,8 +22,6 @@ type cacheControl struct {
 	public, mustRevalidate       bool
 	proxyRevalidate, noTransform bool
 	immutable, invalid           bool
-	unknown                      []string // directive names not understood, lowercased
-	directives                   int      // how many directives were seen
 }
 
 // parseCacheControl parses every Cache-Control field line. Directive names
@@ -44,7 +42,6 @@ func parseCacheControl(lines []string) cacheControl {
 			if name == "" {
 				continue
 			}
-			cc.directives++
 			if seen[name] {
 				continue
 			}
@@ -74,8 +71,6 @@ func parseCacheControl(lines []string) cacheControl {
 				cc.noTransform = true
 			case "immutable":
 				cc.immutable = true
-			default:
-				cc.unknown = append(cc.unknown, name)
 			}
 		}
 	}

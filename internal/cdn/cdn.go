@@ -193,7 +193,7 @@ func (c *Cache) Close() error {
 
 // Usage returns the bytes and the number of objects (Vary variants
 // included) in the cache.
-func (c *Cache) Usage() (bytes int64, objects int) { return c.store.usage() }
+func (c *Cache) Usage() (size int64, objects int) { return c.store.usage() }
 
 // ServeHTTP answers a client request for one of the distributions.
 func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
