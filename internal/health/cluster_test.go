@@ -68,8 +68,12 @@ func TestMajority(t *testing.T) {
 	}
 	nw.Partition("c1", "region")
 	nodes := newCluster(t, clusterOpts{
-		n:           5,
-		checks:      []health.Check{{ID: "region", Type: health.HTTP, URL: tg.url(), Interval: testInterval, FailureThreshold: threshold}},
+		n: 5,
+		// A dead region refuses connections, so the timeout does not enter
+		// the bound; a generous one keeps a loaded machine from failing
+		// probes of a live region.
+		checks: []health.Check{{ID: "region", Type: health.HTTP, URL: tg.url(), Interval: testInterval,
+			Timeout: slowTimeout, FailureThreshold: threshold}},
 		net:         nw,
 		expireAfter: 6 * testInterval,
 	})
@@ -152,8 +156,9 @@ func TestPeerExpiry(t *testing.T) {
 	nw.Partition("c2", "region")
 	nw.Partition("c3", "region")
 	nodes := newCluster(t, clusterOpts{
-		n:           3,
-		checks:      []health.Check{{ID: "region", Type: health.HTTP, URL: tg.url(), Interval: testInterval, FailureThreshold: 1}},
+		n: 3,
+		checks: []health.Check{{ID: "region", Type: health.HTTP, URL: tg.url(), Interval: testInterval,
+			Timeout: slowTimeout, FailureThreshold: 1}},
 		net:         nw,
 		expireAfter: expire,
 		now:         clk.Now,
@@ -204,7 +209,7 @@ func TestPeerExpiry(t *testing.T) {
 // still refreshes them before they expire: its long-poll is answered every
 // ExpireAfter/3.
 func TestQuietPeerStaysFresh(t *testing.T) {
-	const expire = 300 * time.Millisecond
+	const expire = 600 * time.Millisecond
 	tg := newTarget(t, "127.0.0.1")
 	nodes := newCluster(t, clusterOpts{
 		n:           2,
@@ -276,8 +281,10 @@ func TestBlackholedRegion(t *testing.T) {
 // byte) and a tcp check (the handshake); the http probe's connect time is
 // one more.
 func TestRTTIsOneRoundTrip(t *testing.T) {
-	const link = 80 * time.Millisecond
-	const slack = 100 * time.Millisecond // a loaded machine's scheduling delays
+	const link = 150 * time.Millisecond
+	// slack absorbs a loaded machine's scheduling delays; it stays under
+	// link, so two round trips would not pass for one.
+	const slack = 140 * time.Millisecond
 	nw := netsim.New(time.Now().UnixNano())
 	t.Logf("netsim seed %d", nw.Seed())
 	tg := newTarget(t, "127.0.0.1")
@@ -286,8 +293,8 @@ func TestRTTIsOneRoundTrip(t *testing.T) {
 	dial := nw.Dialer("solo")
 	c := runChecker(t, health.Config{
 		Checks: []health.Check{
-			{ID: "web", Type: health.HTTP, URL: tg.url(), Interval: 500 * time.Millisecond},
-			{ID: "db", Type: health.TCP, Addr: tg.addr, Interval: 500 * time.Millisecond},
+			{ID: "web", Type: health.HTTP, URL: tg.url(), Interval: 500 * time.Millisecond, Timeout: 2 * time.Second},
+			{ID: "db", Type: health.TCP, Addr: tg.addr, Interval: 500 * time.Millisecond, Timeout: 2 * time.Second},
 		},
 		Dial: func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) },
 	})

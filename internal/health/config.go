@@ -45,6 +45,7 @@ const (
 	DefaultExpireAfter = 3 * time.Second
 
 	MinInterval         = 10 * time.Millisecond
+	MaxTimeout          = time.Minute
 	MaxFailureThreshold = 10
 	MinExpireAfter      = 30 * time.Millisecond
 	// MaxSearchString is the longest SearchString, as in Route 53.
@@ -114,7 +115,10 @@ type Check struct {
 	// 10ms). A probe that takes longer delays the next.
 	Interval time.Duration
 	// Timeout bounds one probe, connecting and reading included: the
-	// smaller of Interval and 700ms by default; at most Interval.
+	// smaller of Interval and 700ms by default, at most a minute. Probes of
+	// one check never overlap, so a Timeout above Interval slows the probing
+	// of a target that does not answer to one probe per Timeout, and its
+	// detection with it.
 	Timeout time.Duration
 	// FailureThreshold is how many consecutive failed probes make a healthy
 	// check unhealthy and how many consecutive successes make an unhealthy
@@ -291,8 +295,8 @@ func (k Check) validate(ids map[string]int) error {
 	if k.Interval < MinInterval {
 		add("interval %v is too short: it must be at least %v", k.Interval, MinInterval)
 	}
-	if k.Timeout <= 0 || k.Timeout > k.Interval {
-		add("timeout %v is out of range: it must be positive and at most the interval (%v)", k.Timeout, k.Interval)
+	if k.Timeout <= 0 || k.Timeout > MaxTimeout {
+		add("timeout %v is out of range: it must be positive and at most %v", k.Timeout, MaxTimeout)
 	}
 	if k.FailureThreshold < 1 || k.FailureThreshold > MaxFailureThreshold {
 		add("failure threshold %d is out of range: it must be between 1 and %d", k.FailureThreshold, MaxFailureThreshold)

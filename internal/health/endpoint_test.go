@@ -76,10 +76,10 @@ func TestGoldenJSON(t *testing.T) {
 		Name: "edge-1",
 		Now:  clk.Now,
 		Checks: []health.Check{
-			{ID: "us-east", Type: health.HTTP, URL: tg.url(), SearchString: "ok", Interval: time.Second, FailureThreshold: 1},
-			{ID: "us-east-inverted", Type: health.HTTP, URL: tg.url(), Invert: true, Interval: time.Second, FailureThreshold: 1},
-			{ID: "eu-west-db", Type: health.TCP, Addr: closed, Interval: time.Second, FailureThreshold: 1},
-			{ID: "ap-south", Type: health.HTTP, URL: "http://" + silent + "/readyz", Interval: 20 * time.Second, Timeout: 10 * time.Second},
+			{ID: "us-east", Type: health.HTTP, URL: tg.url(), SearchString: "ok", Interval: time.Second, Timeout: slowTimeout, FailureThreshold: 1},
+			{ID: "us-east-inverted", Type: health.HTTP, URL: tg.url(), Invert: true, Interval: time.Second, Timeout: slowTimeout, FailureThreshold: 1},
+			{ID: "eu-west-db", Type: health.TCP, Addr: closed, Interval: time.Second, Timeout: slowTimeout, FailureThreshold: 1},
+			{ID: "ap-south", Type: health.HTTP, URL: "http://" + silent + "/readyz", Interval: 20 * time.Second, Timeout: 20 * time.Second},
 			{ID: "any-region", Type: health.Calculated, Children: []string{"us-east", "eu-west-db", "ap-south"}, HealthyThreshold: 1},
 		},
 		Peers: []health.Peer{{Name: "edge-2", URL: "http://" + peerAddr}},
@@ -133,7 +133,7 @@ func getDoc(t *testing.T, base string, q url.Values) (health.Document, int) {
 func TestLongPoll(t *testing.T) {
 	tg := newTarget(t, "127.0.0.1")
 	c := runChecker(t, health.Config{Name: "edge-1", Checks: []health.Check{
-		{ID: "web", Type: health.HTTP, URL: tg.url(), Interval: testInterval, FailureThreshold: 1}}})
+		{ID: "web", Type: health.HTTP, URL: tg.url(), Interval: testInterval, Timeout: slowTimeout, FailureThreshold: 1}}})
 	mux := http.NewServeMux()
 	mux.Handle(health.Path, c.Handler())
 	srv := httptest.NewServer(mux)

@@ -12,6 +12,9 @@ import (
 
 const (
 	testInterval = 100 * time.Millisecond
+	// slowTimeout is the probe timeout of tests whose live targets must not
+	// fail a probe on a loaded machine.
+	slowTimeout = time.Second
 	// settle bounds waits for things that take a few intervals.
 	settle = 5 * time.Second
 )
@@ -40,9 +43,9 @@ func TestThresholds(t *testing.T) {
 		changes <- change{scope, to, tg.count(code), attr(r, "component")}
 	})
 	c := runChecker(t, health.Config{
-		// Exact probe counts: a long interval (and so timeout) keeps a
-		// loaded machine from failing a probe the target answered.
-		Checks: []health.Check{{ID: "web", Type: health.HTTP, URL: tg.url(), Interval: 250 * time.Millisecond}},
+		// Exact probe counts: a generous timeout keeps a loaded machine from
+		// failing a probe the target answered.
+		Checks: []health.Check{{ID: "web", Type: health.HTTP, URL: tg.url(), Interval: testInterval, Timeout: slowTimeout}},
 		Logger: log,
 	})
 	next := func(want change) {
@@ -106,7 +109,7 @@ func TestHTTPSearchString(t *testing.T) {
 			tg.setStatus(tc.status)
 			tg.setBody(tc.body)
 			c := runChecker(t, health.Config{Checks: []health.Check{{ID: "web", Type: health.HTTP, URL: tg.url(),
-				SearchString: "ready", Interval: time.Second, FailureThreshold: 1}}})
+				SearchString: "ready", Interval: testInterval, Timeout: slowTimeout, FailureThreshold: 1}}})
 			waitFor(t, settle, "a verdict", func() bool { return verdict(c, "web") != health.Unknown })
 			if got := verdict(c, "web"); got != tc.want {
 				t.Errorf("verdict: got %s, want %s", got, tc.want)
@@ -122,7 +125,7 @@ func TestHTTPSearchString(t *testing.T) {
 func TestTCP(t *testing.T) {
 	tg := newTarget(t, "127.0.0.1")
 	c := runChecker(t, health.Config{Checks: []health.Check{{ID: "db", Type: health.TCP, Addr: tg.addr,
-		Interval: testInterval, FailureThreshold: 2}}})
+		Interval: testInterval, Timeout: slowTimeout, FailureThreshold: 2}}})
 	waitFor(t, settle, "tcp check healthy", func() bool { return verdict(c, "db") == health.Healthy })
 	if d, ok := c.RTT("db"); !ok || d <= 0 || d > time.Second {
 		t.Errorf("RTT: got (%v, %v), want a positive loopback connect time", d, ok)
@@ -139,8 +142,8 @@ func TestTCP(t *testing.T) {
 func TestInvert(t *testing.T) {
 	tg := newTarget(t, "127.0.0.1")
 	c := runChecker(t, health.Config{Checks: []health.Check{
-		{ID: "up", Type: health.HTTP, URL: tg.url(), Interval: testInterval, FailureThreshold: 2},
-		{ID: "down", Type: health.HTTP, URL: tg.url(), Interval: testInterval, FailureThreshold: 2, Invert: true},
+		{ID: "up", Type: health.HTTP, URL: tg.url(), Interval: testInterval, Timeout: slowTimeout, FailureThreshold: 2},
+		{ID: "down", Type: health.HTTP, URL: tg.url(), Interval: testInterval, Timeout: slowTimeout, FailureThreshold: 2, Invert: true},
 	}})
 	waitFor(t, settle, "verdicts", func() bool { return verdict(c, "up") == health.Healthy })
 	waitFor(t, settle, "inverted verdict", func() bool { return verdict(c, "down") != health.Unknown })
@@ -159,7 +162,7 @@ func TestInvert(t *testing.T) {
 func TestCalculated(t *testing.T) {
 	a, b, cc := newTarget(t, "127.0.0.1"), newTarget(t, "127.0.0.1"), newTarget(t, "127.0.0.1")
 	probe := func(id string, tg *target) health.Check {
-		return health.Check{ID: id, Type: health.HTTP, URL: tg.url(), Interval: testInterval, FailureThreshold: 1}
+		return health.Check{ID: id, Type: health.HTTP, URL: tg.url(), Interval: testInterval, Timeout: slowTimeout, FailureThreshold: 1}
 	}
 	c := runChecker(t, health.Config{Checks: []health.Check{
 		{ID: "two-of-three", Type: health.Calculated, Children: []string{"a", "b", "c"}, HealthyThreshold: 2},
