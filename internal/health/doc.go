@@ -24,7 +24,9 @@
 // 2×Interval+Timeout after the first probe that misses it, so at most
 // 3×Interval+Timeout after it died; the long-poll delivers that to the other
 // checkers one network one-way trip later: the whole pipeline fits
-// Interval×FailureThreshold + 1s for links under 300ms round trip. A peer
+// Interval×FailureThreshold + 1s for links under 300ms round trip. (A target
+// that refuses connections fails its probes at once; a Timeout above
+// Interval stretches the bound.) A peer
 // whose verdicts have not been refreshed for ExpireAfter (3s) stops counting
 // as a vote either way; quiet peers answer a long-poll every ExpireAfter/3,
 // so a reachable peer never expires.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meridian-platform/meridian/internal/health"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const (
@@ -124,14 +125,28 @@ func TestHTTPSearchString(t *testing.T) {
 
 func TestTCP(t *testing.T) {
 	tg := newTarget(t, "127.0.0.1")
+	reg := prometheus.NewRegistry()
 	c := runChecker(t, health.Config{Checks: []health.Check{{ID: "db", Type: health.TCP, Addr: tg.addr,
-		Interval: testInterval, Timeout: slowTimeout, FailureThreshold: 2}}})
+		Interval: testInterval, Timeout: slowTimeout, FailureThreshold: 2}}, Registerer: reg})
 	waitFor(t, settle, "tcp check healthy", func() bool { return verdict(c, "db") == health.Healthy })
-	if d, ok := c.RTT("db"); !ok || d <= 0 || d > time.Second {
+	d, ok := c.RTT("db")
+	if !ok || d <= 0 || d > time.Second {
 		t.Errorf("RTT: got (%v, %v), want a positive loopback connect time", d, ok)
+	}
+	db := map[string]string{"check": "db"}
+	if got := metricValue(t, reg, "meridian_health_probes_total", map[string]string{"check": "db", "result": "success"}); got < 1 {
+		t.Errorf("successful probes metric: got %v, want at least 1", got)
+	}
+	if got := metricValue(t, reg, "meridian_health_rtt_seconds", db); got <= 0 {
+		t.Errorf("rtt metric: got %v, want positive", got)
 	}
 	tg.kill()
 	waitFor(t, settle, "tcp check unhealthy", func() bool { return verdict(c, "db") == health.Unhealthy })
+	for _, scope := range []string{"local", "global"} {
+		if got := metricValue(t, reg, "meridian_health_healthy", map[string]string{"check": "db", "scope": scope}); got != 0 {
+			t.Errorf("%s verdict gauge of an unhealthy check: got %v, want 0", scope, got)
+		}
+	}
 	if got := checkStatus(t, c, "db").LastError; !strings.Contains(got, "connecting to "+tg.addr) {
 		t.Errorf("last error: got %q, want it to name the address", got)
 	}
