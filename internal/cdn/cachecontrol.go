@@ -157,15 +157,20 @@ type policy struct {
 	why            string        // why it is not stored, for tests
 }
 
-// cacheableStatus lists the statuses stored without explicit freshness
-// (max-age, s-maxage, Expires): with the distribution's DefaultTTL (true) or,
-// for errors, DefaultErrorTTL (false). With explicit freshness any status
-// from 200 to 499 but 206 and 304 is stored. 5xx responses other than 501
-// are never stored, so that a failing origin cannot pin its errors in the
-// edge.
-var cacheableStatus = map[int]bool{
-	200: true, 203: true, 204: true, 300: true, 301: true, 308: true,
-	404: false, 405: false, 410: false, 414: false, 501: false,
+// statusCacheability tells whether a status is stored without explicit
+// freshness (max-age, s-maxage, Expires) and with which TTL: the
+// distribution's DefaultTTL (heuristic) or, for errors, DefaultErrorTTL.
+// With explicit freshness any status from 200 to 499 but 206 and 304 is
+// stored. 5xx responses other than 501 are never stored, so that a failing
+// origin cannot pin its errors in the edge.
+func statusCacheability(status int) (heuristic, known bool) {
+	switch status {
+	case 200, 203, 204, 300, 301, 308:
+		return true, true
+	case 404, 405, 410, 414, 501:
+		return false, true
+	}
+	return false, false
 }
 
 // responsePolicy decides whether a response to a GET request (with the
@@ -179,7 +184,7 @@ func responsePolicy(d *Distribution, reqHeader http.Header, status int, h http.H
 		sie:            max(cc.staleIfError, 0),
 		initialAge:     parseAge(h.Get("Age")),
 	}
-	heuristic, known := cacheableStatus[status]
+	heuristic, known := statusCacheability(status)
 	hasExpires := len(h.Values("Expires")) > 0
 	explicit := cc.sMaxAge >= 0 || cc.maxAge >= 0 || hasExpires
 	names, star := parseVary(h.Values("Vary"))

@@ -737,13 +737,9 @@ func (d *dist) order() []*origin {
 	return out
 }
 
-// hopByHop are the fields a proxy does not forward (RFC 9110 §7.6.1), and
-// Age, which the cache computes itself.
-var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// cleanHeader copies h without hop-by-hop fields (those listed and those
-// named by Connection) and without Age.
+// cleanHeader copies h without hop-by-hop fields (RFC 9110 §7.6.1: those
+// named by Connection and the usual ones) and without Age, which the cache
+// computes itself.
 func cleanHeader(h http.Header) http.Header {
 	out := h.Clone()
 	if out == nil {
@@ -756,7 +752,8 @@ func cleanHeader(h http.Header) http.Header {
 			}
 		}
 	}
-	for _, k := range hopByHop {
+	for _, k := range [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
 		out.Del(k)
 	}
 	out.Del("Age")

@@ -622,3 +622,103 @@ func TestTTLDefaults(t *testing.T) {
 		})
 	}
 }
+
+// TestCollapsedMissesKeepVariants sends concurrent first requests for an
+// object whose Vary nobody knows yet: those that do not match the variant
+// the first fetch brought must not get it.
+func TestCollapsedMissesKeepVariants(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	origin := newTestOrigin(t, "127.0.0.2", clk)
+	origin.set("/hello", &object{header: http.Header{"Cache-Control": {"max-age=600"}, "Vary": {"Accept-Language"}},
+		body: "hello", varyBody: "Accept-Language"})
+	gate := make(chan struct{})
+	origin.gate = gate
+	edge := newTestEdge(t, Config{Distributions: []Distribution{testDist(origin)}, Now: clk.Now})
+	langs := []string{"en", "fr", "de", "en", "fr", "de", "en", "fr", "de", "en"}
+	var wg sync.WaitGroup
+	results := make([]response, len(langs))
+	for i, lang := range langs {
+		wg.Go(func() { results[i] = edge.do(http.MethodGet, "/hello", http.Header{"Accept-Language": {lang}}) })
+	}
+	waitFor(t, "9 requests waiting on the first fetch", func() bool {
+		return edge.cache.waiters(primaryKey(testHost, "/hello")) == len(langs)-1
+	})
+	origin.mu.Lock()
+	origin.gate = nil
+	origin.mu.Unlock()
+	close(gate)
+	wg.Wait()
+	for i, r := range results {
+		if want := "hello " + langs[i]; r.body != want {
+			t.Errorf("request %d (%s): got %q, want %q", i, langs[i], r.body, want)
+		}
+	}
+	// The variants stored by then answer from the cache.
+	before := origin.fetchCount()
+	for _, lang := range []string{"en", "fr", "de"} {
+		if r := edge.do(http.MethodGet, "/hello", http.Header{"Accept-Language": {lang}}); r.header.Get("X-Cache") != Hit || r.body != "hello "+lang {
+			t.Errorf("%s afterwards: got %q %q, want Hit %q", lang, r.header.Get("X-Cache"), r.body, "hello "+lang)
+		}
+	}
+	if got := origin.fetchCount() - before; got != 0 {
+		t.Errorf("origin fetches afterwards: got %d, want 0", got)
+	}
+}
+
+// TestLeaderLeavingDoesNotFailWaiters: the client whose miss started the
+// fetch hangs up; the requests collapsed onto the fetch still get the
+// object, and it is stored.
+func TestLeaderLeavingDoesNotFailWaiters(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	origin := newTestOrigin(t, "127.0.0.2", clk)
+	origin.set("/a", &object{header: http.Header{"Cache-Control": {"max-age=600"}}, body: "a"})
+	gate := make(chan struct{})
+	origin.gate = gate
+	edge := newTestEdge(t, Config{Distributions: []Distribution{testDist(origin)}, Now: clk.Now})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, edge.srv.URL+"/a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = testHost
+	leaderDone := make(chan error, 1)
+	go func() {
+		res, err := edge.client.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		leaderDone <- err
+	}()
+	key := primaryKey(testHost, "/a")
+	waitFor(t, "the leader's fetch", func() bool {
+		edge.cache.mu.Lock()
+		defer edge.cache.mu.Unlock()
+		return edge.cache.flights[key] != nil
+	})
+	var wg sync.WaitGroup
+	results := make([]response, 5)
+	for i := range results {
+		wg.Go(func() { results[i] = edge.get("/a") })
+	}
+	waitFor(t, "5 waiters", func() bool { return edge.cache.waiters(key) == 5 })
+	cancel()
+	if err := <-leaderDone; err == nil {
+		t.Fatal("the leader's request did not fail after its cancellation")
+	}
+	origin.mu.Lock()
+	origin.gate = nil
+	origin.mu.Unlock()
+	close(gate)
+	wg.Wait()
+	for i, r := range results {
+		if r.status != http.StatusOK || r.body != "a" {
+			t.Errorf("waiter %d: got %d %q, want 200 %q", i, r.status, r.body, "a")
+		}
+	}
+	if got := origin.fetchCount(); got != 1 {
+		t.Errorf("origin fetches: got %d, want 1", got)
+	}
+}
