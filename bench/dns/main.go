@@ -380,6 +380,9 @@ func drive(ctx context.Context, o options) error {
 		rep.Runs = append(rep.Runs, m)
 		m.printLine(os.Stdout)
 		fmt.Printf("  response codes: %s\n", m.Rcodes)
+		fmt.Println("  every query comes from one /24: Meridian answers it 100/s (burst 200), over that replies with an empty TC=1\n" +
+			"  answer to every 2nd query (dnsperf counts those as completed) and drops the rest (lost, each holding one of\n" +
+			"  dnsperf's outstanding slots until -t): what one flooding source gets, not a throughput figure")
 	}
 	rep.summarize()
 	rep.print(os.Stdout)

@@ -164,6 +164,10 @@ func (rep report) print(w io.Writer) {
 			k.DnsperfCores, cpuCount(rep.DnsperfCPUs))
 	}
 	for _, s := range rep.Summary {
+		if s.OtherCores > 0.5 && !strings.Contains(s.Server, "rrl") {
+			fmt.Fprintf(w, "note: other processes used %.2f of the %d cores during %s's throughput runs: the machine was busy, so q/s moves from run to run; q/core-s is much less sensitive to it\n",
+				s.OtherCores, rep.CPUs, s.Server)
+		}
 		if s.Sent > 0 && float64(s.Lost) > 0.001*float64(s.Sent) && !strings.Contains(s.Server, "rrl") {
 			fmt.Fprintf(w, "note: %s lost %.2f%% of its queries: its q/s counts only answers\n", s.Server, 100*float64(s.Lost)/float64(s.Sent))
 		}
