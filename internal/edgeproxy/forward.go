@@ -42,10 +42,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.notePrimary(pl)
 
 	var last *failure
+	var saved *failure // the last gateway failure answer, for when no region does better
 	for i, rg := range pl.order {
 		if last != nil {
 			if reason := last.noRetry(retryable, body); reason != "" {
-				p.giveUp(w, r, last, reason)
+				p.giveUp(w, r, last, reason) // last is not a status: those are answered at once
 				return
 			}
 			p.m.retries.WithLabelValues(last.r.cfg.ID).Inc()
@@ -55,14 +56,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		start := p.cfg.Now()
 		resp, err := rg.up.tr.RoundTrip(attemptRequest(out, rg, body))
 		if err != nil {
-			if r.Context().Err() != nil {
-				p.m.requests.WithLabelValues("", "499").Inc() // the client went away
-				return
-			}
-			if cerr := body.clientErr(); cerr != nil {
-				// The client's upload broke, not the region.
+			if body.clientErr() != nil {
+				// The client's upload broke (or timed out), not the region.
+				// (net/http cancels the request's context then too.)
 				p.m.requests.WithLabelValues("", "400").Inc()
 				plain(w, http.StatusBadRequest, "could not read the request body")
+				return
+			}
+			if r.Context().Err() != nil {
+				p.m.requests.WithLabelValues("", "499").Inc() // the client went away
 				return
 			}
 			kind := errKind(err)
@@ -85,17 +87,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.resp = bufferResponse(resp)
-		last = f
+		last, saved = f, f
 	}
-	if last == nil { // no regions: SetRegions forbids it
+	switch {
+	case saved != nil:
+		// A region's own 502/503/504 says more than the edge's 502.
+		p.respond(w, saved.resp, saved.r, affinity)
+	case last != nil:
+		p.giveUp(w, r, last, fmt.Sprintf("no region answered (tried %d)", len(pl.order)))
+	default: // no regions: SetRegions forbids it
 		p.reject(w, "no_region", http.StatusServiceUnavailable, "the edge has no region to forward to")
-		return
 	}
-	if last.resp != nil {
-		p.respond(w, last.resp, last.r, affinity)
-		return
-	}
-	p.giveUp(w, r, last, fmt.Sprintf("no region answered (tried %d)", len(pl.order)))
 }
 
 // failure is a region's failure to answer one attempt.
@@ -104,7 +106,7 @@ type failure struct {
 	kind   string // connect, reset, timeout, status
 	err    error
 	status int
-	resp   *http.Response // a buffered 502/503/504 answer
+	resp   *http.Response // the 502/503/504 answer, read into memory
 }
 
 func (f *failure) errText() string {
@@ -136,9 +138,6 @@ func (p *Proxy) giveUp(w http.ResponseWriter, r *http.Request, f *failure, reaso
 	}
 	p.limit.log("give_up", "request failed: no region answered it", "region", f.r.cfg.ID,
 		"method", r.Method, "failure", f.kind, "code", code, "reason", reason)
-	if f.resp != nil {
-		_ = f.resp.Body.Close()
-	}
 	w.Header().Set("X-Meridian-Edge", p.cfg.Name)
 	msg := fmt.Sprintf("region %s failed before answering (%s); %s", f.r.cfg.ID, failureText(f), reason)
 	plain(w, code, msg)
@@ -167,12 +166,13 @@ func (p *Proxy) reject(w http.ResponseWriter, reason string, code int, msg strin
 // notePrimary logs when the nearest available region changes: the traffic's
 // failover decisions, one line each, not one per request.
 func (p *Proxy) notePrimary(pl plan) {
-	id := ""
-	if pl.primary != nil {
+	const allSick, allEjected = "!unhealthy", "!ejected" // not region IDs
+	id := allEjected
+	switch {
+	case pl.failOpen:
+		id = allSick
+	case pl.primary != nil:
 		id = pl.primary.cfg.ID
-	}
-	if pl.failOpen {
-		id = ""
 	}
 	old := p.primary.Load()
 	if old != nil && *old == id {
@@ -184,15 +184,16 @@ func (p *Proxy) notePrimary(pl plan) {
 	prev := ""
 	if old != nil {
 		prev = *old
-	} else if id != "" {
-		p.log.Info("edge traffic goes to region", "region", id)
-		return
 	}
 	switch {
-	case id == "":
+	case id == allSick:
 		p.log.Warn("no region is healthy; trying every region", "previous", prev)
+	case id == allEjected:
+		p.log.Warn("every healthy region is ejected; trying them nearest first", "previous", prev)
+	case prev == "":
+		p.log.Info("edge traffic goes to region", "region", id)
 	default:
-		p.log.Warn("edge traffic fails over to another region", "region", id, "previous", prev)
+		p.log.Warn("edge traffic now prefers another region", "region", id, "previous", prev)
 	}
 }
 

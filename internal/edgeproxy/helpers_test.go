@@ -30,8 +30,8 @@ const (
 
 // testRegion stands in for a region's load balancer, on its own loopback
 // address. It names itself in X-Region, echoes the request on /echo, streams
-// on /stream until released, and holds /hold requests until released when
-// holdOn is set.
+// on /stream until released, breaks off its answer on /broken, and holds
+// /hold requests until released when holdOn is set.
 type testRegion struct {
 	id      string
 	url     string
@@ -89,7 +89,11 @@ func (tr *testRegion) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Region", tr.id)
 	switch r.URL.Path {
 	case "/echo":
-		b, _ := io.ReadAll(r.Body)
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
 		sum := sha256.Sum256(b)
 		w.Header().Set("Connection", "X-Secret")
 		w.Header().Set("X-Secret", "hop")
@@ -105,6 +109,11 @@ func (tr *testRegion) serve(w http.ResponseWriter, r *http.Request) {
 			tr.held.Add(-1)
 		}
 		_, _ = io.WriteString(w, "held by "+tr.id)
+	case "/broken":
+		w.Header().Set("Content-Length", "100")
+		_, _ = io.WriteString(w, "only ten b")
+		http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler) // drops the connection mid-body
 	case "/stream":
 		_, _ = io.WriteString(w, "first\n")
 		http.NewResponseController(w).Flush()

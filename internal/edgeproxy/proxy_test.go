@@ -156,7 +156,8 @@ func TestWeightsSplitRealTraffic(t *testing.T) {
 // requests in flight on it: no client may see an error.
 func TestKillServingRegion(t *testing.T) {
 	a, b := newRegion(t, "a"), newRegion(t, "b")
-	e := startEdge(t, Config{Regions: []Region{a.region(), b.region()}, DisableAffinity: true})
+	logs := &logRecorder{}
+	e := startEdge(t, Config{Regions: []Region{a.region(), b.region()}, DisableAffinity: true, Logger: slog.New(logs)})
 	e.rtt.set("a", 10*time.Millisecond)
 	e.rtt.set("b", 60*time.Millisecond)
 	a.holdOn.Store(true) // /hold requests stay in flight on a until it dies
@@ -205,6 +206,13 @@ func TestKillServingRegion(t *testing.T) {
 	}
 	if got := e.counter(e.m.ejections.WithLabelValues("a")); got != 1 {
 		t.Errorf("a ejected %v times, want 1", got)
+	}
+	// One line per decision, not per request.
+	if n := logs.count("edge traffic now prefers another region region=b previous=a"); n != 1 {
+		t.Errorf("%d failover log lines, want 1", n)
+	}
+	if n := logs.count(""); n > 10 {
+		t.Errorf("%d log lines for one region's death, want a few: %q", n, logs.msgs)
 	}
 	t.Logf("%d requests, %v retried", ok.Load(), e.counter(e.m.retries.WithLabelValues("a")))
 }
@@ -753,5 +761,84 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("New: %v", nerr)
 			}
 		})
+	}
+}
+
+// TestRegionAnswerBeatsEdge502: when the nearest region answers 503 and the
+// next cannot be reached, the client gets the region's own answer.
+func TestRegionAnswerBeatsEdge502(t *testing.T) {
+	a, b := newRegion(t, "a"), newRegion(t, "b")
+	e := startEdge(t, Config{Regions: []Region{a.region(), b.region()}})
+	e.rtt.set("a", 10*time.Millisecond)
+	e.rtt.set("b", 60*time.Millisecond)
+	a.mode.Store(fail503)
+	b.kill()
+	got := e.get(t, "/")
+	if got.code != 503 || got.from != "a" || !strings.Contains(got.body, "no healthy target in a") {
+		t.Fatalf("got %d from %q: %q; want a's own 503", got.code, got.from, got.body)
+	}
+	if got.header.Get("Set-Cookie") != "" {
+		t.Errorf("a failing region's answer pinned the client: %q", got.header.Get("Set-Cookie"))
+	}
+}
+
+// TestBrokenUploadNotBlamedOnRegion: a client that stalls in the middle of
+// its upload past ReadTimeout gets 400 and the region is not counted as
+// failing.
+func TestBrokenUploadNotBlamedOnRegion(t *testing.T) {
+	a := newRegion(t, "a")
+	e := startEdge(t, Config{Regions: []Region{a.region()}, ReadTimeout: 300 * time.Millisecond})
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("got %d, want 400", resp.StatusCode)
+	}
+	for _, kind := range []string{"reset", "connect", "timeout"} {
+		if got := e.counter(e.m.failures.WithLabelValues("a", kind)); got != 0 {
+			t.Errorf("region a blamed for the client's upload: %v %s failures", got, kind)
+		}
+	}
+}
+
+// TestBrokenResponseBody: a region that breaks off its answer after the
+// headers went out makes the client's read fail, never look complete.
+func TestBrokenResponseBody(t *testing.T) {
+	a, b := newRegion(t, "a"), newRegion(t, "b")
+	e := startEdge(t, Config{Regions: []Region{a.region(), b.region()}})
+	e.rtt.set("a", 10*time.Millisecond)
+	e.rtt.set("b", 60*time.Millisecond)
+	for _, h2 := range []bool{false, true} {
+		client := e.client
+		if h2 {
+			var protos http.Protocols
+			protos.SetUnencryptedHTTP2(true)
+			tr := &http.Transport{Protocols: &protos}
+			defer tr.CloseIdleConnections()
+			client = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		}
+		resp, err := client.Get(e.url + "/broken")
+		if err != nil {
+			continue // cut before the headers were flushed: fine too
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Errorf("h2=%v: read %q with no error from a response cut short", h2, body)
+		}
+	}
+	if b.hits.Load() != 0 {
+		t.Errorf("retried after the headers were sent: b got %d requests", b.hits.Load())
 	}
 }
