@@ -22,11 +22,13 @@
 //     distribution's DefaultTTL (24h), or 10s for errors (404, 405, 410,
 //     414, 501). Age is the origin's Age header plus the time since the
 //     response arrived; the origin's Date is not trusted for it.
-//   - Not stored: no-store, private, Vary: *, Set-Cookie, statuses other
-//     than 200, 203, 204, 300, 301, 308, 404, 405, 410, 414 and 501, and
-//     responses to requests bearing Authorization unless public, s-maxage
-//     or must-revalidate allow it (RFC 9111 §3.5). no-cache responses are
-//     stored and revalidated before every use.
+//   - Stored: 200, 203, 204, 300, 301, 308, 404, 405, 410, 414 and 501
+//     responses, and any other status from 200 to 499 but 206 and 304 with
+//     explicit freshness. Not stored: no-store, private, Vary: *,
+//     Set-Cookie, 5xx (but 501), and responses to requests bearing
+//     Authorization unless public, s-maxage or must-revalidate allow it
+//     (RFC 9111 §3.5). no-cache responses are stored and revalidated before
+//     every use.
 //   - A stale entry is revalidated with If-None-Match / If-Modified-Since
 //     from its ETag / Last-Modified; a 304 refreshes it. Within its
 //     stale-while-revalidate window it is served at once while one
@@ -41,7 +43,8 @@
 //   - Concurrent misses for one key collapse into one origin fetch whose
 //     response the waiting requests share when it may be shared; they fetch
 //     on their own otherwise.
-//   - Bodies above MaxObjectBytes are streamed through uncached.
+//   - Bodies above MaxObjectBytes are streamed through uncached; a Range or
+//     conditional request for one is passed to the origin as sent.
 //
 // Every response for a distribution carries X-Cache with one of four
 // values: Hit (a fresh entry, or a request that waited for another's fetch

@@ -44,8 +44,9 @@ type Config struct {
 	MaxBytes int64
 	// MaxObjectBytes is the largest response body that is cached (8 MiB, or
 	// MaxBytes/8 when that is smaller). Larger responses are streamed from
-	// the origin to the client without being stored, and concurrent
-	// requests for them are not collapsed.
+	// the origin to the client without being stored; requests that waited
+	// on the fetch that found one too large then fetch on their own, and a
+	// Range or conditional request for one goes to the origin as sent.
 	MaxObjectBytes int64
 
 	// ConnectTimeout bounds connecting to an origin (10s); a connection
