@@ -44,8 +44,27 @@
 // Protocol upgrades (WebSocket) and CONNECT are refused. Responses stream:
 // bodies of unknown length are flushed as they arrive.
 //
+// # Headers
+//
+// Requests keep their Host (the regional balancer routes by it) and get
+// X-Forwarded-For (appended), X-Forwarded-Proto, X-Forwarded-Host and a W3C
+// traceparent (passed on when valid, else a new trace). Responses get
+// X-Meridian-Edge (this edge's Name) and X-Meridian-Region (the region that
+// answered). Hop-by-hop headers are dropped both ways.
+//
+// # Observability
+//
+// Metrics (Config.Registerer): meridian_edge_requests_total{region,code},
+// meridian_edge_retries_total{region}, meridian_edge_upstream_failures_total
+// {region,kind}, meridian_edge_ejections_total{region},
+// meridian_edge_upstream_duration_seconds{region} and
+// meridian_edge_rejected_requests_total{reason}. Logs (component=edgeproxy)
+// say when a region is ejected and when its ejection ends, when the preferred
+// region changes, and (at most once a second per region) when requests are
+// failed over; never one line per request.
+//
 // Only the edge process (internal/cli) imports this package; it imports
-// nothing of Meridian's.
+// nothing of Meridian's (its tests use internal/netsim).
 package edgeproxy
 
 import (
