@@ -62,6 +62,10 @@ type Config struct {
 	// PollInterval is how often the queues are scanned when nothing changes
 	// (default 1s).
 	PollInterval time.Duration
+	// StallTimeout abandons a peer fetch or proxied read that receives
+	// nothing for this long, so an unreachable region is skipped for another
+	// (default 10s).
+	StallTimeout time.Duration
 	// MaxCorruptFetches is how many fetches of a version may fail its
 	// checksum before the version is marked FAILED here (default 5).
 	MaxCorruptFetches int
@@ -91,7 +95,7 @@ func (c *Config) Validate() error {
 	}
 	for name, v := range map[string]int64{"MaxObjectSize": c.MaxObjectSize, "MaxPartSize": c.MaxPartSize, "MinPartSize": c.MinPartSize,
 		"FetchConcurrency": int64(c.FetchConcurrency), "RetryMin": int64(c.RetryMin), "RetryMax": int64(c.RetryMax),
-		"PollInterval": int64(c.PollInterval), "MaxCorruptFetches": int64(c.MaxCorruptFetches)} {
+		"PollInterval": int64(c.PollInterval), "StallTimeout": int64(c.StallTimeout), "MaxCorruptFetches": int64(c.MaxCorruptFetches)} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("s3: config: %s %d is negative", name, v))
 		}
@@ -147,6 +151,7 @@ func New(cfg Config, st *store.Store) (*Engine, error) {
 	setDefault(&cfg.RetryMax, 30*time.Second)
 	setDefault(&cfg.PollInterval, time.Second)
 	setDefault(&cfg.MaxCorruptFetches, 5)
+	setDefault(&cfg.StallTimeout, 10*time.Second)
 	if cfg.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext

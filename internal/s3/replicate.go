@@ -303,16 +303,47 @@ func (e *Engine) get(ctx context.Context, base, id string, off, n int64) (*http.
 			return nil, fmt.Errorf("signing a peer fetch: %w", err)
 		}
 	}
-	resp, err := e.http.Do(req)
+	// A black-holed peer must not stall the queue: give up when it sends
+	// nothing for StallTimeout, before or during the body.
+	ctx, cancel := context.WithCancel(ctx)
+	dog := time.AfterFunc(e.cfg.StallTimeout, cancel)
+	resp, err := e.http.Do(req.WithContext(ctx))
 	if err != nil {
+		dog.Stop()
+		cancel()
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		_ = resp.Body.Close()
+		dog.Stop()
+		cancel()
 		return nil, fmt.Errorf("peer %s answered %s for version %s", base, resp.Status, id)
 	}
+	resp.Body = &watchdog{rc: resp.Body, dog: dog, cancel: cancel, d: e.cfg.StallTimeout}
 	return resp, nil
+}
+
+// watchdog cancels a peer read that makes no progress for d.
+type watchdog struct {
+	rc     io.ReadCloser
+	dog    *time.Timer
+	cancel context.CancelFunc
+	d      time.Duration
+}
+
+func (w *watchdog) Read(p []byte) (int, error) {
+	n, err := w.rc.Read(p)
+	if n > 0 {
+		w.dog.Reset(w.d)
+	}
+	return n, err
+}
+
+func (w *watchdog) Close() error {
+	w.dog.Stop()
+	w.cancel()
+	return w.rc.Close()
 }
 
 // download streams a version from a peer into place, verifying its size
@@ -391,4 +422,15 @@ func (e *Engine) OpenFile(id string) (*os.File, error) {
 		}
 	}
 	return os.Open(e.files.object(id))
+}
+
+// Pending counts the versions visible here whose bytes this node does not
+// hold yet (the replication backlog).
+func (e *Engine) Pending() (int, error) {
+	n := 0
+	err := e.st.ScanIndex([]byte(pendingPrefix), prefixEnd([]byte(pendingPrefix)), false, func(_, _ []byte) bool {
+		n++
+		return true
+	})
+	return n, err
 }
