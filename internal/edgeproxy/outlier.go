@@ -49,13 +49,16 @@ func (p *Proxy) failed(set *regionSet, r *region, why string) {
 	if o.Disabled {
 		return
 	}
+	now := p.cfg.Now()
+	if p.ejected(r, now) {
+		return // tried as a last resort: that does not count toward the next ejection
+	}
 	n := r.out.failures.Add(1)
 	if n < int64(o.ConsecutiveFailures) {
 		return
 	}
 	p.ejectMu.Lock()
 	defer p.ejectMu.Unlock()
-	now := p.cfg.Now()
 	if p.ejected(r, now) {
 		return
 	}

@@ -375,6 +375,37 @@ func TestOutlierEjection(t *testing.T) {
 	}
 }
 
+// TestFailuresWhileEjectedDoNotCount: a region tried as a last resort while
+// ejected starts its next count from zero when the ejection ends.
+func TestFailuresWhileEjectedDoNotCount(t *testing.T) {
+	clock := newFakeClock()
+	a, b := newRegion(t, "a"), newRegion(t, "b")
+	e := startEdge(t, Config{Regions: []Region{a.region(), b.region()}, DisableAffinity: true, Now: clock.Now})
+	e.rtt.set("a", 10*time.Millisecond)
+	e.rtt.set("b", 60*time.Millisecond)
+	a.mode.Store(fail503)
+	for range 3 {
+		e.get(t, "/")
+	}
+	if e.Status()[0].EjectedUntil.IsZero() {
+		t.Fatal("a not ejected after 3 failures")
+	}
+	b.mode.Store(fail503) // now a is tried after b, and fails too
+	for range 5 {
+		if got := e.get(t, "/"); got.code != 503 {
+			t.Fatalf("got %d, want 503", got.code)
+		}
+	}
+	b.mode.Store(answer)
+	clock.Advance(DefaultBaseEjection)
+	if got := e.get(t, "/"); got.region != "b" {
+		t.Fatalf("got %q, want b after a failed once more", got.region)
+	}
+	if !e.Status()[0].EjectedUntil.IsZero() {
+		t.Fatal("a ejected again after one failure: failures while ejected were counted")
+	}
+}
+
 func TestOutlierNeverEjectsLastRegion(t *testing.T) {
 	t.Run("single region", func(t *testing.T) {
 		a := newRegion(t, "a")
