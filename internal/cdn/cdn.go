@@ -568,7 +568,7 @@ func (c *Cache) originRequest(ctx context.Context, o *origin, method string, r *
 	if r.URL.EscapedPath() == "" {
 		target += "/"
 	}
-	if r.URL.RawQuery != "" {
+	if r.URL.RawQuery != "" && !o.DropQuery {
 		target += "?" + r.URL.RawQuery
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, body)

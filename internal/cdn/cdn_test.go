@@ -288,6 +288,16 @@ func TestSignAndDial(t *testing.T) {
 		t.Error("the injected Dial was not used")
 	}
 
+	// DropQuery keeps the query from the origin, not from the cache key.
+	d.Origins[0].DropQuery = true
+	edge3 := newTestEdge(t, Config{Distributions: []Distribution{d}, Now: clk.Now})
+	origin.takeLog()
+	edge3.get("/a?list-type=2")
+	edge3.get("/a?v=2")
+	if log := origin.takeLog(); len(log) != 2 || !strings.HasPrefix(log[0], "GET /static/a ") || !strings.HasPrefix(log[1], "GET /static/a ") {
+		t.Errorf("origin log with DropQuery: got %q, want two fetches of /static/a without a query", log)
+	}
+
 	// A signing error fails that origin: with no other, 502.
 	d.Origins[0].Sign = func(*http.Request) error { return errors.New("no credentials") }
 	edge2 := newTestEdge(t, Config{Distributions: []Distribution{d}, Now: clk.Now})

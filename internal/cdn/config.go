@@ -131,6 +131,13 @@ type Origin struct {
 	// the URL's host: set it for a load balancer that routes by host, leave
 	// it unset for S3.
 	ForwardHost bool
+	// DropQuery sends requests to this origin without their query string
+	// (it stays part of the cache key, so "?v=2" still fetches anew). Set it
+	// for an S3 origin whose requests Sign signs: otherwise a client can
+	// call S3 subresources such as "/?list-type=2" (list the bucket) or
+	// "?acl" with the edge's credentials, unless those credentials may only
+	// s3:GetObject.
+	DropQuery bool
 	// Sign, when set, is called on every origin request after its URL and
 	// headers are set and before it is sent; the edge signs requests with
 	// SigV4 and its own credentials here. An error fails that origin
