@@ -20,12 +20,44 @@ const StatusTimeout = 2 * time.Second
 // prints it.
 type Report struct {
 	Regions []RegionStatus `json:"regions"`
+	// Edges are the edge locations and how each sees the regions.
+	Edges []EdgeStatus `json:"edges,omitempty"`
 }
 
-// Healthy reports whether every node in r is healthy.
+// EdgeStatus is one edge's view of the regions.
+type EdgeStatus struct {
+	Name     string `json:"name"`
+	Location string `json:"location"`
+	Admin    string `json:"admin"`
+	PID      int    `json:"pid"`
+	// Healthy is whether the edge answered its status.
+	Healthy bool   `json:"healthy"`
+	Error   string `json:"error,omitempty"`
+	// Regions are the regions' health as the edge's checker votes and as
+	// the majority of checkers decided, and the edge's measured round trip.
+	Regions []EdgeRegion `json:"regions"`
+}
+
+// EdgeRegion is one region as an edge sees it.
+type EdgeRegion struct {
+	Region string `json:"region"`
+	// Healthy is the global verdict (a majority of checkers).
+	Healthy bool `json:"healthy"`
+	// Local is this edge's own verdict of the region's first node.
+	Local string `json:"local"`
+	// RTTMillis is the edge's measured round trip to the region.
+	RTTMillis float64 `json:"rtt_ms"`
+}
+
+// Healthy reports whether every node and edge in r is healthy.
 func (r Report) Healthy() bool {
 	for _, s := range r.Regions {
 		if !s.Healthy {
+			return false
+		}
+	}
+	for _, e := range r.Edges {
+		if !e.Healthy {
 			return false
 		}
 	}
@@ -121,34 +153,91 @@ func Collect(ctx context.Context, e Endpoints, client *http.Client) Report {
 			r.Regions[i] = s
 		})
 	}
+	r.Edges = make([]EdgeStatus, len(e.Edges))
+	for i, ep := range e.Edges {
+		wg.Go(func() {
+			es := EdgeStatus{Name: ep.Name, Location: ep.Location, Admin: ep.Admin, PID: ep.PID, Regions: []EdgeRegion{}}
+			var st edgeStatus
+			if err := fetchJSON(ctx, client, ep.Admin, &st); err != nil {
+				es.Error = err.Error()
+			} else {
+				es.Healthy = true
+				es.Regions = st.regions(e.Nodes)
+			}
+			r.Edges[i] = es
+		})
+	}
 	wg.Wait()
 	return r
 }
 
+// edgeStatus is the part of an edge's GET /admin/status this package reads.
+type edgeStatus struct {
+	Health struct {
+		Checks []struct {
+			ID     string  `json:"id"`
+			Local  string  `json:"local"`
+			Global string  `json:"global"`
+			RTT    float64 `json:"rtt_ms"`
+		} `json:"checks"`
+	} `json:"health"`
+}
+
+// regions summarizes the checks of the regions of nodes, in their order.
+func (s edgeStatus) regions(nodes []Endpoint) []EdgeRegion {
+	byID := map[string]int{}
+	for i, c := range s.Health.Checks {
+		byID[c.ID] = i
+	}
+	var out []EdgeRegion
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		if seen[n.Region] {
+			continue
+		}
+		seen[n.Region] = true
+		er := EdgeRegion{Region: n.Region, Local: "unknown"}
+		if i, ok := byID[n.Region]; ok {
+			er.Healthy = s.Health.Checks[i].Global != "unhealthy"
+		}
+		if i, ok := byID[n.Name]; ok {
+			er.Local, er.RTTMillis = s.Health.Checks[i].Local, s.Health.Checks[i].RTT
+		}
+		out = append(out, er)
+	}
+	return out
+}
+
 func fetchStatus(ctx context.Context, client *http.Client, admin string) (nodeStatus, error) {
+	var ns nodeStatus
+	err := fetchJSON(ctx, client, admin, &ns)
+	return ns, err
+}
+
+// fetchJSON decodes admin's /admin/status into v.
+func fetchJSON(ctx context.Context, client *http.Client, admin string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/admin/status", nil)
 	if err != nil {
-		return nodeStatus{}, fmt.Errorf("asking %s for status: %w", admin, err)
+		return fmt.Errorf("asking %s for status: %w", admin, err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nodeStatus{}, fmt.Errorf("asking %s for status: %w", admin, err)
+		return fmt.Errorf("asking %s for status: %w", admin, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nodeStatus{}, fmt.Errorf("reading status from %s: %w", admin, err)
+		return fmt.Errorf("reading status from %s: %w", admin, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nodeStatus{}, fmt.Errorf("%s/admin/status answered %s", admin, resp.Status)
+		return fmt.Errorf("%s/admin/status answered %s", admin, resp.Status)
 	}
-	var ns nodeStatus
-	if err := json.Unmarshal(body, &ns); err != nil {
-		return nodeStatus{}, fmt.Errorf("decoding status from %s: %w", admin, err)
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decoding status from %s: %w", admin, err)
 	}
-	return ns, nil
+	return nil
 }
 
 // WriteTable prints r as a table: one row per node and peer.
@@ -173,6 +262,9 @@ func (r Report) WriteTable(w io.Writer) error {
 		return fmt.Errorf("writing status table: %w", err)
 	}
 	if err := r.writeGroups(w); err != nil {
+		return err
+	}
+	if err := r.writeEdges(w); err != nil {
 		return err
 	}
 	for _, s := range r.Regions {
@@ -217,6 +309,38 @@ func (r Report) writeGroups(w io.Writer) error {
 				if _, err := fmt.Fprintf(w, "%s group %s: %s\n", s.Name, g.Name, g.Error); err != nil {
 					return fmt.Errorf("writing status table: %w", err)
 				}
+			}
+		}
+	}
+	return nil
+}
+
+// writeEdges prints one row per edge and region, if there are edges.
+func (r Report) writeEdges(w io.Writer) error {
+	if len(r.Edges) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	_, _ = fmt.Fprintln(tw, "\nEDGE\tLOCATION\tREGION\tHEALTHY (MAJORITY)\tOWN PROBES\tRTT MS")
+	for _, e := range r.Edges {
+		if e.Error != "" {
+			_, _ = fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\n", e.Name, e.Location)
+		}
+		for i, reg := range e.Regions {
+			name, loc := e.Name, e.Location
+			if i > 0 {
+				name, loc = "", ""
+			}
+			_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\n", name, loc, reg.Region, yesNo(reg.Healthy), reg.Local, reg.RTTMillis)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing status table: %w", err)
+	}
+	for _, e := range r.Edges {
+		if e.Error != "" {
+			if _, err := fmt.Fprintf(w, "%s: %s\n", e.Name, e.Error); err != nil {
+				return fmt.Errorf("writing status table: %w", err)
 			}
 		}
 	}
