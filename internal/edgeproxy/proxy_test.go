@@ -157,7 +157,9 @@ func TestWeightsSplitRealTraffic(t *testing.T) {
 func TestKillServingRegion(t *testing.T) {
 	a, b := newRegion(t, "a"), newRegion(t, "b")
 	logs := &logRecorder{}
-	e := startEdge(t, Config{Regions: []Region{a.region(), b.region()}, DisableAffinity: true, Logger: slog.New(logs)})
+	clock := newFakeClock() // stands still: a's ejection lasts however slow the machine
+	e := startEdge(t, Config{Regions: []Region{a.region(), b.region()}, DisableAffinity: true, Logger: slog.New(logs),
+		Now: clock.Now})
 	e.rtt.set("a", 10*time.Millisecond)
 	e.rtt.set("b", 60*time.Millisecond)
 	a.holdOn.Store(true) // /hold requests stay in flight on a until it dies
