@@ -223,7 +223,10 @@ func proxyRegions(t *topology.Topology) []edgeproxy.Region {
 		if len(r.Groups) == 0 || len(r.Nodes) == 0 {
 			continue
 		}
-		regions = append(regions, edgeproxy.Region{ID: r.Name, URL: "http://" + r.Nodes[0].LBAddr(), HealthCheck: r.Name})
+		regions = append(regions, edgeproxy.Region{
+			ID: r.Name, URL: "http://" + r.Nodes[0].LBAddr(), HealthCheck: r.Name,
+			Weight: r.Traffic.Weight, TrafficDial: r.Traffic.Dial,
+		})
 	}
 	return regions
 }

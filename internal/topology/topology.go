@@ -182,6 +182,21 @@ type Region struct {
 	// to the groups. Its target groups are the groups above, with their
 	// health checks, drain delays and slow start.
 	LoadBalancer LoadBalancer `yaml:"load_balancer,omitempty"`
+	// Traffic is how edges weigh the region against others about as near.
+	Traffic Traffic `yaml:"traffic,omitempty"`
+}
+
+// Traffic is a region's share of edge traffic, as Global Accelerator's
+// endpoint weights and traffic dials.
+type Traffic struct {
+	// Weight is the region's relative share among regions about as near to
+	// an edge (within 5 ms). Default 1.
+	Weight int `yaml:"weight,omitempty"`
+	// Dial is the percentage (0-100) of the traffic that would go to the
+	// region that it gets; the rest goes to the next region. Default 100;
+	// 0 drains the region of new edge traffic while keeping it as a
+	// fallback.
+	Dial *int `yaml:"dial,omitempty"`
 }
 
 // Group returns the region's group called name.

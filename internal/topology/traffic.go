@@ -313,8 +313,14 @@ func (v *validator) traffic(t *Topology, nodeAt, addrAt map[string]string) {
 		locations[n.Location] = true
 	}
 	regions := map[string]bool{}
-	for _, r := range t.Regions {
+	for i, r := range t.Regions {
 		regions[r.Name] = true
+		if r.Traffic.Weight < 0 {
+			v.add(fmt.Sprintf("regions[%d].traffic.weight", i), "%d is negative", r.Traffic.Weight)
+		}
+		if d := r.Traffic.Dial; d != nil && (*d < 0 || *d > 100) {
+			v.add(fmt.Sprintf("regions[%d].traffic.dial", i), "%d is not a percentage (0-100)", *d)
+		}
 	}
 	for i, l := range t.Clients.Latency {
 		p := fmt.Sprintf("clients.latency[%d]", i)

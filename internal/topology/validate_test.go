@@ -162,6 +162,8 @@ func TestValidateTrafficErrors(t *testing.T) {
 			t.Health.Checks = []HealthCheck{{ID: "any", Type: "calculated", Children: []string{"us-east", "ghost"}, HealthyThreshold: 3}}
 		}, `health.checks[0].children: "ghost" is not another health check` + "\n" +
 			`health.checks[0].healthy_threshold: 3 must be between 1 and the number of children (2)`},
+		{"traffic dial over 100", func(t *Topology) { d := 150; t.Regions[1].Traffic.Dial = &d },
+			"regions[1].traffic.dial: 150 is not a percentage (0-100)"},
 		{"unknown check type", func(t *Topology) { t.Health.Checks = []HealthCheck{{ID: "x", Type: "ping"}} },
 			`health.checks[0].type: "ping" is not known; use http, tcp or calculated`},
 	}
