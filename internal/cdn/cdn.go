@@ -277,12 +277,38 @@ type fetched struct {
 func (c *Cache) fetch(ctx context.Context, d *dist, r *http.Request, host, objPath string, old *entry) fetched {
 	tok := c.startFetch(d, host, objPath)
 	defer c.endFetch(tok)
-	res, err := c.fetchGET(ctx, d, r, old, false)
-	if err != nil {
-		return fetched{err: err}
+	origins := d.order()
+	var (
+		res      *http.Response
+		body     []byte
+		err      error
+		readErrs []error
+	)
+	// An origin that fails while sending the body is left for the next:
+	// nothing has reached the client yet.
+	for len(origins) > 0 {
+		var used int
+		res, used, err = c.fetchGET(ctx, d, origins, r, old, false)
+		if err != nil {
+			return fetched{err: errors.Join(append(readErrs, err)...)}
+		}
+		if res.StatusCode >= 500 {
+			return fetched{res: res}
+		}
+		if res.StatusCode == http.StatusNotModified || res.ContentLength > c.cfg.MaxObjectBytes {
+			break
+		}
+		body, err = io.ReadAll(io.LimitReader(res.Body, c.cfg.MaxObjectBytes+1))
+		if err == nil {
+			break
+		}
+		res.Body.Close()
+		c.m.originErrors.WithLabelValues(d.name, origins[used].name, "body").Inc()
+		readErrs = append(readErrs, fmt.Errorf("origin %s: reading the response: %w", origins[used].name, err))
+		origins = origins[used+1:]
 	}
-	if res.StatusCode >= 500 {
-		return fetched{res: res}
+	if len(origins) == 0 {
+		return fetched{err: errors.Join(readErrs...)}
 	}
 	now := c.cfg.Now()
 	pk := primaryKey(host, objPath)
@@ -303,16 +329,10 @@ func (c *Cache) fetch(ctx context.Context, d *dist, r *http.Request, host, objPa
 		return fetched{e: e, stored: c.put(e, tok), xcache: RefreshHit}
 	}
 	p := responsePolicy(&d.Distribution, r.Header, res.StatusCode, res.Header)
-	limit := c.cfg.MaxObjectBytes
-	if res.ContentLength > limit {
+	if res.ContentLength > c.cfg.MaxObjectBytes {
 		return fetched{res: res}
 	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, limit+1))
-	if err != nil {
-		res.Body.Close()
-		return fetched{err: fmt.Errorf("reading the origin's response: %w", err)}
-	}
-	if int64(len(body)) > limit {
+	if int64(len(body)) > c.cfg.MaxObjectBytes {
 		return fetched{res: res, prefix: body}
 	}
 	res.Body.Close()
@@ -410,7 +430,7 @@ func (c *Cache) fetchAndServe(w http.ResponseWriter, r *http.Request, d *dist, h
 			// range or conditional itself rather than send the whole
 			// object.
 			res.res.Body.Close()
-			again, err := c.fetchGET(ctx, d, r, nil, true)
+			again, _, err := c.fetchGET(ctx, d, d.order(), r, nil, true)
 			if err != nil {
 				c.writeError(w, d, err)
 				return
@@ -496,12 +516,12 @@ func (c *Cache) finish(f *flight) {
 	})
 }
 
-// fetchGET sends r as a GET to the distribution's origins in order until
-// one answers below 500 (or the last one answers at all). The client's
-// Range and conditional headers are dropped (the cache wants the whole
-// object) unless asIs is set; old's validators make it conditional.
-func (c *Cache) fetchGET(ctx context.Context, d *dist, r *http.Request, old *entry, asIs bool) (*http.Response, error) {
-	origins := d.order()
+// fetchGET sends r as a GET to origins in order until one answers below
+// 500 (or the last one answers at all), and returns its response and its
+// index in origins. The client's Range and conditional headers are dropped
+// (the cache wants the whole object) unless asIs is set; old's validators
+// make it conditional.
+func (c *Cache) fetchGET(ctx context.Context, d *dist, origins []*origin, r *http.Request, old *entry, asIs bool) (*http.Response, int, error) {
 	var errs []error
 	for i, o := range origins {
 		req, err := c.originRequest(ctx, o, http.MethodGet, r, nil)
@@ -538,9 +558,9 @@ func (c *Cache) fetchGET(ctx context.Context, d *dist, r *http.Request, old *ent
 				continue
 			}
 		}
-		return res, nil
+		return res, i, nil
 	}
-	return nil, errors.Join(errs...)
+	return nil, len(origins), errors.Join(errs...)
 }
 
 // send signs and sends an origin request, recording its latency.

@@ -732,3 +732,34 @@ func TestLeaderLeavingDoesNotFailWaiters(t *testing.T) {
 		t.Errorf("origin fetches: got %d, want 1", got)
 	}
 }
+
+// TestBodyBreakingOff: an origin whose body breaks off is treated like one
+// that failed: the next origin is tried, and with none left a stale entry
+// (stale-if-error) or 502 answers.
+func TestBodyBreakingOff(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	o1 := newTestOrigin(t, "127.0.0.2", clk)
+	o2 := newTestOrigin(t, "127.0.0.3", clk)
+	for i, o := range []*testOrigin{o1, o2} {
+		o.set("/a", &object{header: http.Header{"Cache-Control": {"max-age=10, stale-if-error=60"}}, body: fmt.Sprintf("from o%d", i+1)})
+	}
+	edge := newTestEdge(t, Config{Distributions: []Distribution{testDist(o1, o2)}, Now: clk.Now})
+	o1.mu.Lock()
+	o1.broken = true
+	o1.mu.Unlock()
+	if r := edge.get("/a"); r.status != http.StatusOK || r.body != "from o2" {
+		t.Fatalf("first origin broken: got %d %q, want 200 from the second", r.status, r.body)
+	}
+	clk.Advance(20 * time.Second)
+	o2.mu.Lock()
+	o2.broken = true
+	o2.mu.Unlock()
+	if r := edge.get("/a"); r.header.Get("X-Cache") != Stale || r.body != "from o2" {
+		t.Errorf("both broken, within stale-if-error: got %d %q %q, want the Stale entry", r.status, r.header.Get("X-Cache"), r.body)
+	}
+	clk.Advance(time.Hour)
+	if r := edge.get("/a"); r.status != http.StatusBadGateway {
+		t.Errorf("both broken, no stale entry to serve: got %d, want 502", r.status)
+	}
+}

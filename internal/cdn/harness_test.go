@@ -63,6 +63,7 @@ type testOrigin struct {
 	mu      sync.Mutex
 	objects map[string]*object
 	status  int           // when set, every request is answered with it
+	broken  bool          // when set, bodies break off after their first bytes
 	gate    chan struct{} // when set, requests wait for it to close
 	log     []string
 	fetches int
@@ -131,7 +132,7 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	obj := o.objects[strings.TrimPrefix(r.URL.Path, "/static")]
-	status := o.status
+	status, broken := o.status, o.broken
 	o.mu.Unlock()
 
 	w.Header().Set("Date", o.clock.Now().Format(http.TimeFormat))
@@ -157,6 +158,11 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()
 	o.log = append(o.log, line+" -> "+strconv.Itoa(code))
 	o.mu.Unlock()
+	if broken {
+		// Promise more than is sent: the server closes the connection and
+		// the edge reads an unexpected EOF.
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)+100))
+	}
 	if code == http.StatusOK && r.Header.Get("Range") != "" {
 		http.ServeContent(w, r, "", time.Time{}, strings.NewReader(body))
 		return

@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"distribution", "origin"}),
 		originErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meridian_cdn_origin_errors_total",
-			Help: "Failed origin attempts, by distribution, origin and kind (connect: no response; status: a 5xx answer).",
+			Help: "Failed origin attempts, by distribution, origin and kind (connect: no response; status: a 5xx answer; body: the body broke off).",
 		}, []string{"distribution", "origin", "kind"}),
 	}
 	if reg != nil {
