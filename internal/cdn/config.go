@@ -58,7 +58,9 @@ type Config struct {
 	OriginTimeout time.Duration
 
 	// Dial opens connections to origins (a net.Dialer's DialContext). The
-	// deployment wraps it to simulate WAN latency and partitions.
+	// deployment wraps it to simulate WAN latency and partitions; a
+	// netsim.Network dialer fits as
+	// func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) }.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Logger receives the cache's logs (component=cdn added); nil discards.
 	// The cache logs configuration and invalidations, never single
@@ -89,7 +91,8 @@ type Distribution struct {
 	// names in the order to try them: the edge reorders origins by health
 	// and latency through it. Origins it leaves out are not tried; unknown
 	// names are ignored. When it returns no known name, the configured
-	// order is used, so a fetch is always attempted.
+	// order is used, so a fetch is always attempted. It is called
+	// concurrently, also from background refreshes.
 	Order func() []string
 
 	// AllowWrites passes requests with methods other than GET and HEAD
@@ -141,7 +144,7 @@ type Origin struct {
 	// Sign, when set, is called on every origin request after its URL and
 	// headers are set and before it is sent; the edge signs requests with
 	// SigV4 and its own credentials here. An error fails that origin
-	// attempt.
+	// attempt. It is called concurrently.
 	Sign func(*http.Request) error
 }
 
