@@ -12,9 +12,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/meridian-platform/meridian/internal/iam"
 	"github.com/meridian-platform/meridian/internal/region"
+	"github.com/meridian-platform/meridian/internal/s3"
+	"github.com/meridian-platform/meridian/internal/s3/s3api"
 	"github.com/meridian-platform/meridian/internal/sigv4"
 	"github.com/meridian-platform/meridian/internal/tables"
 	"github.com/meridian-platform/meridian/internal/tables/dynamoapi"
@@ -23,7 +29,8 @@ import (
 // Server is the API port of one region node.
 type Server struct {
 	http.Handler
-	engine *tables.Engine
+	engine  *tables.Engine
+	objects *s3.Engine
 }
 
 var _ region.API = (*Server)(nil)
@@ -47,11 +54,13 @@ func New(ctx context.Context, env region.APIEnv) (region.API, error) {
 	if err != nil {
 		return nil, err
 	}
+	var sign func(*http.Request) error // S3 replication's peer fetches
 	if path := t.Secrets.BootstrapCredentials; path != "" {
 		ak, err := keys.Bootstrap(ctx, path, iam.Profile)
 		if err != nil {
 			return nil, fmt.Errorf("storing the bootstrap access key from %s: %w", path, err)
 		}
+		sign = s3.SignWith(ak.ID, ak.Secret, "us-east-1")
 		log.Info("bootstrap access key ready", "component", "awsapi", "access_key_id", ak.ID, "principal", ak.Principal)
 	}
 	verifier, err := sigv4.New(sigv4.Config{Lookup: keys.Lookup})
@@ -62,8 +71,38 @@ func New(ctx context.Context, env region.APIEnv) (region.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Handler: h, engine: engine}, nil
+	// S3: object bytes under the node's data directory, metadata in the
+	// store; requests that are not DynamoDB's go to it.
+	r, _ := t.Region(env.Region)
+	peers := map[string]string{}
+	for _, ref := range t.Nodes() {
+		peers[ref.Region] = "http://" + ref.Node.APIAddr()
+	}
+	objects, err := s3.New(s3.Config{Dir: filepath.Join(t.NodeDataDir(r.Nodes[0].Name), "s3"), Region: env.Region, Regions: t.RegionNames(),
+		Peers: func() map[string]string { return peers }, Sign: sign, Logger: log}, env.Store)
+	if err != nil {
+		return nil, err
+	}
+	env.Store.SetIndexer(s3.Indexers{engine, objects})
+	s3h, err := s3api.New(s3api.Config{Engine: objects, Verifier: verifier, Region: env.Region, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.Header.Get("X-Amz-Target"), dynamoapi.TargetPrefix) {
+			h.ServeHTTP(w, req)
+			return
+		}
+		s3h.ServeHTTP(w, req)
+	})
+	return &Server{Handler: mux, engine: engine, objects: objects}, nil
 }
 
-// Run runs the engines' background work (TTL expiry, index builds).
-func (s *Server) Run(ctx context.Context) error { return s.engine.Run(ctx) }
+// Run runs the engines' background work (TTL expiry, index builds, S3
+// replication).
+func (s *Server) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.engine.Run(ctx) })
+	g.Go(func() error { return s.objects.Run(ctx) })
+	return g.Wait()
+}
