@@ -253,6 +253,9 @@ type measuredRTT struct {
 }
 
 func (m measuredRTT) RTT(region string) (time.Duration, bool) {
+	if m.checker == nil {
+		return 0, false
+	}
 	r, ok := m.t.Region(region)
 	if !ok || len(r.Nodes) == 0 {
 		return 0, false
@@ -269,7 +272,7 @@ type latencies struct {
 }
 
 func (l latencies) Latency(location, region string) (time.Duration, bool) {
-	if location == l.here {
+	if location != "" && location == l.here {
 		if d, ok := l.measured.RTT(region); ok {
 			return d, true
 		}
