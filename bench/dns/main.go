@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.dur, "duration", 12*time.Second, "measured dnsperf time per server and round")
 	fs.DurationVar(&o.warm, "warmup", 2*time.Second, "unmeasured dnsperf load before each measured run")
 	fs.IntVar(&o.rounds, "rounds", 2, "times each server is measured, alternating Knot and Meridian")
-	fs.IntVar(&o.hosts, "hosts", 200, "hosts in the zone (A records; a third with AAAA, a fifth with TXT; aliases and SRV records scale with it)")
+	fs.IntVar(&o.hosts, "zone-hosts", 200, "hosts in the zone (A records; a third with AAAA, a fifth with TXT; aliases and SRV records scale with it)")
 	fs.IntVar(&o.queries, "queries", 100000, "queries in dnsperf's input (it cycles through them)")
 	fs.Float64Var(&o.edns, "edns", 0.7, "share of queries with EDNS0 (1232 B)")
 	fs.Float64Var(&o.ecs, "ecs", 0.4, "share of the EDNS0 queries that also carry EDNS Client Subnet")
@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.latDur, "latency-duration", 5*time.Second, "length of each server's latency phase")
 	fs.StringVar(&o.serverCPUs, "server-cpus", "auto", "CPUs (taskset -c list) both servers are pinned to; auto: the upper half; none: no pinning")
 	fs.StringVar(&o.dnsperfCPUs, "dnsperf-cpus", "auto", "CPUs dnsperf is pinned to; auto: the lower half")
-	fs.StringVar(&o.ipPrefix, "hosts-prefix", "127.0.53", "loopback /24 for the servers: Meridian on .1, Knot on .2, Meridian with RRL on .3")
+	fs.StringVar(&o.ipPrefix, "hosts", "127.0.53", "loopback /24 for the servers: Meridian on .1, Knot on .2, Meridian with RRL on .3")
 	fs.StringVar(&o.source, "source", "127.0.10.1", "dnsperf's source address (127.0.10.0/24 is North America in Meridian's default client networks)")
 	fs.BoolVar(&o.rrl, "rrl", false, "also measure Meridian with its response rate limiting on (defaults: 100/s per /24)")
 	fs.BoolVar(&o.skipKnot, "skip-knot", false, "measure Meridian only")
@@ -217,7 +217,7 @@ func drive(ctx context.Context, o options) error {
 	var servers []server
 	startM := func(name, addr string, rrl bool, prof string) error {
 		args := append(append([]string(nil), srvPin...), "", "-role", "meridian", "-addr", addr,
-			"-hosts", strconv.Itoa(o.hosts), "-seed", strconv.FormatUint(o.seed, 10))
+			"-zone-hosts", strconv.Itoa(o.hosts), "-seed", strconv.FormatUint(o.seed, 10))
 		if rrl {
 			args = append(args, "-rrl")
 		}

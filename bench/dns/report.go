@@ -143,6 +143,10 @@ func (rep report) print(w io.Writer) {
 		if s.LatP50Ms > 0 {
 			lat = fmt.Sprintf("%.3f / %.3f / %.3f", s.LatP50Ms, s.LatP99Ms, s.LatP999Ms)
 		}
+		if s.Runs == 0 {
+			fmt.Fprintf(tw, "%s\t-\t\t\t\t\t\t\t\t\t\t%s\t\n", s.Server, lat)
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%.0f\t(%.0f–%.0f)\t%d\t%.3f\t%.1f\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%s\t\n",
 			s.Server, s.QPS, s.QPSMin, s.QPSMax, s.Lost, s.AvgMs, s.MaxMs, s.RespBytes,
 			s.ServerCores, s.QPSPerCore, s.DnsperfCores, s.OtherCores, lat)
