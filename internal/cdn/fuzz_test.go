@@ -3,6 +3,7 @@ package cdn
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -189,6 +190,85 @@ func FuzzInvalidationPattern(f *testing.F) {
 			}
 		} else if p.match(obj) != (obj == p.prefix) {
 			t.Fatalf("%q on %q: exact match is not equality", pat, obj)
+		}
+	})
+}
+
+// FuzzHandler drives the whole handler with arbitrary origin response
+// headers and client request headers: two requests for one object, the
+// second after a clock step. It must not panic, must answer with one of
+// the four X-Cache values, must serve the origin's bytes (or a range of
+// them) and must keep the cache's byte bound.
+func FuzzHandler(f *testing.F) {
+	f.Add(200, "max-age=60", "", `"v1"`, "", "", "/a", "", "", "", int64(30))
+	f.Add(200, "no-cache", "Accept-Language", "", "Wed, 31 Dec 2025 00:00:00 GMT", "", "/a?b=1&a=2", "bytes=0-3", "", "en", int64(0))
+	f.Add(404, "", "", "", "", "Thu, 01 Jan 2026 00:01:00 GMT", "/x/y", "", `"v1"`, "", int64(5))
+	f.Add(301, "s-maxage=5, stale-while-revalidate=10", "*", `W/"w"`, "", "", "/", "bytes=-1", "*", "fr", int64(12))
+	f.Add(200, "max-age=1, stale-if-error=100", "Accept", `"e"`, "garbage", "0", "/%41", "bytes=5-1", "", "", int64(50))
+
+	clk := newClock()
+	origin := newTestOrigin(f, "127.0.0.2", clk)
+	const body = "0123456789abcdef"
+	c, err := New(Config{Distributions: []Distribution{testDist(origin)}, Now: clk.Now, MaxBytes: 64 << 10})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = c.Close() })
+
+	f.Fuzz(func(t *testing.T, status int, cc, vary, etag, lastMod, expires, path, rng, inm, lang string, step int64) {
+		if status < 200 || status > 599 || !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " #") {
+			return
+		}
+		h := http.Header{}
+		for k, v := range map[string]string{"Cache-Control": cc, "Vary": vary, "Etag": etag, "Last-Modified": lastMod, "Expires": expires} {
+			if v != "" && !strings.ContainsAny(v, "\r\n\x00") {
+				h.Set(k, v)
+			}
+		}
+		u, err := url.ParseRequestURI(path)
+		if err != nil {
+			return
+		}
+		origin.set(u.Path, &object{status: status, header: h, body: body})
+		clk.Set(epoch)
+		for i := range 2 {
+			if i == 1 {
+				clk.Advance(time.Duration(step%1000) * time.Second)
+			}
+			req, err := http.NewRequest(http.MethodGet, "http://"+testHost+path, nil)
+			if err != nil {
+				return
+			}
+			req.Host = testHost
+			for k, v := range map[string]string{"Range": rng, "If-None-Match": inm, "Accept-Language": lang} {
+				if v != "" && !strings.ContainsAny(v, "\r\n\x00") {
+					req.Header.Set(k, v)
+				}
+			}
+			w := httptest.NewRecorder()
+			c.ServeHTTP(w, req)
+			c.waitIdle(t)
+			x := w.Header().Get("X-Cache")
+			if x != Hit && x != Miss && x != Stale && x != RefreshHit {
+				t.Fatalf("request %d: X-Cache %q", i, x)
+			}
+			got := w.Body.String()
+			switch w.Code {
+			case http.StatusOK:
+				if status == http.StatusOK && got != body {
+					t.Fatalf("request %d: 200 with %q, want %q", i, got, body)
+				}
+			case http.StatusPartialContent:
+				if !strings.Contains(body, got) && !strings.HasPrefix(w.Header().Get("Content-Type"), "multipart/") {
+					t.Fatalf("request %d: 206 with %q, not a range of %q", i, got, body)
+				}
+			}
+			if b, _ := c.Usage(); b > 64<<10 {
+				t.Fatalf("cache holds %d bytes, over its bound", b)
+			}
+		}
+		if _, err := c.Invalidate(testHost, "/*"); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
