@@ -43,8 +43,11 @@
 //   - Concurrent misses for one key collapse into one origin fetch whose
 //     response the waiting requests share when it may be shared; they fetch
 //     on their own otherwise.
-//   - Bodies above MaxObjectBytes are streamed through uncached; a Range or
-//     conditional request for one is passed to the origin as sent.
+//   - A body up to MaxObjectBytes is read whole before its first byte goes
+//     to the client (and to the requests collapsed onto the fetch), which
+//     lets a body that breaks off fail over to the next origin. Bodies above
+//     MaxObjectBytes are streamed through uncached; a Range or conditional
+//     request for one is passed to the origin as sent.
 //
 // Every response for a distribution carries X-Cache with one of four
 // values: Hit (a fresh entry, or a request that waited for another's fetch
