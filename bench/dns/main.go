@@ -62,6 +62,8 @@ type options struct {
 	seed         uint64
 	keep         bool
 	role, addr   string
+	experiments  string
+	experiment   string
 	verifyLimit  int
 	skipMeridian bool
 }
@@ -105,6 +107,8 @@ func run(ctx context.Context, args []string) error {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the query mix and of Meridian's weighted/multivalue choices")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (zone file, Knot config, dnsperf input)")
 	fs.IntVar(&o.verifyLimit, "verify", 2000, "distinct queries compared between the two servers before measuring; 0 skips")
+	fs.StringVar(&o.experiments, "experiments", "", "also measure Meridian's handler served over UDP in other ways, comma-separated: plain (no IP_PKTINFO control messages), pool (a fixed pool of goroutines instead of one per packet)")
+	fs.StringVar(&o.experiment, "experiment", "", "internal: the experiment for -role meridian")
 	fs.StringVar(&o.role, "role", "", "internal: run as a child (meridian)")
 	fs.StringVar(&o.addr, "addr", "", "internal: address for -role meridian")
 	if err := fs.Parse(args); err != nil {
@@ -215,9 +219,12 @@ func drive(ctx context.Context, o options) error {
 	mix(os.Stdout, qs)
 
 	var servers []server
-	startM := func(name, addr string, rrl bool, prof string) error {
+	startM := func(name, addr string, rrl bool, prof, exp string) error {
 		args := append(append([]string(nil), srvPin...), "", "-role", "meridian", "-addr", addr,
 			"-zone-hosts", strconv.Itoa(o.hosts), "-seed", strconv.FormatUint(o.seed, 10))
+		if exp != "" {
+			args = append(args, "-experiment", exp)
+		}
 		if rrl {
 			args = append(args, "-rrl")
 		}
@@ -253,7 +260,7 @@ func drive(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		if err := startM("meridian", addr, false, o.cpuprofile); err != nil {
+		if err := startM("meridian", addr, false, o.cpuprofile, ""); err != nil {
 			return err
 		}
 		fmt.Printf("meridian: internal/dns in a child process on %s\n", addr)
@@ -263,10 +270,26 @@ func drive(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		if err := startM("meridian+rrl", addr, true, ""); err != nil {
+		if err := startM("meridian+rrl", addr, true, "", ""); err != nil {
 			return err
 		}
 		fmt.Printf("meridian+rrl: the same with rate limiting at its defaults on %s\n", addr)
+	}
+	var expNames []string
+	for i, exp := range strings.FieldsFunc(o.experiments, func(r rune) bool { return r == ',' }) {
+		if !slices.Contains(experiments, exp) {
+			return fmt.Errorf("unknown experiment %q (want some of %v)", exp, experiments)
+		}
+		addr, err := freeAddr(fmt.Sprintf("%s.%d", o.ipPrefix, 4+i))
+		if err != nil {
+			return err
+		}
+		name := "meridian-" + exp
+		if err := startM(name, addr, false, "", exp); err != nil {
+			return err
+		}
+		expNames = append(expNames, name)
+		fmt.Printf("%s: EXPERIMENT, not the product: Meridian's handler with UDP served the %q way on %s\n", name, exp, addr)
 	}
 	byName := map[string]server{}
 	for _, s := range servers {
@@ -322,7 +345,7 @@ func drive(ctx context.Context, o options) error {
 	}
 
 	var order []server
-	for _, n := range []string{"knot", "meridian"} {
+	for _, n := range append([]string{"knot", "meridian"}, expNames...) {
 		if s, ok := byName[n]; ok {
 			order = append(order, s)
 		}

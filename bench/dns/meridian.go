@@ -34,6 +34,10 @@ func serveMeridian(ctx context.Context, o options) error {
 		Registerer: prometheus.NewRegistry(),
 	}
 	cfg.RateLimit.Disabled = !o.rrl
+	serveUDP, err := experimentConfig(&cfg, o.experiment, o.addr)
+	if err != nil {
+		return err
+	}
 	s, err := dns.New(cfg)
 	if err != nil {
 		return err
@@ -45,6 +49,9 @@ func serveMeridian(ctx context.Context, o options) error {
 	case err := <-done:
 		return err
 	}
+	if serveUDP != nil {
+		go func() { _ = serveUDP(ctx, s) }() // returns when ctx is done
+	}
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)
 		if err != nil {
@@ -55,8 +62,7 @@ func serveMeridian(ctx context.Context, o options) error {
 		}
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
-	udp, _ := s.Addrs()
-	fmt.Println("ADDR", udp.String())
+	fmt.Println("ADDR", o.addr)
 	fmt.Println("GOMAXPROCS", runtime.GOMAXPROCS(0))
 	return <-done
 }
