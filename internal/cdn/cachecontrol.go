@@ -174,8 +174,9 @@ func statusCacheability(status int) (heuristic, known bool) {
 }
 
 // responsePolicy decides whether a response to a GET request (with the
-// given request headers) may be stored, and for how long it is fresh.
-func responsePolicy(d *Distribution, reqHeader http.Header, status int, h http.Header) policy {
+// given request headers), received at now, may be stored, and for how long
+// it is fresh.
+func responsePolicy(d *Distribution, reqHeader http.Header, status int, h http.Header, now time.Time) policy {
 	cc := parseCacheControl(h.Values("Cache-Control"))
 	p := policy{
 		noCache:        cc.noCache,
@@ -216,11 +217,15 @@ func responsePolicy(d *Distribution, reqHeader http.Header, status int, h http.H
 	case cc.maxAge >= 0:
 		p.lifetime = cc.maxAge
 	case hasExpires:
+		// Expires minus Date keeps the origin's clock skew out; without
+		// a valid Date the arrival time stands in (RFC 9111 §4.2.1). An
+		// invalid Expires means already expired.
 		exp, err := http.ParseTime(h.Get("Expires"))
 		date, derr := http.ParseTime(h.Get("Date"))
-		if err != nil || derr != nil {
-			p.lifetime = 0 // invalid Expires means already expired
-		} else {
+		if derr != nil {
+			date = now
+		}
+		if err == nil {
 			p.lifetime = max(exp.Sub(date), 0)
 		}
 	}

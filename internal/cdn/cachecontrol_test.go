@@ -1,6 +1,7 @@
 package cdn
 
 import (
+	"net/http"
 	"testing"
 	"time"
 )
@@ -51,5 +52,55 @@ func TestParseCacheControl(t *testing.T) {
 	// Several field lines are one list.
 	if cc := parseCacheControl([]string{"public", "max-age=5"}); !cc.public || cc.maxAge != 5*time.Second {
 		t.Errorf("two lines: got %+v, want public and max-age=5", cc)
+	}
+}
+
+func TestResponsePolicy(t *testing.T) {
+	t.Parallel()
+	d := &Distribution{}
+	now := epoch
+	date := now.Format(http.TimeFormat)
+	in := func(d time.Duration) string { return now.Add(d).Format(http.TimeFormat) }
+	tests := []struct {
+		name         string
+		status       int
+		h            http.Header
+		auth         bool
+		wantStore    bool
+		wantLifetime time.Duration
+	}{
+		{name: "max-age", status: 200, h: http.Header{"Cache-Control": {"max-age=60"}}, wantStore: true, wantLifetime: time.Minute},
+		{name: "expires", status: 200, h: http.Header{"Expires": {in(time.Hour)}, "Date": {date}}, wantStore: true, wantLifetime: time.Hour},
+		// Expires and Date from a skewed origin clock: only their difference counts.
+		{name: "expires skewed", status: 200, h: http.Header{"Expires": {in(-time.Hour + time.Minute)}, "Date": {in(-time.Hour)}}, wantStore: true, wantLifetime: time.Minute},
+		// Without Date, the arrival time stands in.
+		{name: "expires without date", status: 200, h: http.Header{"Expires": {in(2 * time.Minute)}}, wantStore: true, wantLifetime: 2 * time.Minute},
+		{name: "expires invalid", status: 200, h: http.Header{"Expires": {"0"}, "Date": {date}}, wantStore: true, wantLifetime: 0},
+		{name: "default TTL", status: 200, h: http.Header{}, wantStore: true, wantLifetime: DefaultTTL},
+		{name: "error TTL", status: 404, h: http.Header{}, wantStore: true, wantLifetime: DefaultErrorTTL},
+		{name: "302 without freshness", status: 302, h: http.Header{}},
+		{name: "302 with freshness", status: 302, h: http.Header{"Cache-Control": {"max-age=5"}}, wantStore: true, wantLifetime: 5 * time.Second},
+		{name: "206", status: 206, h: http.Header{"Cache-Control": {"max-age=5"}}},
+		{name: "503", status: 503, h: http.Header{"Cache-Control": {"max-age=5"}}},
+		{name: "no-store", status: 200, h: http.Header{"Cache-Control": {"no-store, max-age=5"}}},
+		{name: "private", status: 200, h: http.Header{"Cache-Control": {"private"}}},
+		{name: "vary star", status: 200, h: http.Header{"Vary": {"Accept, *"}}},
+		{name: "set-cookie", status: 200, h: http.Header{"Set-Cookie": {"a=b"}}},
+		{name: "authorization", status: 200, h: http.Header{"Cache-Control": {"max-age=5"}}, auth: true},
+		{name: "authorization public", status: 200, h: http.Header{"Cache-Control": {"public, max-age=5"}}, auth: true, wantStore: true, wantLifetime: 5 * time.Second},
+		{name: "authorization must-revalidate", status: 200, h: http.Header{"Cache-Control": {"must-revalidate, max-age=5"}}, auth: true, wantStore: true, wantLifetime: 5 * time.Second},
+		{name: "above max TTL", status: 200, h: http.Header{"Cache-Control": {"max-age=99999999999"}}, wantStore: true, wantLifetime: DefaultMaxTTL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := http.Header{}
+			if tt.auth {
+				req.Set("Authorization", "Bearer x")
+			}
+			p := responsePolicy(d, req, tt.status, tt.h, now)
+			if p.store != tt.wantStore || (p.store && p.lifetime != tt.wantLifetime) {
+				t.Errorf("got store %v lifetime %v (%s), want %v %v", p.store, p.lifetime, p.why, tt.wantStore, tt.wantLifetime)
+			}
+		})
 	}
 }

@@ -34,7 +34,7 @@
 //     stale-while-revalidate window it is served at once while one
 //     background request refreshes it. Within its stale-if-error window it
 //     is served when every origin fails or answers 5xx. must-revalidate,
-//     proxy-revalidate and s-maxage forbid serving stale.
+//     proxy-revalidate, s-maxage and no-cache forbid serving stale.
 //   - The client's Cache-Control and Pragma are ignored, as CloudFront does,
 //     so clients cannot force origin fetches.
 //   - Client conditionals (If-None-Match, If-Modified-Since, If-Range) and
@@ -323,7 +323,7 @@ func (c *Cache) fetch(ctx context.Context, d *dist, r *http.Request, host, objPa
 				h[k] = vs
 			}
 		}
-		p := responsePolicy(&d.Distribution, r.Header, old.status, h)
+		p := responsePolicy(&d.Distribution, r.Header, old.status, h, now)
 		e := newEntry(variantKey(pk, p.varyNames, r.Header), pk, host, objPath, old.status, h, old.body, now, p)
 		if !p.store {
 			c.store.delete(old)
@@ -331,7 +331,7 @@ func (c *Cache) fetch(ctx context.Context, d *dist, r *http.Request, host, objPa
 		}
 		return fetched{e: e, stored: c.put(e, tok), xcache: RefreshHit}
 	}
-	p := responsePolicy(&d.Distribution, r.Header, res.StatusCode, res.Header)
+	p := responsePolicy(&d.Distribution, r.Header, res.StatusCode, res.Header, now)
 	if res.ContentLength > c.cfg.MaxObjectBytes {
 		return fetched{res: res}
 	}

@@ -100,7 +100,7 @@ func FuzzResponsePolicy(f *testing.F) {
 		if auth {
 			req.Set("Authorization", "Bearer x")
 		}
-		p := responsePolicy(d, req, status, h)
+		p := responsePolicy(d, req, status, h, epoch)
 		parsed := parseCacheControl(h.Values("Cache-Control"))
 		_, star := parseVary(h.Values("Vary"))
 		if p.store {

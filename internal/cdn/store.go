@@ -60,7 +60,7 @@ func (e *entry) staleWhileRevalidate(now time.Time) bool {
 // staleIfError reports whether the entry may be served when every origin
 // fails.
 func (e *entry) staleIfError(now time.Time) bool {
-	return !e.mustRevalidate && e.sie > 0 && e.age(now) < e.lifetime+e.sie
+	return !e.noCache && !e.mustRevalidate && e.sie > 0 && e.age(now) < e.lifetime+e.sie
 }
 
 // matches reports whether the entry is the variant for a request with
