@@ -1,0 +1,592 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/meridian-platform/meridian/bench/internal/latency"
+	"github.com/meridian-platform/meridian/internal/chaos"
+	"github.com/meridian-platform/meridian/internal/deploy"
+	"github.com/meridian-platform/meridian/internal/topology"
+)
+
+const (
+	victim    = "us-east"            // the region that fails
+	shopHost  = "shop.meridian.test" // latency-routed over the regions
+	naClient  = "127.0.10.61"        // a client address in North America's network
+	dnsTTL    = topology.DefaultDNSTTL
+	slowAfter = time.Second // a request slower than this counts as "slow"
+)
+
+// failover runs a real deployment and fails us-east rounds times per kind.
+func failover(ctx context.Context, o options) (*failoverReport, error) {
+	tmp, err := os.MkdirTemp("", "edge-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if o.keep {
+		fmt.Println("scratch directory:", tmp)
+	} else {
+		defer func() { _ = os.RemoveAll(tmp) }()
+	}
+	bin := o.meridian
+	if bin == "" {
+		fmt.Println("building ./cmd/meridian ...")
+		if bin, err = buildMeridian(ctx, tmp); err != nil {
+			return nil, err
+		}
+	}
+	dir := filepath.Join(tmp, "data")
+	logPath := filepath.Join(tmp, "up.log")
+	started := time.Now()
+	up, err := startUp(ctx, bin, dir, o.subnet, logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer up.stop()
+	eps, err := deploy.ReadEndpoints(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(eps.Edges) < 2 {
+		return nil, fmt.Errorf("endpoints.json lists %d edges, want 3", len(eps.Edges))
+	}
+	f := &failoverRun{o: o, dir: dir, eps: eps, client: &http.Client{Timeout: 5 * time.Second}}
+	for _, n := range eps.Nodes {
+		if n.Region == victim {
+			f.victimHost, _, _ = net.SplitHostPort(strings.TrimPrefix(n.Admin, "http://"))
+		}
+	}
+	edge1, edge2 := eps.Edges[0], eps.Edges[1]
+	rep := &failoverReport{Subnet: o.subnet, Rate: o.rate, TTLms: ms(dnsTTL), Edge: edge1.Name, DNSEdge: edge2.Name,
+		DNSClient: naClient, ClientTimeout: o.clientTimeout.String()}
+	fmt.Printf("failover: meridian up --subnet %s (WAN realistic) ready in %s; traffic %d GET/s through %s (%s), DNS %s asked for %s from %s every %v\n",
+		o.subnet, time.Since(started).Round(time.Millisecond), o.rate, edge1.Name, edge1.HTTP, edge2.Name, shopHost, naClient, o.dnsEvery)
+	if err := f.awaitNormal(ctx, 180*time.Second); err != nil {
+		return rep, err
+	}
+	fmt.Printf("every edge sees every region healthy, DNS answers %s for North America, %s routes to %s: %s after start\n",
+		f.victimHost, edge1.Name, victim, time.Since(started).Round(time.Millisecond))
+	for kind := range strings.SplitSeq(o.kinds, ",") {
+		if kind != "kill" && kind != "blackhole" {
+			return rep, fmt.Errorf("-kinds: %q is not kill or blackhole", kind)
+		}
+		for i := 1; i <= o.rounds; i++ {
+			r, err := f.round(ctx, kind, i)
+			if err != nil {
+				return rep, fmt.Errorf("%s round %d: %w", kind, i, err)
+			}
+			rep.Rounds = append(rep.Rounds, r)
+			r.printLine(os.Stdout)
+		}
+	}
+	rep.summarize()
+	return rep, nil
+}
+
+type failoverRun struct {
+	o          options
+	dir        string
+	eps        deploy.Endpoints
+	client     *http.Client
+	victimHost string
+}
+
+// awaitNormal waits until every edge sees every node healthy, edge-2's DNS
+// answers us-east for North America, and edge-1 routes to us-east again
+// without it being ejected.
+func (f *failoverRun) awaitNormal(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	left := func() time.Duration { return max(time.Until(deadline), time.Second) }
+	if err := until(ctx, left(), "every edge sees every region healthy", func() error {
+		return allHealthy(ctx, f.client, f.eps)
+	}); err != nil {
+		return err
+	}
+	if err := until(ctx, left(), victim+" in DNS answers", func() error {
+		got, err := dnsA(f.eps.Edges[1].DNS, naClient, shopHost, time.Second)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(got, []string{f.victimHost}) {
+			return fmt.Errorf("answer %v, want [%s]", got, f.victimHost)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return until(ctx, left(), f.eps.Edges[0].Name+" routes to "+victim, func() error {
+		s, err := edgeStatus(ctx, f.client, f.eps.Edges[0].Admin)
+		if err != nil {
+			return err
+		}
+		for _, r := range s.Regions {
+			if r.ID == victim && (!r.Healthy || !r.EjectedUntil.IsZero()) {
+				return fmt.Errorf("%s healthy %v, ejected until %v", victim, r.Healthy, r.EjectedUntil)
+			}
+		}
+		region, err := f.probe(ctx)
+		if err != nil {
+			return err
+		}
+		if region != victim {
+			return fmt.Errorf("answered by %s", region)
+		}
+		return nil
+	})
+}
+
+// probe sends one GET through edge-1 and returns the region that answered.
+func (f *failoverRun) probe(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.eps.Edges[0].HTTP+"/", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Host = shopHost
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %s", resp.Status)
+	}
+	return resp.Header.Get("X-Meridian-Region"), nil
+}
+
+// inject fails us-east the way kind says.
+func (f *failoverRun) inject(ctx context.Context, kind string) error {
+	switch kind {
+	case "kill":
+		_, err := deploy.Kill(ctx, f.dir, victim)
+		return err
+	case "blackhole":
+		// us-east cut off from every other checker and from every edge's
+		// proxy: the equivalent of `meridian chaos partition us-east X` for
+		// every X, in one change.
+		_, _, err := deploy.Inject(ctx, f.dir, func(s *chaos.State) {
+			for _, e := range f.eps.Edges {
+				s.Partition(victim, e.Name, false)
+			}
+			seen := map[string]bool{}
+			for _, n := range f.eps.Nodes {
+				if n.Region != victim && !seen[n.Region] {
+					seen[n.Region] = true
+					s.Partition(victim, n.Region, false)
+				}
+			}
+		})
+		return err
+	}
+	return fmt.Errorf("unknown kind %q", kind)
+}
+
+func (f *failoverRun) restore(ctx context.Context, kind string) error {
+	if kind == "kill" {
+		_, err := deploy.Restart(ctx, f.dir, victim)
+		return err
+	}
+	_, _, err := deploy.Inject(ctx, f.dir, func(s *chaos.State) { s.Heal() })
+	return err
+}
+
+// request is one GET of the traffic.
+type request struct {
+	sent, done time.Time
+	status     int
+	region     string
+	err        string
+}
+
+// traffic sends GETs at a fixed rate, each on its own goroutine, so that a
+// request the edge holds does not hold back the next one (a closed loop of
+// a few workers stops measuring as soon as they are all stuck).
+type traffic struct {
+	mu   sync.Mutex
+	reqs []request
+	wg   sync.WaitGroup
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startTraffic(url string, rate int, timeout time.Duration) *traffic {
+	tr := &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024, DisableCompression: true}
+	client := &http.Client{Transport: tr, Timeout: timeout}
+	t := &traffic{stop: make(chan struct{}), done: make(chan struct{})}
+	every := time.Second / time.Duration(max(rate, 1))
+	go func() {
+		defer close(t.done)
+		defer tr.CloseIdleConnections()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.stop:
+				t.wg.Wait()
+				return
+			case <-tick.C:
+			}
+			t.wg.Go(func() {
+				r := request{sent: time.Now()}
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				req.Host = shopHost
+				resp, err := client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					r.status = resp.StatusCode
+					r.region = resp.Header.Get("X-Meridian-Region")
+				}
+				r.done = time.Now()
+				if err != nil {
+					r.err = err.Error()
+				}
+				t.mu.Lock()
+				t.reqs = append(t.reqs, r)
+				t.mu.Unlock()
+			})
+		}
+	}()
+	return t
+}
+
+// finish stops sending and waits for every request in flight.
+func (t *traffic) finish() []request {
+	close(t.stop)
+	<-t.done
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.reqs)
+}
+
+// poll calls fn every interval until stop closes.
+func poll(every time.Duration, stop <-chan struct{}, fn func(now time.Time)) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				fn(time.Now())
+			}
+		}
+	})
+	return &wg
+}
+
+// roundResult is one failure of us-east. Times are milliseconds after T0,
+// the moment the fault was injected (the start of the Kill or Inject call).
+type roundResult struct {
+	Kind  string `json:"kind"`
+	Round int    `json:"round"`
+	// InjectMs is how long the Kill / Inject call took (pushing the chaos
+	// state to every process, then for kill the SIGKILL).
+	InjectMs float64 `json:"inject_ms"`
+
+	// EdgeSwitchMs is when edge-1's /admin/status first showed us-east
+	// ejected or unhealthy: from then on the edge sends it no request while
+	// another region is available. SwitchBy says which came first.
+	EdgeSwitchMs float64 `json:"edge_switch_ms"`
+	SwitchBy     string  `json:"switch_by"`
+	// LastVictimSentMs / LastVictimDoneMs: the last request answered by
+	// us-east (X-Meridian-Region), when it was sent and when its answer
+	// arrived; negative when that was before T0.
+	LastVictimSentMs float64 `json:"last_victim_answer_sent_ms"`
+	LastVictimDoneMs float64 `json:"last_victim_answer_done_ms"`
+	// Retried is how many attempts us-east failed and edge-1 sent on to
+	// another region (its meridian_edge_retries_total), Failures by kind.
+	Retried  float64            `json:"retried"`
+	Failures map[string]float64 `json:"upstream_failures"`
+	Ejected  float64            `json:"ejections"`
+
+	Requests   int    `json:"requests"`
+	Failed     int    `json:"failed"`
+	FirstError string `json:"first_error,omitempty"`
+	// Latency of the requests sent from T0 on; Slow counts those over 1 s,
+	// LastSlowDoneMs is when the last of them finished.
+	P50Ms          float64 `json:"p50_ms"`
+	P99Ms          float64 `json:"p99_ms"`
+	MaxMs          float64 `json:"max_ms"`
+	Slow           int     `json:"slow"`
+	LastSlowDoneMs float64 `json:"last_slow_done_ms"`
+	BaseP99Ms      float64 `json:"before_p99_ms"`
+
+	// DNSGoneMs is when edge-2 first answered North America without
+	// us-east's address after its last answer with it; -1 if it still did
+	// at the end. DNSPolls counts the queries, DNSErrors the unanswered.
+	DNSGoneMs   float64 `json:"dns_gone_ms"`
+	DNSPolls    int     `json:"dns_polls"`
+	DNSErrors   int     `json:"dns_errors"`
+	StatusPolls int     `json:"status_polls"`
+	// RestoreMs is from the restart / heal to everything normal again.
+	RestoreMs float64 `json:"restore_ms"`
+}
+
+func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResult, error) {
+	e1, e2 := f.eps.Edges[0], f.eps.Edges[1]
+	res := &roundResult{Kind: kind, Round: n, EdgeSwitchMs: -1, DNSGoneMs: -1}
+	before, err := edgeCounters(ctx, f.client, e1.Admin, victim)
+	if err != nil {
+		return nil, err
+	}
+	tr := startTraffic(e1.HTTP+"/", f.o.rate, f.o.clientTimeout)
+	finished := false
+	defer func() {
+		if !finished {
+			tr.finish()
+		}
+	}()
+	select {
+	case <-time.After(f.o.pre):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+
+	var (
+		mu        sync.Mutex
+		t0        time.Time
+		switchAt  time.Time
+		switchBy  string
+		lastWith  time.Time // last DNS answer holding us-east
+		goneAfter time.Time // first answer without it after lastWith
+	)
+	stop := make(chan struct{})
+	t0 = time.Now()
+	statusPoll := poll(f.o.dnsEvery, stop, func(now time.Time) {
+		mu.Lock()
+		done := !switchAt.IsZero()
+		mu.Unlock()
+		if done {
+			return
+		}
+		s, err := edgeStatus(ctx, f.client, e1.Admin)
+		if err != nil {
+			return
+		}
+		for _, r := range s.Regions {
+			if r.ID != victim {
+				continue
+			}
+			var by []string
+			if !r.EjectedUntil.IsZero() {
+				by = append(by, "ejected")
+			}
+			if !r.Healthy {
+				by = append(by, "unhealthy")
+			}
+			if len(by) > 0 {
+				mu.Lock()
+				switchAt, switchBy = now, strings.Join(by, "+")
+				res.StatusPolls++
+				mu.Unlock()
+				return
+			}
+		}
+		mu.Lock()
+		res.StatusPolls++
+		mu.Unlock()
+	})
+	dnsPoll := poll(f.o.dnsEvery, stop, func(now time.Time) {
+		got, err := dnsA(e2.DNS, naClient, shopHost, 500*time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		res.DNSPolls++
+		if err != nil {
+			res.DNSErrors++
+			return
+		}
+		if slices.Contains(got, f.victimHost) {
+			lastWith, goneAfter = now, time.Time{}
+		} else if goneAfter.IsZero() {
+			goneAfter = now
+		}
+	})
+	if err := f.inject(ctx, kind); err != nil {
+		close(stop)
+		return nil, fmt.Errorf("injecting %s: %w", kind, err)
+	}
+	res.InjectMs = ms(time.Since(t0))
+	select {
+	case <-time.After(f.o.observe):
+	case <-ctx.Done():
+		close(stop)
+		return nil, ctx.Err()
+	}
+	close(stop)
+	statusPoll.Wait()
+	dnsPoll.Wait()
+	reqs := tr.finish() // waits for requests still held (up to -client-timeout)
+	finished = true
+	after, err := edgeCounters(ctx, f.client, e1.Admin, victim)
+	if err != nil {
+		return nil, err
+	}
+
+	rel := func(t time.Time) float64 { return ms(t.Sub(t0)) }
+	if !switchAt.IsZero() {
+		res.EdgeSwitchMs, res.SwitchBy = rel(switchAt), switchBy
+	}
+	if !goneAfter.IsZero() && goneAfter.After(t0) {
+		res.DNSGoneMs = rel(goneAfter)
+	}
+	_ = lastWith
+	res.Failures = map[string]float64{}
+	for k, v := range after {
+		d := v - before[k]
+		switch {
+		case k == "retries":
+			res.Retried = d
+		case k == "ejections":
+			res.Ejected = d
+		case strings.HasPrefix(k, "fail_") && d > 0:
+			res.Failures[strings.TrimPrefix(k, "fail_")] = d
+		}
+	}
+	var hist, base latency.Histogram
+	lastVictim := -1
+	for i, r := range reqs {
+		res.Requests++
+		if r.err != "" || r.status != http.StatusOK {
+			res.Failed++
+			if res.FirstError == "" {
+				res.FirstError = r.err
+				if r.err == "" {
+					res.FirstError = fmt.Sprintf("status %d", r.status)
+				}
+			}
+			continue
+		}
+		if r.region == victim && (lastVictim < 0 || r.done.After(reqs[lastVictim].done)) {
+			lastVictim = i
+		}
+		lat := r.done.Sub(r.sent)
+		if r.sent.Before(t0) {
+			base.Record(lat)
+			continue
+		}
+		hist.Record(lat)
+		if lat > slowAfter {
+			res.Slow++
+			res.LastSlowDoneMs = max(res.LastSlowDoneMs, rel(r.done))
+		}
+	}
+	if lastVictim >= 0 {
+		res.LastVictimSentMs, res.LastVictimDoneMs = rel(reqs[lastVictim].sent), rel(reqs[lastVictim].done)
+	}
+	res.P50Ms, res.P99Ms, res.MaxMs = ms(hist.Quantile(0.5)), ms(hist.Quantile(0.99)), ms(hist.Max())
+	res.BaseP99Ms = ms(base.Quantile(0.99))
+
+	restored := time.Now()
+	if err := f.restore(ctx, kind); err != nil {
+		return nil, fmt.Errorf("restoring after %s: %w", kind, err)
+	}
+	if err := f.awaitNormal(ctx, 180*time.Second); err != nil {
+		return nil, fmt.Errorf("after %s: %w", kind, err)
+	}
+	res.RestoreMs = ms(time.Since(restored))
+	return res, nil
+}
+
+func (r *roundResult) printLine(w io.Writer) {
+	dns := "not gone"
+	if r.DNSGoneMs >= 0 {
+		dns = fmt.Sprintf("%.0f ms", r.DNSGoneMs)
+	}
+	fmt.Fprintf(w, "  %-9s round %d: edge switch %.0f ms (%s), last %s answer sent %.0f / done %.0f ms, retried %.0f %v, "+
+		"%d req %d failed, p99 %.0f ms max %.0f ms, %d slow (last done %.0f ms); DNS gone %s; restored in %.1f s\n",
+		r.Kind, r.Round, r.EdgeSwitchMs, r.SwitchBy, victim, r.LastVictimSentMs, r.LastVictimDoneMs, r.Retried, r.Failures,
+		r.Requests, r.Failed, r.P99Ms, r.MaxMs, r.Slow, r.LastSlowDoneMs, dns, r.RestoreMs/1000)
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "    first failure: %s\n", r.FirstError)
+	}
+}
+
+type kindSummary struct {
+	Kind string `json:"kind"`
+	// Max over the rounds.
+	EdgeSwitchMaxMs float64 `json:"edge_switch_max_ms"`
+	LastVictimMaxMs float64 `json:"last_victim_answer_done_max_ms"`
+	Failed          int     `json:"failed"`
+	MaxLatencyMs    float64 `json:"max_latency_ms"`
+	DNSGoneMaxMs    float64 `json:"dns_gone_max_ms"`
+	DNSWithTTLMs    float64 `json:"dns_with_ttl_max_ms"`
+	EdgeMet         bool    `json:"edge_target_met"`
+	DNSMet          bool    `json:"dns_target_met"`
+}
+
+type failoverReport struct {
+	Subnet        string         `json:"subnet"`
+	Rate          int            `json:"rate"`
+	Edge          string         `json:"edge"`
+	DNSEdge       string         `json:"dns_edge"`
+	DNSClient     string         `json:"dns_client"`
+	TTLms         float64        `json:"dns_ttl_ms"`
+	ClientTimeout string         `json:"client_timeout"`
+	Rounds        []*roundResult `json:"rounds"`
+	Summary       []kindSummary  `json:"summary"`
+}
+
+func (rep *failoverReport) summarize() {
+	by := map[string]*kindSummary{}
+	var order []string
+	for _, r := range rep.Rounds {
+		s := by[r.Kind]
+		if s == nil {
+			s = &kindSummary{Kind: r.Kind}
+			by[r.Kind] = s
+			order = append(order, r.Kind)
+		}
+		if r.EdgeSwitchMs < 0 {
+			s.EdgeSwitchMaxMs = -1
+		} else if s.EdgeSwitchMaxMs >= 0 {
+			s.EdgeSwitchMaxMs = max(s.EdgeSwitchMaxMs, r.EdgeSwitchMs)
+		}
+		s.LastVictimMaxMs = max(s.LastVictimMaxMs, r.LastVictimDoneMs)
+		s.Failed += r.Failed
+		s.MaxLatencyMs = max(s.MaxLatencyMs, r.MaxMs)
+		if r.DNSGoneMs < 0 {
+			s.DNSGoneMaxMs = -1
+		} else if s.DNSGoneMaxMs >= 0 {
+			s.DNSGoneMaxMs = max(s.DNSGoneMaxMs, r.DNSGoneMs)
+		}
+	}
+	for _, k := range order {
+		s := by[k]
+		if s.DNSGoneMaxMs >= 0 {
+			s.DNSWithTTLMs = s.DNSGoneMaxMs + rep.TTLms
+		}
+		s.EdgeMet = s.EdgeSwitchMaxMs >= 0 && s.EdgeSwitchMaxMs < ms(targetEdgeFailover) &&
+			s.LastVictimMaxMs < ms(targetEdgeFailover) && s.Failed == 0
+		s.DNSMet = s.DNSGoneMaxMs >= 0 && s.DNSGoneMaxMs < ms(targetDNSFailover)
+		rep.Summary = append(rep.Summary, *s)
+	}
+}
+
+func (rep *failoverReport) print(w io.Writer) {
+	if len(rep.Summary) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nfailover of %s, max over the rounds (ms after the fault):\n", victim)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "kind\tedge switch\tlast us-east answer\tfailed\tmax latency\tDNS gone\t+TTL\tedge < 1 s, 0 failed\tDNS < 4 s\t")
+	for _, s := range rep.Summary {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%d\t%.0f\t%.0f\t%.0f\t%s\t%s\t\n", s.Kind, s.EdgeSwitchMaxMs, s.LastVictimMaxMs,
+			s.Failed, s.MaxLatencyMs, s.DNSGoneMaxMs, s.DNSWithTTLMs, verdict(s.EdgeMet), verdict(s.DNSMet))
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "baselines (published, not measured here): Route 53 health-checked DNS ~30 s + TTL; Global Accelerator ~30 s")
+}

@@ -1,0 +1,455 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-platform/meridian/bench/internal/latency"
+	"github.com/meridian-platform/meridian/internal/edgeproxy"
+)
+
+// regionIDs name the backends as the edge's regions.
+var regionIDs = []string{"us-east", "eu-west", "ap-south", "us-west", "eu-central", "ap-east"}
+
+// child is a process of this program in another role; it prints "ADDR x"
+// lines when ready and exits when its stdin closes.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	addrs []string
+}
+
+// startChild runs this program with args, behind a taskset prefix when pin
+// is not empty.
+func startChild(ctx context.Context, want int, pin []string, args ...string) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	argv := append(append(slices.Clone(pin), self), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %v: %w", argv, err)
+	}
+	c := &child{cmd: cmd, stdin: stdin}
+	sc := bufio.NewScanner(stdout)
+	for len(c.addrs) < want && sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+			c.addrs = append(c.addrs, a)
+		}
+	}
+	if len(c.addrs) < want {
+		c.stop()
+		return nil, fmt.Errorf("child %v exited before it was ready", argv)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return c, nil
+}
+
+func (c *child) stop() {
+	_ = c.stdin.Close()
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// untilStdinCloses returns a context cancelled when the parent goes away.
+func untilStdinCloses(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
+	return ctx, cancel
+}
+
+// serveBackends runs o.backends trivial HTTP servers answering a body of
+// o.bodyBytes, as bench/lb's backends do.
+func serveBackends(ctx context.Context, o options) error {
+	ctx, cancel := untilStdinCloses(ctx)
+	defer cancel()
+	body := []byte(strings.Repeat("x", o.bodyBytes-1) + "\n")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(body)
+	})
+	var srvs []*http.Server
+	for range o.backends {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		srvs = append(srvs, srv)
+		go func() { _ = srv.Serve(ln) }()
+		fmt.Println("ADDR", ln.Addr().String())
+	}
+	<-ctx.Done()
+	for _, s := range srvs {
+		_ = s.Close()
+	}
+	return nil
+}
+
+// serveEdge runs the edge proxy in front of the backends, one region each,
+// as an edge process builds it: a health source and measured RTTs read on
+// every request (every region healthy, all within the 5 ms latency
+// tolerance, so they share the traffic as nginx's round robin does),
+// metrics on a registry, warnings logged.
+func serveEdge(ctx context.Context, o options) error {
+	ctx, cancel := untilStdinCloses(ctx)
+	defer cancel()
+	targets := strings.Split(o.targets, ",")
+	if len(targets) > len(regionIDs) {
+		return fmt.Errorf("at most %d backends", len(regionIDs))
+	}
+	rtt := map[string]time.Duration{}
+	var regions []edgeproxy.Region
+	for i, addr := range targets {
+		id := regionIDs[i]
+		regions = append(regions, edgeproxy.Region{ID: id, URL: "http://" + addr, HealthCheck: id})
+		rtt[id] = time.Duration(i+1) * time.Millisecond
+	}
+	p, err := edgeproxy.New(edgeproxy.Config{
+		Name:       "edge-bench",
+		Regions:    regions,
+		Health:     edgeproxy.HealthFunc(func(string) (bool, bool) { return true, true }),
+		RTT:        edgeproxy.RTTFunc(func(r string) (time.Duration, bool) { d, ok := rtt[r]; return d, ok }),
+		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Registerer: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	if o.edgeProfile != "" {
+		f, err := os.Create(o.edgeProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
+	fmt.Println("ADDR", ln.Addr().String())
+	return p.Serve(ctx, ln)
+}
+
+type proxyTarget struct {
+	name string
+	urls []string
+	pids func() []int // the processes whose CPU counts as the proxy's
+}
+
+// throughput measures direct, nginx and the edge proxy with the same
+// load, alternating.
+func throughput(ctx context.Context, o options) (*throughputReport, error) {
+	proxyCPUs, loadCPUs, err := cpuLayout(o)
+	if err != nil {
+		return nil, err
+	}
+	ncpu := float64(max(cpuCount(allCPUs()), 1)) // before pinning this process
+	workers := 0
+	var proxyPin, loadPin []string
+	if proxyCPUs != "" {
+		workers = cpuCount(proxyCPUs)
+		proxyPin = []string{"taskset", "-c", proxyCPUs}
+		loadPin = []string{"taskset", "-c", loadCPUs}
+		// This process is the load generator: all its threads on the
+		// load CPUs.
+		if out, err := exec.Command("taskset", "-a", "-p", "-c", loadCPUs, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("pinning the load generator: %v: %s", err, out)
+		}
+	}
+	rep := &throughputReport{Backends: o.backends, Clients: o.concurrency, BodyBytes: o.bodyBytes,
+		Duration: o.dur.String(), ProxyCPUs: proxyCPUs, LoadCPUs: loadCPUs}
+	if proxyCPUs != "" {
+		fmt.Printf("\nthroughput: both proxies pinned to CPU %s (edge GOMAXPROCS %d, nginx worker_processes %d); backends and load generator to CPU %s\n",
+			proxyCPUs, workers, workers, loadCPUs)
+	} else {
+		fmt.Println("\nthroughput: no pinning (edge GOMAXPROCS = all CPUs, nginx worker_processes auto)")
+	}
+	fmt.Printf("%d backends (%d B bodies), %d keep-alive clients, %v per run (+%v warm-up), %d rounds, Host: %s\n",
+		o.backends, o.bodyBytes, o.concurrency, o.dur, o.warm, o.tpRounds, shopHost)
+
+	backends, err := startChild(ctx, o.backends, loadPin, "-role", "backends", "-backends", strconv.Itoa(o.backends),
+		"-body", strconv.Itoa(o.bodyBytes))
+	if err != nil {
+		return rep, err
+	}
+	defer backends.stop()
+	eargs := []string{"-role", "edge", "-targets", strings.Join(backends.addrs, ",")}
+	if workers > 0 {
+		eargs = append(eargs, "-procs", strconv.Itoa(workers))
+	}
+	if o.edgeProfile != "" {
+		eargs = append(eargs, "-edge-cpuprofile", o.edgeProfile)
+	}
+	edgeProc, err := startChild(ctx, 1, proxyPin, eargs...)
+	if err != nil {
+		return rep, err
+	}
+	defer edgeProc.stop()
+
+	targets := []proxyTarget{
+		{name: "direct", urls: urls(backends.addrs)},
+		{name: "edge", urls: urls(edgeProc.addrs), pids: func() []int { return []int{edgeProc.cmd.Process.Pid} }},
+	}
+	if !o.skipNginx {
+		ng, err := startNginx(ctx, o, backends.addrs, workers, proxyPin)
+		if err != nil {
+			return rep, err
+		}
+		if ng != nil {
+			defer ng.stop()
+			rep.Nginx = ng.version
+			targets = []proxyTarget{targets[0], {name: "nginx", urls: urls([]string{ng.addr}), pids: ng.pids}, targets[1]}
+		}
+	}
+	self := os.Getpid()
+	for round := 1; round <= o.tpRounds; round++ {
+		for _, t := range targets {
+			if _, err := load(ctx, t.urls, o.concurrency, o.warm); err != nil {
+				return rep, err
+			}
+			var pids []int
+			if t.pids != nil {
+				pids = t.pids()
+			}
+			cpu0 := cpuOf(pids)
+			load0 := cpuOf([]int{self, backends.cmd.Process.Pid})
+			busy0, total0, _ := machineCPU()
+			r, err := load(ctx, t.urls, o.concurrency, o.dur)
+			if err != nil {
+				return rep, err
+			}
+			el := r.elapsed.Seconds()
+			busy1, total1, _ := machineCPU()
+			r.ProxyCores = (cpuOf(pids) - cpu0).Seconds() / el
+			r.LoadCores = (cpuOf([]int{self, backends.cmd.Process.Pid}) - load0).Seconds() / el
+			if total1 > total0 {
+				r.OtherCores = max(0, (busy1-busy0).Seconds()/(total1-total0).Seconds()*ncpu-r.ProxyCores-r.LoadCores)
+			}
+			if r.ProxyCores > 0 {
+				r.PerCore = r.RPS / r.ProxyCores
+			}
+			r.Target, r.Round = t.name, round
+			rep.Runs = append(rep.Runs, r)
+			fmt.Printf("  %-6s round %d: %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  proxy %.2f cores (%.0f req/core-s)  load %.2f  others %.2f\n",
+				t.name, round, r.RPS, ms(r.P50), ms(r.P99), r.Errors, r.ProxyCores, r.PerCore, r.LoadCores, r.OtherCores)
+		}
+	}
+	rep.summarize()
+	return rep, nil
+}
+
+func urls(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		out = append(out, "http://"+a+"/")
+	}
+	return out
+}
+
+type tpResult struct {
+	Target     string        `json:"target"`
+	Round      int           `json:"round"`
+	Requests   int           `json:"requests"`
+	Errors     int           `json:"errors"`
+	RPS        float64       `json:"rps"`
+	P50        time.Duration `json:"p50_ns"`
+	P99        time.Duration `json:"p99_ns"`
+	ProxyCores float64       `json:"proxy_cores"`
+	PerCore    float64       `json:"rps_per_proxy_core"`
+	LoadCores  float64       `json:"load_cores"`
+	OtherCores float64       `json:"other_cores"`
+	elapsed    time.Duration
+}
+
+// load runs c keep-alive clients for d against urls (client i uses
+// urls[i%len(urls)]), each recording its latencies in a histogram.
+func load(ctx context.Context, urls []string, c int, d time.Duration) (tpResult, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: c, MaxIdleConns: 4 * c, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	type part struct {
+		h    latency.Histogram
+		errs int
+	}
+	parts := make(chan *part, c)
+	start := time.Now()
+	for i := range c {
+		url := urls[i%len(urls)]
+		go func() {
+			p := &part{}
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				req.Host = shopHost
+				resp, err := client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						p.errs++
+					}
+					continue
+				}
+				p.h.Record(time.Since(t0))
+			}
+			parts <- p
+		}()
+	}
+	var all latency.Histogram
+	var errs int
+	for range c {
+		p := <-parts
+		all.Merge(&p.h)
+		errs += p.errs
+	}
+	el := time.Since(start)
+	if all.Count() == 0 {
+		return tpResult{}, fmt.Errorf("no request succeeded against %v (%d errors)", urls, errs)
+	}
+	return tpResult{Requests: int(all.Count()), Errors: errs, RPS: float64(all.Count()) / el.Seconds(),
+		P50: all.Quantile(0.50), P99: all.Quantile(0.99), elapsed: el}, nil
+}
+
+type tpSummary struct {
+	Target     string  `json:"target"`
+	RPS        float64 `json:"rps"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	ProxyCores float64 `json:"proxy_cores"`
+	PerCore    float64 `json:"rps_per_proxy_core"`
+}
+
+type throughputReport struct {
+	Backends  int         `json:"backends"`
+	Clients   int         `json:"clients"`
+	BodyBytes int         `json:"body_bytes"`
+	Duration  string      `json:"duration"`
+	ProxyCPUs string      `json:"proxy_cpus"`
+	LoadCPUs  string      `json:"load_cpus"`
+	Nginx     string      `json:"nginx,omitempty"`
+	Runs      []tpResult  `json:"runs"`
+	Summary   []tpSummary `json:"summary"`
+	// Ratio is edge req/s ÷ nginx req/s (means of the rounds); RoundRatios
+	// per round; PerCoreRatio the same per core of proxy CPU.
+	Ratio        float64   `json:"rps_ratio_to_nginx,omitempty"`
+	RoundRatios  []float64 `json:"round_ratios,omitempty"`
+	PerCoreRatio float64   `json:"per_core_ratio_to_nginx,omitempty"`
+}
+
+func (rep *throughputReport) summarize() {
+	by := map[string]*tpSummary{}
+	counts := map[string]int{}
+	var order []string
+	perRound := map[int]map[string]float64{}
+	for _, r := range rep.Runs {
+		s := by[r.Target]
+		if s == nil {
+			s = &tpSummary{Target: r.Target}
+			by[r.Target] = s
+			order = append(order, r.Target)
+		}
+		s.RPS += r.RPS
+		s.P50Ms += ms(r.P50)
+		s.P99Ms += ms(r.P99)
+		s.ProxyCores += r.ProxyCores
+		counts[r.Target]++
+		if perRound[r.Round] == nil {
+			perRound[r.Round] = map[string]float64{}
+		}
+		perRound[r.Round][r.Target] = r.RPS
+	}
+	for _, name := range order {
+		s := by[name]
+		n := float64(counts[name])
+		s.RPS, s.P50Ms, s.P99Ms, s.ProxyCores = s.RPS/n, s.P50Ms/n, s.P99Ms/n, s.ProxyCores/n
+		if s.ProxyCores > 0 {
+			s.PerCore = s.RPS / s.ProxyCores
+		}
+		rep.Summary = append(rep.Summary, *s)
+	}
+	e, ng := by["edge"], by["nginx"]
+	if e == nil || ng == nil {
+		return
+	}
+	rep.Ratio = e.RPS / ng.RPS
+	if ng.PerCore > 0 {
+		rep.PerCoreRatio = e.PerCore / ng.PerCore
+	}
+	for round := 1; perRound[round] != nil; round++ {
+		if ng := perRound[round]["nginx"]; ng > 0 {
+			rep.RoundRatios = append(rep.RoundRatios, perRound[round]["edge"]/ng)
+		}
+	}
+}
+
+func (rep *throughputReport) print(w io.Writer) {
+	fmt.Fprintln(w, "\nthroughput, mean of the rounds:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\treq/s\tp50 ms\tp99 ms\tproxy cores\treq/s per proxy core\t")
+	for _, s := range rep.Summary {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t\n", s.Target, s.RPS, s.P50Ms, s.P99Ms, s.ProxyCores, s.PerCore)
+	}
+	_ = tw.Flush()
+	if rep.Ratio == 0 {
+		fmt.Fprintln(w, "no nginx figures: target not evaluated")
+		return
+	}
+	fmt.Fprintf(w, "edge req/s / nginx req/s: %.2f (rounds %s; target >= %.2f: %s); per proxy core: %.2f\n",
+		rep.Ratio, fmtRatios(rep.RoundRatios), targetRatio, verdict(rep.Ratio >= targetRatio), rep.PerCoreRatio)
+}
+
+func fmtRatios(rs []float64) string {
+	var parts []string
+	for _, r := range rs {
+		parts = append(parts, fmt.Sprintf("%.2f", r))
+	}
+	return strings.Join(parts, ", ")
+}
