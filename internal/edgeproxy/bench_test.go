@@ -50,7 +50,7 @@ func BenchmarkChoose(b *testing.B) {
 	var regions []Region
 	for i, id := range []string{"a", "b", "c", "d"} {
 		regions = append(regions, Region{ID: id, URL: fmt.Sprintf("http://127.0.0.1:%d", i+1),
-			HealthCheck: "hc-" + id, Weight: i + 1, TrafficDial: Dial(80)})
+			HealthCheck: "hc-" + id, Weight: i + 1, TrafficDial: Percent(80)})
 		rtt.set(id, time.Duration(10+i*2)*time.Millisecond)
 	}
 	p, err := New(Config{Regions: regions, RTT: rtt, Health: &fakeHealth{}, Seed: 1})

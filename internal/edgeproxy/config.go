@@ -165,8 +165,8 @@ type Region struct {
 	TrafficDial *int
 }
 
-// Dial returns a TrafficDial of pct percent, for Region literals.
-func Dial(pct int) *int { return &pct }
+// Percent returns a pointer to pct, for Region.TrafficDial in literals.
+func Percent(pct int) *int { return &pct }
 
 // OutlierDetection ejects a region that keeps failing before the global health
 // verdict arrives (Envoy's consecutive gateway failure detection). A failure

@@ -20,7 +20,7 @@ func ExampleNew() {
 		Name: "edge-nyc",
 		Regions: []edgeproxy.Region{
 			{ID: "us-east", URL: "http://127.0.1.1:8080", HealthCheck: "lb-us-east"},
-			{ID: "us-west", URL: "http://127.0.1.2:8080", HealthCheck: "lb-us-west", TrafficDial: edgeproxy.Dial(25)},
+			{ID: "us-west", URL: "http://127.0.1.2:8080", HealthCheck: "lb-us-west", TrafficDial: edgeproxy.Percent(25)},
 			{ID: "eu-west", URL: "http://127.0.1.3:8080", HealthCheck: "lb-eu-west"},
 		},
 		RTT: rtt,

@@ -87,15 +87,15 @@ func TestWeightsAndDials(t *testing.T) {
 			map[string]float64{"a": 0.5, "b": 0.5}},
 		{"weights beyond tolerance do not apply", []reg{{"a", 10 * ms, 1, nil}, {"b", 16 * ms, 9, nil}},
 			map[string]float64{"a": 1, "b": 0}},
-		{"dial spills to the next region", []reg{{"a", 10 * ms, 0, Dial(30)}, {"b", 40 * ms, 0, nil}, {"c", 90 * ms, 0, nil}},
+		{"dial spills to the next region", []reg{{"a", 10 * ms, 0, Percent(30)}, {"b", 40 * ms, 0, nil}, {"c", 90 * ms, 0, nil}},
 			map[string]float64{"a": 0.3, "b": 0.7, "c": 0}},
-		{"dials chain", []reg{{"a", 10 * ms, 0, Dial(50)}, {"b", 40 * ms, 0, Dial(50)}, {"c", 90 * ms, 0, nil}},
+		{"dials chain", []reg{{"a", 10 * ms, 0, Percent(50)}, {"b", 40 * ms, 0, Percent(50)}, {"c", 90 * ms, 0, nil}},
 			map[string]float64{"a": 0.5, "b": 0.25, "c": 0.25}},
-		{"dial within a weighted tier", []reg{{"a", 10 * ms, 1, Dial(50)}, {"b", 10 * ms, 1, nil}},
+		{"dial within a weighted tier", []reg{{"a", 10 * ms, 1, Percent(50)}, {"b", 10 * ms, 1, nil}},
 			map[string]float64{"a": 0.25, "b": 0.75}},
-		{"dial zero gets nothing", []reg{{"a", 10 * ms, 0, Dial(0)}, {"b", 40 * ms, 0, nil}},
+		{"dial zero gets nothing", []reg{{"a", 10 * ms, 0, Percent(0)}, {"b", 40 * ms, 0, nil}},
 			map[string]float64{"a": 0, "b": 1}},
-		{"what every region passes on is shared in proportion", []reg{{"a", 10 * ms, 0, Dial(50)}, {"b", 40 * ms, 0, Dial(50)}},
+		{"what every region passes on is shared in proportion", []reg{{"a", 10 * ms, 0, Percent(50)}, {"b", 40 * ms, 0, Percent(50)}},
 			map[string]float64{"a": 2.0 / 3, "b": 1.0 / 3}},
 		{"unmeasured regions share by weight", []reg{{"a", 0, 1, nil}, {"b", 0, 1, nil}},
 			map[string]float64{"a": 0.5, "b": 0.5}},
@@ -732,7 +732,7 @@ func TestSetRegionsUnderTraffic(t *testing.T) {
 		})
 	}
 	rb := b.region()
-	rb.TrafficDial = Dial(50)
+	rb.TrafficDial = Percent(50)
 	for i := range 50 {
 		regions := []Region{a.region()}
 		if i%2 == 1 {
@@ -773,7 +773,7 @@ func TestValidate(t *testing.T) {
 		{"no url", Config{Regions: []Region{{ID: "a"}}}, "no load balancer URL"},
 		{"url scheme", Config{Regions: []Region{{ID: "a", URL: "127.0.1.1:8080"}}}, "http://"},
 		{"url path", Config{Regions: []Region{{ID: "a", URL: "http://h:1/x"}}}, "only have a scheme, host and port"},
-		{"dial", Config{Regions: []Region{{ID: "a", URL: ok.URL, TrafficDial: Dial(120)}}}, "traffic dial 120%"},
+		{"dial", Config{Regions: []Region{{ID: "a", URL: ok.URL, TrafficDial: Percent(120)}}}, "traffic dial 120%"},
 		{"weight", Config{Regions: []Region{{ID: "a", URL: ok.URL, Weight: -1}}}, "weight -1"},
 		{"cookie", Config{Regions: []Region{ok}, AffinityCookie: "a b"}, "affinity cookie name"},
 		{"ejection times", Config{Regions: []Region{ok}, Outlier: OutlierDetection{BaseEjection: time.Minute, MaxEjection: time.Second}},
