@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -330,7 +331,7 @@ func validCookieName(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !isAlnum(c) && !isByteIn(c, "!#$%&'*+-.^_`|~") {
+		if !isAlnum(c) && strings.IndexByte("!#$%&'*+-.^_`|~", c) < 0 {
 			return false
 		}
 	}
@@ -340,7 +341,7 @@ func validCookieName(s string) bool {
 // validCookieValue: region IDs travel unquoted in the affinity cookie.
 func validCookieValue(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isAlnum(c) && !isByteIn(c, "-._~") {
+		if c := s[i]; !isAlnum(c) && strings.IndexByte("-._~", c) < 0 {
 			return false
 		}
 	}
@@ -349,13 +350,4 @@ func validCookieValue(s string) bool {
 
 func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-}
-
-func isByteIn(c byte, set string) bool {
-	for i := 0; i < len(set); i++ {
-		if set[i] == c {
-			return true
-		}
-	}
-	return false
 }
