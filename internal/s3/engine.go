@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -171,7 +173,7 @@ func New(cfg Config, st *store.Store) (*Engine, error) {
 	if err := e.files.init(); err != nil {
 		return nil, err
 	}
-	if err := e.recoverIntents(context.Background()); err != nil {
+	if err := e.recover(); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -187,37 +189,51 @@ func setDefault[T comparable](v *T, def T) {
 // Region is the region the engine serves.
 func (e *Engine) Region() string { return e.cfg.Region }
 
-// recoverIntents removes the file of every version placed before a crash
-// whose metadata did not commit, so no bytes without metadata linger.
-func (e *Engine) recoverIntents(ctx context.Context) error {
-	ids, err := e.files.listIntents()
+// recover finishes or undoes what a crash interrupted: bodies being received
+// are deleted; staged version bytes are moved into place if their version
+// committed, deleted otherwise.
+func (e *Engine) recover() error {
+	dir := e.files.tmpDir()
+	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("reading upload intents: %w", err)
+		return fmt.Errorf("reading %q: %w", dir, err)
 	}
-	for _, id := range ids {
-		var rec intentRecord
-		path := e.files.intent(id)
-		if err := readJSONFile(path, &rec); err == nil {
-			st, err := e.st.Get(store.Key{Space: rec.Space, Hash: []byte(rec.Key)})
-			if err != nil {
-				return err
+	for _, ent := range ents {
+		name := ent.Name()
+		path := filepath.Join(dir, name)
+		id, staged := strings.CutSuffix(name, stagedSuffix)
+		if staged && e.committed(id) {
+			if err := e.files.promote(path, id); err != nil {
+				return fmt.Errorf("moving committed object bytes %s into place: %w", id, err)
 			}
-			if _, live := allVersions(st); !live[id] {
-				if err := removeIfExists(e.files.object(id)); err != nil {
-					return fmt.Errorf("removing uncommitted object %s: %w", id, err)
-				}
-				e.log.Info("removed the bytes of an upload interrupted before its metadata committed", "id", id, "key", rec.Key)
-			} else if err := e.st.Reindex(ctx, []store.Key{{Space: rec.Space, Hash: []byte(rec.Key)}}); err != nil {
-				return err
-			}
-		} else if err := removeIfExists(e.files.object(id)); err != nil {
-			return err
+			continue
 		}
-		if err := removeIfExists(path); err != nil {
-			return err
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("removing an interrupted upload: %w", err)
+		}
+		if staged {
+			e.log.Info("removed the bytes of an upload interrupted before its metadata committed", "id", id)
 		}
 	}
 	return nil
+}
+
+// committed reports whether a live version with internal id exists.
+func (e *Engine) committed(id string) bool {
+	ref, err := e.st.GetIndex(versionKey(id))
+	if err != nil || ref == nil {
+		return false
+	}
+	k, ok := parseRef(ref)
+	if !ok {
+		return false
+	}
+	st, err := e.st.Get(k)
+	if err != nil {
+		return false
+	}
+	_, live := allVersions(st)
+	return live[id]
 }
 
 // Indexers runs several store indexers in turn; the store has one slot, the

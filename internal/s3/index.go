@@ -15,18 +15,21 @@ import (
 //	"s3l" 0 bucket-id 0 key → listEntry of the key's current version
 //	"s3p" 0 id             → ref: a visible version whose bytes this node lacks
 //	"s3g" 0 id             → ref: a dead version whose file this node still has
+//	"s3i" 0 id             → ref: every version this node has seen, by id
 //
 // ref is the object's store Space, 0, and its key.
 const (
 	listPrefix    = "s3l\x00"
 	pendingPrefix = "s3p\x00"
 	garbagePrefix = "s3g\x00"
+	versionPrefix = "s3i\x00"
 )
 
 func listKeyPrefix(bucketID string) []byte { return []byte(listPrefix + bucketID + "\x00") }
 func listKey(bucketID, key string) []byte  { return append(listKeyPrefix(bucketID), key...) }
 func pendingKey(id string) []byte          { return []byte(pendingPrefix + id) }
 func garbageKey(id string) []byte          { return []byte(garbagePrefix + id) }
+func versionKey(id string) []byte          { return []byte(versionPrefix + id) }
 
 func refOf(k store.Key) []byte { return append([]byte(k.Space+"\x00"), k.Hash...) }
 
@@ -87,9 +90,16 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 		}
 	}
 	all, live := allVersions(cur)
+	var seen map[string]bool
+	if !full {
+		_, seen = allVersions(old)
+	}
 	ref := refOf(k)
 	woke := false
 	for _, v := range all {
+		if _, ok := seen[v.ID]; !ok {
+			w.Set(versionKey(v.ID), ref)
+		}
 		switch {
 		case curEff[v.ID]:
 			if v.DeleteMarker || v.Origin == region || !(full || !oldEff[v.ID]) {

@@ -219,29 +219,22 @@ func (e *Engine) receive(b Body, limit int64) (*received, error) {
 	return &received{tmp: tmp, size: n, d: d}, nil
 }
 
-// commitVersion places a received file under the version's id and commits
-// the metadata built by build, which runs atomically against the bucket and
-// object states. If build fails or the commit does, the file is removed.
+// commitVersion commits a version whose bytes were received into rc, with
+// the metadata mutations build decides atomically against the bucket and
+// object states. The bytes are made durable under tmp/<id>.v before the
+// metadata commits and moved to their final name after, so a crash at any
+// point leaves either no version or a version whose bytes are on disk (the
+// start-up recovery finishes the move). If build or the commit fails, the
+// bytes are removed.
 func (e *Engine) commitVersion(ctx context.Context, bucket, key string, bucketID string, rc *received, id string,
 	build func(b *Bucket, st *store.State) ([]store.Mutation, error)) (store.Commit, error) {
-	ok := false // whether the placed file is kept
 	okey := objectKey(bucketID, key)
+	var staged string
 	if rc != nil {
-		if err := e.files.writeJSONFile(e.files.intent(id), intentRecord{Space: okey.Space, Key: key}); err != nil {
-			discard(rc.tmp)
-			return store.Commit{}, fmt.Errorf("recording upload intent: %w", err)
-		}
-		if err := place(rc.tmp, e.files.object(id)); err != nil {
-			_ = os.Remove(rc.tmp.Name())
-			_ = os.Remove(e.files.intent(id))
+		var err error
+		if staged, err = e.files.stage(rc.tmp, id); err != nil {
 			return store.Commit{}, err
 		}
-		defer func() {
-			if !ok {
-				_ = os.Remove(e.files.object(id))
-			}
-			_ = os.Remove(e.files.intent(id))
-		}()
 	}
 	keys := append(bucketKeys(bucket), okey)
 	c, err := e.st.Update(ctx, keys, func(states []*store.State) ([]store.Mutation, error) {
@@ -251,10 +244,18 @@ func (e *Engine) commitVersion(ctx context.Context, bucket, key string, bucketID
 		}
 		return build(b, states[3])
 	})
-	if err != nil {
+	if staged == "" {
 		return c, err
 	}
-	ok = true
+	if err != nil {
+		_ = os.Remove(staged)
+		return c, err
+	}
+	if err := e.files.promote(staged, id); err != nil {
+		// The metadata is committed and the bytes durable under their
+		// staged name; the next start moves them.
+		e.log.Error("moving committed object bytes into place", "id", id, "err", err)
+	}
 	return c, nil
 }
 

@@ -91,6 +91,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	sem := make(chan struct{}, e.cfg.FetchConcurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// A kick comes from the indexer, before its batch is visible: pass
+	// again once the store has committed, and once more shortly after.
+	again := time.NewTimer(time.Hour)
+	defer again.Stop()
 	for {
 		e.collect(ctx)
 		e.replicate(ctx, sem, &wg)
@@ -98,6 +102,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-e.kick:
+			select {
+			case <-e.st.Changed():
+			case <-time.After(20 * time.Millisecond):
+			case <-ctx.Done():
+				return nil
+			}
+			again.Reset(100 * time.Millisecond)
+		case <-again.C:
 		case <-t.C:
 		}
 	}

@@ -9,15 +9,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // files is the on-disk layout of object bytes under Config.Dir:
 //
-//	tmp/<random>             bodies being received (deleted at start-up)
+//	tmp/body-<random>        bodies being received (deleted at start-up)
+//	tmp/<id>.v               a version's bytes, durable, whose metadata may not
+//	                         have committed yet (kept or deleted at start-up)
 //	objects/<id[:2]>/<id>    one file per version, named by its internal id
-//	intents/<id>             a version whose file is in place but whose
-//	                         metadata may not have committed (checked at start-up)
 //	uploads/<upload id>/     a multipart upload: upload.json, <n> (part bytes)
 //	                         and <n>.json (part record)
 type files struct {
@@ -28,7 +27,6 @@ func (f *files) tmpDir() string          { return filepath.Join(f.dir, "tmp") }
 func (f *files) objectsDir() string      { return filepath.Join(f.dir, "objects") }
 func (f *files) intentsDir() string      { return filepath.Join(f.dir, "intents") }
 func (f *files) uploadsDir() string      { return filepath.Join(f.dir, "uploads") }
-func (f *files) intent(id string) string { return filepath.Join(f.intentsDir(), id) }
 func (f *files) upload(id string) string { return filepath.Join(f.uploadsDir(), id) }
 
 func (f *files) object(id string) string {
@@ -40,23 +38,48 @@ func (f *files) object(id string) string {
 }
 
 func (f *files) init() error {
-	for _, d := range []string{f.tmpDir(), f.objectsDir(), f.intentsDir(), f.uploadsDir()} {
+	for _, d := range []string{f.tmpDir(), f.objectsDir(), f.uploadsDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("creating object directory %q: %w", d, err)
 		}
 	}
-	// Bodies whose upload was interrupted are garbage.
-	ents, err := os.ReadDir(f.tmpDir())
-	if err != nil {
-		return fmt.Errorf("reading %q: %w", f.tmpDir(), err)
-	}
-	for _, e := range ents {
-		if err := os.RemoveAll(filepath.Join(f.tmpDir(), e.Name())); err != nil {
-			return fmt.Errorf("removing interrupted upload: %w", err)
-		}
-	}
 	return nil
 }
+
+// stage makes a received body durable as tmp/<id>.v, before its metadata
+// commits.
+func (f *files) stage(tmp *os.File, id string) (string, error) {
+	staged := filepath.Join(f.tmpDir(), id+stagedSuffix)
+	if err := tmp.Sync(); err != nil {
+		discard(tmp)
+		return "", fmt.Errorf("syncing %q: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		_ = os.Remove(tmp.Name())
+		return "", fmt.Errorf("closing %q: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), staged); err != nil {
+		_ = os.Remove(tmp.Name())
+		return "", fmt.Errorf("staging %q: %w", staged, err)
+	}
+	if err := syncDir(f.tmpDir()); err != nil {
+		_ = os.Remove(staged)
+		return "", err
+	}
+	return staged, nil
+}
+
+// promote moves committed bytes from their staged name to their final one.
+// The rename need not be durable: after a crash, recovery redoes it.
+func (f *files) promote(staged, id string) error {
+	path := f.object(id)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.Rename(staged, path)
+}
+
+const stagedSuffix = ".v"
 
 func (f *files) exists(id string) bool {
 	_, err := os.Stat(f.object(id))
@@ -129,27 +152,6 @@ func readJSONFile(path string, v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
-}
-
-// intentRecord names the object a placed file belongs to until its metadata
-// commits.
-type intentRecord struct {
-	Space string `json:"space"`
-	Key   string `json:"key"`
-}
-
-func (f *files) listIntents() ([]string, error) {
-	ents, err := os.ReadDir(f.intentsDir())
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), ".") {
-			out = append(out, e.Name())
-		}
-	}
-	return out, nil
 }
 
 func removeIfExists(path string) error {

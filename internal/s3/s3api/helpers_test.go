@@ -190,7 +190,7 @@ func countObjectFiles(t testing.TB, e *env) int {
 // assertNoStrayFiles checks that no temporary body or intent is left.
 func assertNoStrayFiles(t testing.TB, e *env) {
 	t.Helper()
-	for _, d := range []string{"tmp", "intents"} {
+	for _, d := range []string{"tmp"} {
 		ents, err := os.ReadDir(filepath.Join(e.dir, d))
 		if err != nil {
 			t.Fatal(err)
