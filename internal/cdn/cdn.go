@@ -573,14 +573,45 @@ func (c *Cache) send(d *dist, o *origin, req *http.Request) (*http.Response, err
 			return nil, fmt.Errorf("signing the request to origin %s: %w", o.name, err)
 		}
 	}
+	ctx, cancel := context.WithCancel(req.Context())
+	req = req.WithContext(ctx)
 	start := c.cfg.Now()
 	res, err := c.client.Do(req)
 	if err != nil {
+		cancel()
 		c.m.originErrors.WithLabelValues(d.name, o.name, "connect").Inc()
 		return nil, fmt.Errorf("origin %s: %w", o.name, err)
 	}
 	c.m.fetchLatency.WithLabelValues(d.name, o.name).Observe(c.cfg.Now().Sub(start).Seconds())
+	timer := time.AfterFunc(c.cfg.OriginTimeout, cancel)
+	timer.Stop()
+	res.Body = &idleBody{ReadCloser: res.Body, idle: c.cfg.OriginTimeout, cancel: cancel, timer: timer}
 	return res, nil
+}
+
+// idleBody fails a response body whose origin sends nothing for longer than
+// idle while it is being read (CloudFront's origin response timeout applies
+// to the body too), by cancelling its request. Time spent writing to a
+// slow client between reads does not count. Closing it releases the
+// request's context.
+type idleBody struct {
+	io.ReadCloser
+	idle   time.Duration
+	timer  *time.Timer
+	cancel context.CancelFunc
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.idle)
+	n, err := b.ReadCloser.Read(p)
+	b.timer.Stop()
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	b.cancel()
+	return b.ReadCloser.Close()
 }
 
 // originRequest builds the request to send to origin o for client request

@@ -763,3 +763,33 @@ func TestBodyBreakingOff(t *testing.T) {
 		t.Errorf("both broken, no stale entry to serve: got %d, want 502", r.status)
 	}
 }
+
+// TestStalledBodyTimesOut: an origin that stops sending in the middle of a
+// body is given up after OriginTimeout without progress, and the next
+// origin answers.
+func TestStalledBodyTimesOut(t *testing.T) {
+	t.Parallel()
+	stall := make(chan struct{})
+	t.Cleanup(func() { close(stall) })
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write([]byte("0123456789"))
+		w.(http.Flusher).Flush()
+		<-stall
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	clk := newClock()
+	good := newTestOrigin(t, "127.0.0.3", clk)
+	good.set("/a", &object{header: http.Header{"Cache-Control": {"max-age=60"}}, body: "from o2"})
+	d := Distribution{Hosts: []string{testHost}, Origins: []Origin{{Name: "stalls", URL: "http://" + ln.Addr().String() + "/static"}, {Name: "good", URL: good.url}}}
+	edge := newTestEdge(t, Config{Distributions: []Distribution{d}, Now: clk.Now, OriginTimeout: 100 * time.Millisecond})
+	if r := edge.get("/a"); r.status != http.StatusOK || r.body != "from o2" {
+		t.Errorf("got %d %q, want 200 from the second origin", r.status, r.body)
+	}
+}

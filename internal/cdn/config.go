@@ -53,8 +53,9 @@ type Config struct {
 	// that fails or times out makes a GET or HEAD try the next origin.
 	ConnectTimeout time.Duration
 	// OriginTimeout bounds how long an origin may take to start its
-	// response once the request is sent (30s). The body itself is not
-	// time-limited, so large objects can stream.
+	// response once the request is sent, and how long its body may stall
+	// between reads (30s). The body as a whole is not time-limited, so
+	// large objects can stream.
 	OriginTimeout time.Duration
 
 	// Dial opens connections to origins (a net.Dialer's DialContext). The
