@@ -43,6 +43,10 @@ type Config struct {
 	// file (tests and embedders).
 	Credentials aws.CredentialsProvider
 
+	// ImagesBucket is the S3 bucket that holds the product images
+	// (SHOP_IMAGES_BUCKET; default "static"). The shop creates it if absent.
+	ImagesBucket string
+
 	// Catalog is the product catalog seeded on first start (default
 	// DefaultCatalog).
 	Catalog []Product
@@ -66,7 +70,7 @@ type Config struct {
 // process: MERIDIAN_LISTEN_ADDR, or HOST and PORT (the listen address),
 // MERIDIAN_REGION,
 // MERIDIAN_INSTANCE, and the AWS SDK's AWS_ENDPOINT_URL, AWS_REGION,
-// AWS_SHARED_CREDENTIALS_FILE and AWS_PROFILE.
+// AWS_SHARED_CREDENTIALS_FILE and AWS_PROFILE, and SHOP_IMAGES_BUCKET.
 func ConfigFromEnv() Config { return configFromEnv(os.Getenv) }
 
 func configFromEnv(getenv func(string) string) Config {
@@ -77,6 +81,7 @@ func configFromEnv(getenv func(string) string) Config {
 		AWSRegion:       getenv("AWS_REGION"),
 		CredentialsFile: getenv("AWS_SHARED_CREDENTIALS_FILE"),
 		Profile:         getenv("AWS_PROFILE"),
+		ImagesBucket:    getenv("SHOP_IMAGES_BUCKET"),
 	}
 	host, port := getenv("HOST"), getenv("PORT")
 	switch {
@@ -112,6 +117,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.Catalog == nil {
 		cfg.Catalog = DefaultCatalog()
+	}
+	if cfg.ImagesBucket == "" {
+		cfg.ImagesBucket = "static"
 	}
 	if cfg.Settle == 0 {
 		cfg.Settle = 2 * time.Second

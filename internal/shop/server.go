@@ -51,7 +51,12 @@ func money(cents int64) string {
 func (s *Shop) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(webFS, "web") // "web" exists: it is embedded
-	mux.Handle("GET /static/shop.css", http.StripPrefix("/static/", http.FileServerFS(static)))
+	css := http.StripPrefix("/static/", http.FileServerFS(static))
+	mux.HandleFunc("GET /static/shop.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", imageCacheControl) // the edge cache may keep it
+		css.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("GET /static/products/{file}", s.imageHandler)
 	mux.HandleFunc("GET /healthz", s.healthz)
 
 	mux.HandleFunc("GET /{$}", s.catalogPage)

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -25,6 +26,7 @@ type Shop struct {
 	cfg   Config
 	log   *slog.Logger
 	db    *db
+	s3    *s3.Client // product images
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 	// ready is set once the tables exist and are seeded; until then every
@@ -45,10 +47,23 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	client, err := newClient(ctx, cfg)
+	awsCfg, err := loadAWSConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	client := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	// Path-style bucket addressing: the region's endpoint is an address,
+	// not a domain with a name per bucket.
+	images := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.UsePathStyle = true
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -57,16 +72,17 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 		cfg:   cfg,
 		log:   cfg.Logger.With("component", "shop", "region", cfg.Region, "node", cfg.Instance),
 		db:    &db{c: client, region: cfg.Region},
+		s3:    images,
 		pages: pages,
 	}
 	s.mux = s.routes()
 	return s, nil
 }
 
-// newClient builds the DynamoDB client the way any application on
-// Meridian does: the standard SDK configuration chain (environment, shared
-// credentials file, profile), pointed at the region's own endpoint.
-func newClient(ctx context.Context, cfg Config) (*dynamodb.Client, error) {
+// loadAWSConfig loads the SDK configuration the way any application on
+// Meridian does: the standard chain (environment, shared credentials file,
+// profile); the clients are then pointed at the region's own endpoint.
+func loadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.AWSRegion)}
 	if cfg.CredentialsFile != "" {
 		opts = append(opts, config.WithSharedCredentialsFiles([]string{cfg.CredentialsFile}))
@@ -79,13 +95,9 @@ func newClient(ctx context.Context, cfg Config) (*dynamodb.Client, error) {
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("loading the AWS SDK configuration: %w", err)
+		return aws.Config{}, fmt.Errorf("loading the AWS SDK configuration: %w", err)
 	}
-	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-	}), nil
+	return awsCfg, nil
 }
 
 // Run serves one shop instance on cfg.Addr until ctx is cancelled.
@@ -194,7 +206,7 @@ func (s *Shop) setupOnce(ctx context.Context) error {
 	if err := s.db.seed(ctx, s.cfg.Catalog, regions); err != nil {
 		return err
 	}
-	return nil
+	return s.ensureImages(ctx)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -3,6 +3,7 @@ package shop
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,6 +39,7 @@ func TestShop(t *testing.T) {
 	t.Run("headers", func(t *testing.T) { testHeaders(t, shops) })
 	t.Run("api", func(t *testing.T) { testAPI(t, east[0], west) })
 	t.Run("forms", func(t *testing.T) { testForms(t, east[1]) })
+	t.Run("images", func(t *testing.T) { testImages(t, east[0], west) })
 	t.Run("browser", func(t *testing.T) { testBrowser(t, west) })
 	t.Run("replayed-checkout", func(t *testing.T) { testReplayedCheckout(t, c) })
 	t.Run("no-oversell", func(t *testing.T) { testNoOversell(t, c, east, west) })
@@ -331,6 +333,42 @@ func TestStarting(t *testing.T) {
 		}
 		if path == "/healthz" && !strings.Contains(body, `"starting"`) {
 			t.Errorf("healthz: got %s, want status starting", body)
+		}
+	}
+}
+
+// testImages: product pictures are in the bucket, served by every instance
+// with validators and a Cache-Control an edge cache may honour, and a
+// revalidation with the ETag costs no body.
+func testImages(t *testing.T, shops ...*instance) {
+	for _, in := range shops {
+		resp, err := http.Get(in.URL + "/static/products/mug.svg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		etag := resp.Header.Get("ETag")
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" ||
+			resp.Header.Get("Cache-Control") != imageCacheControl || etag == "" || !strings.Contains(string(body), "Meridian mug") {
+			t.Fatalf("%s GET mug.svg: %s %v %.100q; want 200 image/svg+xml with %q, an ETag and the picture",
+				in.Name, resp.Status, resp.Header, body, imageCacheControl)
+		}
+		req, _ := http.NewRequest(http.MethodGet, in.URL+"/static/products/mug.svg", nil)
+		req.Header.Set("If-None-Match", etag)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNotModified {
+			t.Errorf("%s GET mug.svg If-None-Match %s: %s, want 304", in.Name, etag, resp.Status)
+		}
+		if code, _ := get(t, http.DefaultClient, in.URL+"/static/products/nosuch.svg"); code != http.StatusNotFound {
+			t.Errorf("%s GET nosuch.svg: %d, want 404", in.Name, code)
+		}
+		if code, page := get(t, http.DefaultClient, in.URL+"/"); code != http.StatusOK || !strings.Contains(page, `src="/static/products/mug.svg"`) {
+			t.Errorf("%s catalog: %d, want 200 with the mug's picture", in.Name, code)
 		}
 	}
 }
