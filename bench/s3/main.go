@@ -1,0 +1,646 @@
+// Command s3 benchmarks Meridian's S3 API: GET and PUT throughput of 64 KB
+// and 8 MB objects through a region node against a plain net/http server
+// that receives and serves the same bytes from the same disk (measured in
+// the same run), replication lag of 1 MB objects between two regions, and
+// the node's memory while a 1 GB object is uploaded and downloaded.
+//
+//	go run ./bench/s3                 # ~1-2 minutes
+//	go run ./bench/s3 -skip-gb        # without the 1 GB step
+//
+// Every node and the baseline server run as child processes of this
+// program, so their RSS is their own.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/meridian-platform/meridian/internal/awsapi"
+	"github.com/meridian-platform/meridian/internal/iam"
+	"github.com/meridian-platform/meridian/internal/pki"
+	"github.com/meridian-platform/meridian/internal/region"
+	"github.com/meridian-platform/meridian/internal/topology"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/s3:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	dir, hosts                string
+	duration                  time.Duration
+	concurrency, lagObjects   int
+	gb                        int64
+	skipGB                    bool
+	childNode, childBaseline  string
+	config, baselineDir, addr string
+}
+
+func run(ctx context.Context, args []string) error {
+	var o options
+	fs := flag.NewFlagSet("s3", flag.ContinueOnError)
+	fs.StringVar(&o.dir, "dir", "", "parent of the scratch directory (default: the system temp dir)")
+	fs.StringVar(&o.hosts, "hosts", "127.0.78", "first three octets of the nodes' loopback addresses")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "how long each throughput step runs")
+	fs.IntVar(&o.concurrency, "concurrency", 8, "concurrent clients in the throughput steps")
+	fs.IntVar(&o.lagObjects, "lag-objects", 50, "1 MB objects written to measure replication lag")
+	fs.Int64Var(&o.gb, "big", 1<<30, "size of the big object of the RSS step")
+	fs.BoolVar(&o.skipGB, "skip-gb", false, "skip the big-object RSS step")
+	fs.StringVar(&o.childNode, "child-node", "", "internal: run this region node of -config")
+	fs.StringVar(&o.config, "config", "", "internal: topology file of -child-node")
+	fs.StringVar(&o.childBaseline, "child-baseline", "", "internal: run the baseline server on this address")
+	fs.StringVar(&o.baselineDir, "baseline-dir", "", "internal: the baseline server's directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case o.childNode != "":
+		return runNode(ctx, o.config, o.childNode)
+	case o.childBaseline != "":
+		return runBaseline(ctx, o.childBaseline, o.baselineDir)
+	}
+	return bench(ctx, o)
+}
+
+// runNode runs one region node with the AWS API port, until signalled.
+func runNode(ctx context.Context, cfg, node string) error {
+	topo, err := topology.Load(cfg)
+	if err != nil {
+		return err
+	}
+	n, err := region.New(region.Config{Topology: topo, Node: node, API: awsapi.New,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return err
+	}
+	return n.Run(ctx)
+}
+
+// runBaseline is the baseline: PUT streams the body to a temporary file,
+// fsyncs and renames it (what the node does before it commits metadata),
+// GET streams the file back.
+func runBaseline(ctx context.Context, addr, dir string) error {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := filepath.Join(dir, strings.ReplaceAll(strings.Trim(r.URL.Path, "/"), "/", "_"))
+		switch r.Method {
+		case http.MethodPut:
+			f, err := os.CreateTemp(dir, "tmp-*")
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			_, err = io.CopyBuffer(f, r.Body, make([]byte, 256<<10))
+			if err == nil {
+				err = f.Sync()
+			}
+			_ = f.Close()
+			if err == nil {
+				err = os.Rename(f.Name(), name)
+			}
+			if err != nil {
+				_ = os.Remove(f.Name())
+				http.Error(w, err.Error(), 500)
+				return
+			}
+		case http.MethodGet:
+			f, err := os.Open(name)
+			if err != nil {
+				http.Error(w, err.Error(), 404)
+				return
+			}
+			defer func() { _ = f.Close() }()
+			fi, _ := f.Stat()
+			w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+			_, _ = io.CopyBuffer(w, f, make([]byte, 256<<10))
+		}
+	})
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *strings.Builder
+	done chan error
+}
+
+func start(ctx context.Context, name string, args ...string) (*proc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	p := &proc{name: name, cmd: exec.CommandContext(ctx, self, args...), out: &strings.Builder{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = &syncWriter{w: p.out}, &syncWriter{w: p.out}
+	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(syscall.SIGTERM) }
+	p.cmd.WaitDelay = 10 * time.Second
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	return p, nil
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// memory reads VmRSS and VmHWM (MB) of a process.
+func memory(pid int) (rss, peak float64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, rest, _ := strings.Cut(sc.Text(), ":")
+		fields := strings.Fields(rest)
+		if len(fields) != 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(fields[0], 64)
+		switch name {
+		case "VmRSS":
+			rss = kb / 1024
+		case "VmHWM":
+			peak = kb / 1024
+		}
+	}
+	return rss, peak
+}
+
+func awaitHTTP(ctx context.Context, url string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer within 60s", url)
+}
+
+func bench(ctx context.Context, o options) error {
+	work, err := os.MkdirTemp(o.dir, "meridian-s3-bench-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(work) }()
+	topo := &topology.Topology{Version: topology.Version, DataDir: filepath.Join(work, "data")}
+	for i, name := range []string{"us-east", "eu-west"} {
+		topo.Regions = append(topo.Regions, topology.Region{Name: name, Nodes: []topology.Node{{Name: name + "-1", Host: fmt.Sprintf("%s.%d", o.hosts, i+1)}}})
+	}
+	topo.SetDefaults()
+	topo.Secrets.BootstrapCredentials = filepath.Join(work, "credentials")
+	if err := topo.Validate(); err != nil {
+		return err
+	}
+	var specs []pki.NodeSpec
+	for _, ref := range topo.Nodes() {
+		specs = append(specs, pki.NodeSpec{Name: ref.Node.Name, IPs: []net.IP{net.ParseIP(ref.Node.Host)}})
+	}
+	if err := pki.EnsureCluster(topo.TLS.Dir, specs); err != nil {
+		return err
+	}
+	ak, err := iam.EnsureBootstrapCredentials(topo.Secrets.BootstrapCredentials, iam.Profile)
+	if err != nil {
+		return err
+	}
+	raw, err := topo.Marshal()
+	if err != nil {
+		return err
+	}
+	cfg := filepath.Join(work, "topology.yaml")
+	if err := os.WriteFile(cfg, raw, 0o600); err != nil {
+		return err
+	}
+	nodes := map[string]*proc{}
+	defer func() {
+		for _, p := range nodes {
+			p.stop()
+		}
+	}()
+	for _, ref := range topo.Nodes() {
+		p, err := start(ctx, ref.Region, "-child-node", ref.Node.Name, "-config", cfg)
+		if err != nil {
+			return err
+		}
+		nodes[ref.Region] = p
+	}
+	baseDir := filepath.Join(work, "baseline")
+	if err := os.MkdirAll(baseDir, 0o700); err != nil {
+		return err
+	}
+	baseAddr := o.hosts + ".9:4599"
+	base, err := start(ctx, "baseline", "-child-baseline", baseAddr, "-baseline-dir", baseDir)
+	if err != nil {
+		return err
+	}
+	defer base.stop()
+	urls := map[string]string{}
+	for _, ref := range topo.Nodes() {
+		urls[ref.Region] = "http://" + ref.Node.APIAddr()
+		if err := awaitHTTP(ctx, urls[ref.Region]); err != nil {
+			return fmt.Errorf("%w: %s", err, nodes[ref.Region].out.String())
+		}
+	}
+	if err := awaitHTTP(ctx, "http://"+baseAddr); err != nil {
+		return err
+	}
+	clients := map[string]*s3.Client{}
+	for r, u := range urls {
+		clients[r] = newClient(u, ak)
+	}
+	east := clients["us-east"]
+	if err := retry(ctx, func() error {
+		_, err := east.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bench")})
+		return err
+	}); err != nil {
+		return fmt.Errorf("creating the bucket: %w", err)
+	}
+	// Wait until eu-west knows the bucket.
+	if err := retry(ctx, func() error {
+		_, err := clients["eu-west"].HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("bench")})
+		return err
+	}); err != nil {
+		return err
+	}
+
+	var rows []row
+	plain := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	ps := s3.NewPresignClient(east)
+	for _, size := range []int{64 << 10, 8 << 20} {
+		data := payload(size)
+		// Presigned URLs (unsigned payload) let a plain HTTP client talk S3,
+		// which separates the server's cost from the SDK's.
+		var putURLs, getURLs []string
+		for i := range keysPerSize {
+			key := fmt.Sprintf("obj-%d-%d", size, i)
+			pu, err := ps.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String(key)})
+			if err != nil {
+				return err
+			}
+			gu, err := ps.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String(key)})
+			if err != nil {
+				return err
+			}
+			putURLs, getURLs = append(putURLs, pu.URL), append(getURLs, gu.URL)
+			if err := s3Op(ctx, east, "PUT", i, data); err != nil {
+				return err
+			}
+			if err := urlOp(ctx, plain, http.MethodPut, fmt.Sprintf("http://%s/obj-%d-%d", baseAddr, size, i), data); err != nil {
+				return err
+			}
+		}
+		for _, op := range []string{"PUT", "GET"} {
+			method := map[string]string{"PUT": http.MethodPut, "GET": http.MethodGet}[op]
+			urls := putURLs
+			if op == "GET" {
+				urls = getURLs
+			}
+			b := measure(ctx, o.duration, o.concurrency, func(i int) error {
+				return urlOp(ctx, plain, method, fmt.Sprintf("http://%s/obj-%d-%d", baseAddr, size, i), data)
+			})
+			p := measure(ctx, o.duration, o.concurrency, func(i int) error { return urlOp(ctx, plain, method, urls[i], data) })
+			m := measure(ctx, o.duration, o.concurrency, func(i int) error { return s3Op(ctx, east, op, i, data) })
+			rows = append(rows, row{op: op, size: size, base: b, presigned: p, meridian: m})
+		}
+	}
+	lag, err := replicationLag(ctx, east, o.lagObjects)
+	if err != nil {
+		return fmt.Errorf("replication lag: %w", err)
+	}
+	var big *bigResult
+	if !o.skipGB {
+		big, err = bigObject(ctx, east, clients["eu-west"], o.gb, nodes)
+		if err != nil {
+			return fmt.Errorf("big object: %w", err)
+		}
+	}
+	printTable(rows, lag, big, o)
+	return nil
+}
+
+func newClient(url string, ak iam.AccessKey) *s3.Client {
+	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), UsePathStyle: true,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: ak.ID, SecretAccessKey: ak.Secret}, nil
+		}),
+		HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}})
+}
+
+func retry(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func payload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*31 + i>>8)
+	}
+	return b
+}
+
+type result struct {
+	ops  int
+	secs float64
+	errs int
+	err  error
+}
+
+func (r result) opsPerSec() float64 { return float64(r.ops) / r.secs }
+
+// measure runs op from n goroutines for d and counts completions.
+func measure(ctx context.Context, d time.Duration, n int, op func(i int) error) result {
+	var ops, errs atomic.Int64
+	var first atomic.Value
+	var seq atomic.Int64
+	stop := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for time.Now().Before(stop) && ctx.Err() == nil {
+				if err := op(int(seq.Add(1) % keysPerSize)); err != nil {
+					errs.Add(1)
+					first.CompareAndSwap(nil, err)
+					continue
+				}
+				ops.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	r := result{ops: int(ops.Load()), errs: int(errs.Load()), secs: time.Since(start).Seconds()}
+	if e, ok := first.Load().(error); ok {
+		r.err = e
+	}
+	return r
+}
+
+const keysPerSize = 64
+
+// urlOp PUTs data to, or GETs and checks the length of, a URL.
+func urlOp(ctx context.Context, c *http.Client, method, url string, data []byte) error {
+	var body io.Reader
+	if method == http.MethodPut {
+		body = strings.NewReader(string(data))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	n, _ := io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %s", method, resp.Status)
+	}
+	if method == http.MethodGet && n != int64(len(data)) {
+		return fmt.Errorf("GET read %d bytes", n)
+	}
+	return nil
+}
+
+func s3Op(ctx context.Context, c *s3.Client, op string, i int, data []byte) error {
+	key := fmt.Sprintf("obj-%d-%d", len(data), i)
+	if op == "PUT" {
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String(key), Body: strings.NewReader(string(data))})
+		return err
+	}
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String(key)})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = out.Body.Close() }()
+	n, err := io.Copy(io.Discard, out.Body)
+	if err == nil && n != int64(len(data)) {
+		err = fmt.Errorf("GET read %d bytes", n)
+	}
+	return err
+}
+
+type row struct {
+	op                        string
+	size                      int
+	base, presigned, meridian result
+}
+
+// replicationLag writes 1 MB objects in us-east and times each from its
+// acknowledgement until us-east reports it COMPLETED (eu-west fetched the
+// bytes, verified them and recorded the replica, which replicated back).
+func replicationLag(ctx context.Context, east *s3.Client, n int) ([]time.Duration, error) {
+	data := payload(1 << 20)
+	var lags []time.Duration
+	for i := range n {
+		key := fmt.Sprintf("lag-%d", i)
+		data[0] = byte(i)
+		if _, err := east.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String(key), Body: strings.NewReader(string(data))}); err != nil {
+			return nil, err
+		}
+		acked := time.Now()
+		for {
+			h, err := east.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("bench"), Key: aws.String(key)})
+			if err != nil {
+				return nil, err
+			}
+			if h.ReplicationStatus == "COMPLETED" {
+				lags = append(lags, time.Since(acked))
+				break
+			}
+			if time.Since(acked) > 60*time.Second {
+				return nil, fmt.Errorf("%s not replicated within 60s (status %s)", key, h.ReplicationStatus)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	slices.Sort(lags)
+	return lags, nil
+}
+
+// gen is a deterministic stream of n bytes.
+type gen struct{ off, n int64 }
+
+func (g *gen) Read(p []byte) (int, error) {
+	if g.off >= g.n {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), g.n-g.off)]
+	for i := range p {
+		x := g.off + int64(i)
+		p[i] = byte(x*2654435761>>13) ^ byte(x)
+	}
+	g.off += int64(len(p))
+	return len(p), nil
+}
+
+type bigResult struct {
+	size                 int64
+	putSecs, getSecs     float64
+	eastBefore, eastPeak float64
+	westPeak             float64
+	replicated           float64
+	sumOK                bool
+}
+
+// bigObject uploads and downloads one big object through presigned URLs
+// (streamed, unsigned payload) and reads the nodes' peak RSS.
+func bigObject(ctx context.Context, east, west *s3.Client, size int64, nodes map[string]*proc) (*bigResult, error) {
+	res := &bigResult{size: size}
+	res.eastBefore, _ = memory(nodes["us-east"].cmd.Process.Pid)
+	ps := s3.NewPresignClient(east)
+	put, err := ps.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String("big")})
+	if err != nil {
+		return nil, err
+	}
+	want := sha256.New()
+	body := io.TeeReader(&gen{n: size}, want)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, put.URL, body)
+	req.ContentLength = size
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("PUT: %s", resp.Status)
+	}
+	res.putSecs = time.Since(start).Seconds()
+	get, err := ps.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String("big")})
+	if err != nil {
+		return nil, err
+	}
+	start = time.Now()
+	resp, err = http.Get(get.URL)
+	if err != nil {
+		return nil, err
+	}
+	got := sha256.New()
+	_, err = io.Copy(got, resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	res.getSecs = time.Since(start).Seconds()
+	res.sumOK = hex.EncodeToString(got.Sum(nil)) == hex.EncodeToString(want.Sum(nil))
+	start = time.Now()
+	for {
+		h, err := east.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("bench"), Key: aws.String("big")})
+		if err != nil {
+			return nil, err
+		}
+		if h.ReplicationStatus == "COMPLETED" {
+			break
+		}
+		if time.Since(start) > 5*time.Minute {
+			return nil, errors.New("the big object did not replicate within 5 minutes")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res.replicated = time.Since(start).Seconds()
+	_, res.eastPeak = memory(nodes["us-east"].cmd.Process.Pid)
+	_, res.westPeak = memory(nodes["eu-west"].cmd.Process.Pid)
+	return res, nil
+}
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	return d[min(len(d)-1, int(q*float64(len(d))))]
+}
+
+func human(n int) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MB", n>>20)
+	}
+	return fmt.Sprintf("%d KB", n>>10)
+}
+
+func printTable(rows []row, lag []time.Duration, big *bigResult, o options) {
+	fmt.Printf("S3 throughput, %d clients, %s per step (baseline: plain net/http, temp file + fsync + rename, same disk)\n", o.concurrency, o.duration)
+	fmt.Printf("%-4s %-6s %11s %11s %11s %11s %11s %11s\n", "op", "size", "base ops/s", "base MB/s", "url ops/s", "url/base", "sdk ops/s", "sdk/base")
+	for _, r := range rows {
+		fmt.Printf("%-4s %-6s %11.0f %11.1f %11.0f %11.2f %11.0f %11.2f", r.op, human(r.size), r.base.opsPerSec(), float64(r.base.ops*r.size)/r.base.secs/(1<<20),
+			r.presigned.opsPerSec(), r.presigned.opsPerSec()/r.base.opsPerSec(), r.meridian.opsPerSec(), r.meridian.opsPerSec()/r.base.opsPerSec())
+		for name, x := range map[string]result{"base": r.base, "url": r.presigned, "sdk": r.meridian} {
+			if x.errs > 0 {
+				fmt.Printf("  %s errors: %d (%v)", name, x.errs, x.err)
+			}
+		}
+		fmt.Println()
+	}
+	fmt.Println("url: S3 through presigned URLs and a plain HTTP client (server cost); sdk: aws-sdk-go-v2 with its default checksums and payload signing")
+	fmt.Printf("replication lag, 1 MB objects us-east→eu-west, ack → COMPLETED at the source (n=%d): p50 %s  p99 %s  max %s\n",
+		len(lag), quantile(lag, 0.5).Round(time.Millisecond), quantile(lag, 0.99).Round(time.Millisecond), quantile(lag, 1).Round(time.Millisecond))
+	if big != nil {
+		fmt.Printf("big object %d MB: PUT %.1f s (%.0f MB/s), GET %.1f s (%.0f MB/s), checksum ok %v, replicated in %.1f s more\n",
+			big.size>>20, big.putSecs, float64(big.size)/big.putSecs/(1<<20), big.getSecs, float64(big.size)/big.getSecs/(1<<20), big.sumOK, big.replicated)
+		fmt.Printf("node RSS: us-east %.0f MB before, peak %.0f MB (VmHWM since start); eu-west (fetched it) peak %.0f MB\n", big.eastBefore, big.eastPeak, big.westPeak)
+	}
+}
