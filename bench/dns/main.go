@@ -8,8 +8,9 @@
 // dnsperf and knotd are Debian packages (apt-get install -y dnsperf knot);
 // the program says so when they are missing. Meridian's server runs in a
 // child process of this program, Knot in its own; both are pinned to the
-// same CPUs (taskset) and dnsperf to the others. See bench/README.md for the
-// figures.
+// same CPUs (taskset) and dnsperf to the others. -experiments adds the
+// same handler served over UDP in ways proposed for internal/dns
+// (experiment.go), measured alongside. See bench/README.md for the figures.
 package main
 
 import (
