@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -69,9 +70,9 @@ func failover(ctx context.Context, o options) (*failoverReport, error) {
 	}
 	edge1, edge2 := eps.Edges[0], eps.Edges[1]
 	rep := &failoverReport{Subnet: o.subnet, Rate: o.rate, TTLms: ms(dnsTTL), Edge: edge1.Name, DNSEdge: edge2.Name,
-		DNSClient: naClient, ClientTimeout: o.clientTimeout.String()}
-	fmt.Printf("failover: meridian up --subnet %s (WAN realistic) ready in %s; traffic %d GET/s through %s (%s), DNS %s asked for %s from %s every %v\n",
-		o.subnet, time.Since(started).Round(time.Millisecond), o.rate, edge1.Name, edge1.HTTP, edge2.Name, shopHost, naClient, o.dnsEvery)
+		DNSClient: naClient, ClientTimeout: o.clientTimeout.String(), Path: o.path}
+	fmt.Printf("failover: meridian up --subnet %s (WAN realistic) ready in %s; traffic %d GET %s/s through %s (%s), DNS %s asked for %s from %s every %v\n",
+		o.subnet, time.Since(started).Round(time.Millisecond), o.rate, o.path, edge1.Name, edge1.HTTP, edge2.Name, shopHost, naClient, o.dnsEvery)
 	if err := f.awaitNormal(ctx, 180*time.Second); err != nil {
 		return rep, err
 	}
@@ -87,7 +88,7 @@ func failover(ctx context.Context, o options) (*failoverReport, error) {
 				return rep, fmt.Errorf("%s round %d: %w", kind, i, err)
 			}
 			rep.Rounds = append(rep.Rounds, r)
-			r.printLine(os.Stdout)
+			r.printLine(os.Stdout, o.verbose)
 		}
 	}
 	rep.summarize()
@@ -207,6 +208,7 @@ type request struct {
 	status     int
 	region     string
 	err        string
+	body       string // the start of a failed answer's body
 }
 
 // traffic sends GETs at a fixed rate, each on its own goroutine, so that a
@@ -221,6 +223,7 @@ type traffic struct {
 }
 
 func startTraffic(url string, rate int, timeout time.Duration) *traffic {
+	// Each request is its own goroutine; the transport pools connections.
 	tr := &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024, DisableCompression: true}
 	client := &http.Client{Transport: tr, Timeout: timeout}
 	t := &traffic{stop: make(chan struct{}), done: make(chan struct{})}
@@ -243,6 +246,10 @@ func startTraffic(url string, rate int, timeout time.Duration) *traffic {
 				req.Host = shopHost
 				resp, err := client.Do(req)
 				if err == nil {
+					if resp.StatusCode != http.StatusOK {
+						b, _ := io.ReadAll(io.LimitReader(resp.Body, 120))
+						r.body = strings.TrimSpace(string(b))
+					}
 					_, err = io.Copy(io.Discard, resp.Body)
 					_ = resp.Body.Close()
 					r.status = resp.StatusCode
@@ -299,9 +306,11 @@ type roundResult struct {
 
 	// EdgeSwitchMs is when edge-1's /admin/status first showed us-east
 	// ejected or unhealthy: from then on the edge sends it no request while
-	// another region is available. SwitchBy says which came first.
-	EdgeSwitchMs float64 `json:"edge_switch_ms"`
-	SwitchBy     string  `json:"switch_by"`
+	// another region is available. SwitchBy says which it was;
+	// EdgeUnhealthyMs is when the health verdict itself arrived there.
+	EdgeSwitchMs    float64 `json:"edge_switch_ms"`
+	SwitchBy        string  `json:"switch_by"`
+	EdgeUnhealthyMs float64 `json:"edge_unhealthy_ms"`
 	// LastVictimSentMs / LastVictimDoneMs: the last request answered by
 	// us-east (X-Meridian-Region), when it was sent and when its answer
 	// arrived; negative when that was before T0.
@@ -313,17 +322,23 @@ type roundResult struct {
 	Failures map[string]float64 `json:"upstream_failures"`
 	Ejected  float64            `json:"ejections"`
 
-	Requests   int    `json:"requests"`
-	Failed     int    `json:"failed"`
-	FirstError string `json:"first_error,omitempty"`
+	Requests int `json:"requests"`
+	Failed   int `json:"failed"`
+	// FailedBy counts failed requests by "status region: body" or error.
+	FailedBy map[string]int `json:"failed_by,omitempty"`
 	// Latency of the requests sent from T0 on; Slow counts those over 1 s,
-	// LastSlowDoneMs is when the last of them finished.
+	// LastSlowDoneMs is when the last of them finished. BeforeP99Ms is the
+	// p99 of the requests sent before T0 (the steady state, plus those
+	// caught in flight).
 	P50Ms          float64 `json:"p50_ms"`
 	P99Ms          float64 `json:"p99_ms"`
 	MaxMs          float64 `json:"max_ms"`
 	Slow           int     `json:"slow"`
 	LastSlowDoneMs float64 `json:"last_slow_done_ms"`
-	BaseP99Ms      float64 `json:"before_p99_ms"`
+	BeforeP50Ms    float64 `json:"before_p50_ms"`
+	BeforeP99Ms    float64 `json:"before_p99_ms"`
+	// Timeline buckets the requests by the time they were sent.
+	Timeline []bucket `json:"timeline"`
 
 	// DNSGoneMs is when edge-2 first answered North America without
 	// us-east's address after its last answer with it; -1 if it still did
@@ -332,18 +347,32 @@ type roundResult struct {
 	DNSPolls    int     `json:"dns_polls"`
 	DNSErrors   int     `json:"dns_errors"`
 	StatusPolls int     `json:"status_polls"`
+	// DNSEdgeView is edge-2's view of us-east at the end when DNS still
+	// answered it.
+	DNSEdgeView string `json:"dns_edge_view,omitempty"`
 	// RestoreMs is from the restart / heal to everything normal again.
 	RestoreMs float64 `json:"restore_ms"`
 }
 
+// bucket is the requests sent in one slice of a round.
+type bucket struct {
+	FromMs  float64        `json:"from_ms"`
+	N       int            `json:"n"`
+	Failed  int            `json:"failed"`
+	MaxMs   float64        `json:"max_ms"`
+	Regions map[string]int `json:"regions"`
+}
+
+const bucketWidth = 500 * time.Millisecond
+
 func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResult, error) {
 	e1, e2 := f.eps.Edges[0], f.eps.Edges[1]
-	res := &roundResult{Kind: kind, Round: n, EdgeSwitchMs: -1, DNSGoneMs: -1}
+	res := &roundResult{Kind: kind, Round: n, EdgeSwitchMs: -1, EdgeUnhealthyMs: -1, DNSGoneMs: -1}
 	before, err := edgeCounters(ctx, f.client, e1.Admin, victim)
 	if err != nil {
 		return nil, err
 	}
-	tr := startTraffic(e1.HTTP+"/", f.o.rate, f.o.clientTimeout)
+	tr := startTraffic(e1.HTTP+f.o.path, f.o.rate, f.o.clientTimeout)
 	finished := false
 	defer func() {
 		if !finished {
@@ -357,18 +386,17 @@ func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResu
 	}
 
 	var (
-		mu        sync.Mutex
-		t0        time.Time
-		switchAt  time.Time
-		switchBy  string
-		lastWith  time.Time // last DNS answer holding us-east
-		goneAfter time.Time // first answer without it after lastWith
+		mu          sync.Mutex
+		switchAt    time.Time
+		switchBy    string
+		unhealthyAt time.Time
+		goneAfter   time.Time // first answer without us-east after the last with it
 	)
 	stop := make(chan struct{})
-	t0 = time.Now()
+	t0 := time.Now()
 	statusPoll := poll(f.o.dnsEvery, stop, func(now time.Time) {
 		mu.Lock()
-		done := !switchAt.IsZero()
+		done := !unhealthyAt.IsZero()
 		mu.Unlock()
 		if done {
 			return
@@ -377,6 +405,9 @@ func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResu
 		if err != nil {
 			return
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		res.StatusPolls++
 		for _, r := range s.Regions {
 			if r.ID != victim {
 				continue
@@ -387,18 +418,12 @@ func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResu
 			}
 			if !r.Healthy {
 				by = append(by, "unhealthy")
+				unhealthyAt = now
 			}
-			if len(by) > 0 {
-				mu.Lock()
+			if len(by) > 0 && switchAt.IsZero() {
 				switchAt, switchBy = now, strings.Join(by, "+")
-				res.StatusPolls++
-				mu.Unlock()
-				return
 			}
 		}
-		mu.Lock()
-		res.StatusPolls++
-		mu.Unlock()
 	})
 	dnsPoll := poll(f.o.dnsEvery, stop, func(now time.Time) {
 		got, err := dnsA(e2.DNS, naClient, shopHost, 500*time.Millisecond)
@@ -410,7 +435,7 @@ func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResu
 			return
 		}
 		if slices.Contains(got, f.victimHost) {
-			lastWith, goneAfter = now, time.Time{}
+			goneAfter = time.Time{}
 		} else if goneAfter.IsZero() {
 			goneAfter = now
 		}
@@ -429,6 +454,14 @@ func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResu
 	close(stop)
 	statusPoll.Wait()
 	dnsPoll.Wait()
+	if goneAfter.IsZero() {
+		if s, err := edgeStatus(ctx, f.client, e2.Admin); err == nil {
+			for _, id := range []string{victim + "-1", victim} {
+				c := checkOf(s, id)
+				res.DNSEdgeView += fmt.Sprintf("%s: global %s local %s votes %v; ", id, c.Global, c.Local, c.Votes)
+			}
+		}
+	}
 	reqs := tr.finish() // waits for requests still held (up to -client-timeout)
 	finished = true
 	after, err := edgeCounters(ctx, f.client, e1.Admin, victim)
@@ -440,10 +473,12 @@ func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResu
 	if !switchAt.IsZero() {
 		res.EdgeSwitchMs, res.SwitchBy = rel(switchAt), switchBy
 	}
-	if !goneAfter.IsZero() && goneAfter.After(t0) {
+	if !unhealthyAt.IsZero() {
+		res.EdgeUnhealthyMs = rel(unhealthyAt)
+	}
+	if !goneAfter.IsZero() {
 		res.DNSGoneMs = rel(goneAfter)
 	}
-	_ = lastWith
 	res.Failures = map[string]float64{}
 	for k, v := range after {
 		d := v - before[k]
@@ -458,22 +493,38 @@ func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResu
 	}
 	var hist, base latency.Histogram
 	lastVictim := -1
+	buckets := map[int]*bucket{}
 	for i, r := range reqs {
 		res.Requests++
+		lat := r.done.Sub(r.sent)
+		bi := int(r.sent.Sub(t0).Truncate(bucketWidth) / bucketWidth)
+		if r.sent.Before(t0) {
+			bi--
+		}
+		b := buckets[bi]
+		if b == nil {
+			b = &bucket{FromMs: ms(time.Duration(bi) * bucketWidth), Regions: map[string]int{}}
+			buckets[bi] = b
+		}
+		b.N++
+		b.MaxMs = max(b.MaxMs, ms(lat))
 		if r.err != "" || r.status != http.StatusOK {
 			res.Failed++
-			if res.FirstError == "" {
-				res.FirstError = r.err
-				if r.err == "" {
-					res.FirstError = fmt.Sprintf("status %d", r.status)
-				}
+			b.Failed++
+			if res.FailedBy == nil {
+				res.FailedBy = map[string]int{}
 			}
+			why := r.err
+			if why == "" {
+				why = fmt.Sprintf("%d from %q: %.80s", r.status, r.region, r.body)
+			}
+			res.FailedBy[why]++
 			continue
 		}
+		b.Regions[r.region]++
 		if r.region == victim && (lastVictim < 0 || r.done.After(reqs[lastVictim].done)) {
 			lastVictim = i
 		}
-		lat := r.done.Sub(r.sent)
 		if r.sent.Before(t0) {
 			base.Record(lat)
 			continue
@@ -484,11 +535,14 @@ func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResu
 			res.LastSlowDoneMs = max(res.LastSlowDoneMs, rel(r.done))
 		}
 	}
+	for _, k := range slices.Sorted(maps.Keys(buckets)) {
+		res.Timeline = append(res.Timeline, *buckets[k])
+	}
 	if lastVictim >= 0 {
 		res.LastVictimSentMs, res.LastVictimDoneMs = rel(reqs[lastVictim].sent), rel(reqs[lastVictim].done)
 	}
 	res.P50Ms, res.P99Ms, res.MaxMs = ms(hist.Quantile(0.5)), ms(hist.Quantile(0.99)), ms(hist.Max())
-	res.BaseP99Ms = ms(base.Quantile(0.99))
+	res.BeforeP50Ms, res.BeforeP99Ms = ms(base.Quantile(0.5)), ms(base.Quantile(0.99))
 
 	restored := time.Now()
 	if err := f.restore(ctx, kind); err != nil {
@@ -501,17 +555,27 @@ func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResu
 	return res, nil
 }
 
-func (r *roundResult) printLine(w io.Writer) {
-	dns := "not gone"
+func (r *roundResult) printLine(w io.Writer, verbose bool) {
+	dns := "still answered"
 	if r.DNSGoneMs >= 0 {
 		dns = fmt.Sprintf("%.0f ms", r.DNSGoneMs)
 	}
-	fmt.Fprintf(w, "  %-9s round %d: edge switch %.0f ms (%s), last %s answer sent %.0f / done %.0f ms, retried %.0f %v, "+
-		"%d req %d failed, p99 %.0f ms max %.0f ms, %d slow (last done %.0f ms); DNS gone %s; restored in %.1f s\n",
-		r.Kind, r.Round, r.EdgeSwitchMs, r.SwitchBy, victim, r.LastVictimSentMs, r.LastVictimDoneMs, r.Retried, r.Failures,
-		r.Requests, r.Failed, r.P99Ms, r.MaxMs, r.Slow, r.LastSlowDoneMs, dns, r.RestoreMs/1000)
-	if r.FirstError != "" {
-		fmt.Fprintf(w, "    first failure: %s\n", r.FirstError)
+	fmt.Fprintf(w, "  %-9s round %d: fault injected in %.0f ms; edge switch %.0f ms (%s; unhealthy at %.0f ms), last %s answer sent %.0f / done %.0f ms; "+
+		"retried %.0f %v; %d req, %d failed; before p50/p99 %.0f/%.0f ms, after p50/p99/max %.0f/%.0f/%.0f ms, %d over 1 s (last done %.0f ms); "+
+		"DNS gone %s; restored in %.1f s\n",
+		r.Kind, r.Round, r.InjectMs, r.EdgeSwitchMs, r.SwitchBy, r.EdgeUnhealthyMs, victim, r.LastVictimSentMs, r.LastVictimDoneMs,
+		r.Retried, r.Failures, r.Requests, r.Failed, r.BeforeP50Ms, r.BeforeP99Ms, r.P50Ms, r.P99Ms, r.MaxMs, r.Slow, r.LastSlowDoneMs,
+		dns, r.RestoreMs/1000)
+	for why, n := range r.FailedBy {
+		fmt.Fprintf(w, "    %d failed: %s\n", n, why)
+	}
+	if r.DNSEdgeView != "" {
+		fmt.Fprintf(w, "    edge-2 at the end: %s\n", r.DNSEdgeView)
+	}
+	if verbose {
+		for _, b := range r.Timeline {
+			fmt.Fprintf(w, "    sent from %6.0f ms: %4d req, %3d failed, max %6.0f ms, by region %v\n", b.FromMs, b.N, b.Failed, b.MaxMs, b.Regions)
+		}
 	}
 }
 
@@ -536,6 +600,7 @@ type failoverReport struct {
 	DNSClient     string         `json:"dns_client"`
 	TTLms         float64        `json:"dns_ttl_ms"`
 	ClientTimeout string         `json:"client_timeout"`
+	Path          string         `json:"path"`
 	Rounds        []*roundResult `json:"rounds"`
 	Summary       []kindSummary  `json:"summary"`
 }
