@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -299,4 +300,94 @@ func TestChaosBadInput(t *testing.T) {
 	if code != 0 || strings.Contains(stdout, "150ms") {
 		t.Errorf("chaos heal: exit %d, stdout %q; want the latency override gone", code, stdout)
 	}
+}
+
+// getVia GETs path from an edge with the given Host header and returns the
+// status, X-Cache and body.
+func getVia(t *testing.T, edgeURL, host, path string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, edgeURL+path, nil)
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s%s (Host %s): %v", edgeURL, path, host, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("X-Cache"), string(body)
+}
+
+func TestEdgeCache(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	u := startUp(t, dir, "--subnet", randomSubnet(), "--wan", "none")
+	eps := u.endpoints()
+	awaitShops(t, dir, []string{"us-east", "eu-west", "ap-south"}, 2, 60*time.Second)
+	edge1 := eps.Edges[0].HTTP
+
+	t.Run("the shop's pictures come from the bucket through the cache", func(t *testing.T) {
+		var code int
+		var xcache, body string
+		eventually(t, 30*time.Second, "the mug's picture through edge-1", func() error {
+			if code, xcache, body = getVia(t, edge1, "shop.meridian.test", "/static/products/mug.svg"); code != http.StatusOK {
+				return fmt.Errorf("%d %s", code, body)
+			}
+			return nil
+		})
+		if !strings.Contains(body, "Meridian mug") {
+			t.Fatalf("picture: %.200q", body)
+		}
+		if code, xcache2, _ := getVia(t, edge1, "www.meridian.test", "/static/products/mug.svg"); code != http.StatusOK || xcache2 != "Hit" {
+			t.Errorf("second GET under another host name: %d X-Cache %q (first was %q), want a Hit: /static/ is one object whatever the host", code, xcache2, xcache)
+		}
+		stdout, stderr, code2 := run(t, "cdn", "--data", dir, "invalidate", "--distribution", "shop-static", "/static/products/*")
+		if code2 != 0 || !strings.Contains(stdout, "edge-1: 1 objects invalidated") {
+			t.Fatalf("cdn invalidate: exit %d\n%s%s", code2, stdout, stderr)
+		}
+		if _, xcache3, _ := getVia(t, edge1, "", "/static/products/mug.svg"); xcache3 != "Miss" {
+			t.Errorf("after the invalidation: X-Cache %q, want Miss", xcache3)
+		}
+	})
+
+	t.Run("static.meridian.test serves the bucket, signed by the edge, without listing it", func(t *testing.T) {
+		code, xcache, body := getVia(t, edge1, "static.meridian.test", "/products/tee.svg")
+		if code != http.StatusOK || !strings.Contains(body, "Active-active T-shirt") {
+			t.Fatalf("GET static.meridian.test/products/tee.svg: %d %s %.200q", code, xcache, body)
+		}
+		// Anonymous requests to the bucket itself are refused: only the
+		// edge's signature opens it.
+		resp, err := http.Get(eps.Nodes[0].API + "/static/products/tee.svg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("unsigned GET of the bucket object at the region: %s, want 403", resp.Status)
+		}
+		for _, path := range []string{"/", "/?list-type=2", "/products/"} {
+			if code, _, body := getVia(t, edge1, "static.meridian.test", path); code != http.StatusNotFound || strings.Contains(body, "ListBucketResult") {
+				t.Errorf("GET static.meridian.test%s: %d %.200q, want 404 and no listing", path, code, body)
+			}
+		}
+		if code, _, _ := getVia(t, edge1, "static.meridian.test", "/nope.png"); code != http.StatusNotFound {
+			t.Errorf("GET a missing key: %d, want 404", code)
+		}
+	})
+
+	t.Run("bad invalidations", func(t *testing.T) {
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--distribution", "nope", "/x"}, `"nope" is not a distribution`},
+			{[]string{"images/*"}, "/"},
+		} {
+			_, stderr, code := run(t, append([]string{"cdn", "--data", dir, "invalidate"}, tt.args...)...)
+			if code == 0 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("cdn invalidate %v: exit %d stderr %q, want an error containing %q", tt.args, code, stderr, tt.want)
+			}
+		}
+	})
 }

@@ -73,6 +73,7 @@ with ` + "`meridian status`" + `.`,
 		newStatusCmd(),
 		newApplyCmd(),
 		newChaosCmd(),
+		newCDNCmd(),
 		newShopCmd(g),
 	)
 	return root

@@ -1,6 +1,7 @@
 // Package edge runs one edge location (`meridian edge`): the authoritative
 // DNS server (internal/dns), the accelerator proxy (internal/edgeproxy) and
-// the edge cache (internal/cdn) on the edge's HTTP port, a health checker
+// the edge cache (internal/cdn, for the hosts and paths of the topology's
+// distributions) on the edge's HTTP port, a health checker
 // (internal/health) that probes every region and shares its verdicts with
 // the other checkers, and the admin port.
 //
@@ -29,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/meridian-platform/meridian/internal/cdn"
 	"github.com/meridian-platform/meridian/internal/chaos"
 	"github.com/meridian-platform/meridian/internal/dns"
 	"github.com/meridian-platform/meridian/internal/edgeproxy"
@@ -120,6 +122,20 @@ func (e *Edge) Run(ctx context.Context) error {
 		return fmt.Errorf("edge %s: %w", e.self.Name, err)
 	}
 
+	var cache *cdn.Cache
+	if len(t.CDN.Distributions) > 0 {
+		dists, err := cacheConfig(t, checker, measured)
+		if err != nil {
+			return fmt.Errorf("edge %s: %w", e.self.Name, err)
+		}
+		if cache, err = cdn.New(cdn.Config{
+			Distributions: dists, MaxBytes: t.CDN.MaxBytes,
+			Dial: fabric.DialContext, Logger: e.log, Registerer: e.reg,
+		}); err != nil {
+			return fmt.Errorf("edge %s: %w", e.self.Name, err)
+		}
+		defer func() { _ = cache.Close() }()
+	}
 	proxy, err := edgeproxy.New(edgeproxy.Config{
 		Name:       e.self.Name,
 		Regions:    proxyRegions(t),
@@ -128,6 +144,12 @@ func (e *Edge) Run(ctx context.Context) error {
 		Dial:       fabric.DialContext,
 		Logger:     e.log,
 		Registerer: e.reg,
+		Wrap: func(proxy http.Handler) http.Handler {
+			if cache == nil {
+				return proxy
+			}
+			return newRouter(t, cache, proxy)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("edge %s: %w", e.self.Name, err)
@@ -143,7 +165,7 @@ func (e *Edge) Run(ctx context.Context) error {
 		return fmt.Errorf("listening on the edge's admin port: %w", err)
 	}
 	admin := &http.Server{
-		Handler:           e.adminHandler(fabric, checker, proxy),
+		Handler:           e.adminHandler(fabric, checker, proxy, cache),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 
@@ -192,7 +214,7 @@ type Status struct {
 	Chaos    chaos.State              `json:"chaos"`
 }
 
-func (e *Edge) adminHandler(fabric *chaos.Fabric, checker *health.Checker, proxy *edgeproxy.Proxy) http.Handler {
+func (e *Edge) adminHandler(fabric *chaos.Fabric, checker *health.Checker, proxy *edgeproxy.Proxy, cache *cdn.Cache) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
@@ -207,6 +229,9 @@ func (e *Edge) adminHandler(fabric *chaos.Fabric, checker *health.Checker, proxy
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{}))
 	mux.Handle(health.Path, checker.Handler())
 	mux.Handle("/admin/chaos", fabric.Handler())
+	if cache != nil {
+		mux.Handle("/cdn/", cache.AdminHandler())
+	}
 	mux.HandleFunc("GET /admin/status", func(w http.ResponseWriter, _ *http.Request) {
 		s := Status{Edge: e.self.Name, Location: e.self.Location, Health: checker.Status(), Regions: proxy.Status(), Chaos: fabric.State()}
 		w.Header().Set("Content-Type", "application/json")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -131,6 +132,10 @@ type Config struct {
 	// Seed seeds the random choices among regions (weights, traffic dials);
 	// zero picks a random seed. Proxy.Seed reports the one in use.
 	Seed uint64
+	// Wrap, when set, is what Serve serves instead of the proxy itself:
+	// Wrap(proxy), with the same timeouts and limits. The edge puts its
+	// cache in front of the proxy this way.
+	Wrap func(proxy http.Handler) http.Handler
 	// Logger receives the proxy's logs (component=edgeproxy added); nil
 	// discards them.
 	Logger *slog.Logger

@@ -225,8 +225,12 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetUnencryptedHTTP2(true)
+	var h http.Handler = p
+	if p.cfg.Wrap != nil {
+		h = p.cfg.Wrap(p)
+	}
 	srv := &http.Server{
-		Handler:           p,
+		Handler:           h,
 		Protocols:         &protos,
 		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
 		ReadHeaderTimeout: p.cfg.ReadHeaderTimeout,

@@ -80,6 +80,8 @@ type Topology struct {
 	Clients Clients `yaml:"clients,omitempty"`
 	// DNS holds the zones the edges serve.
 	DNS DNS `yaml:"dns,omitempty"`
+	// CDN configures the edges' cache and its distributions.
+	CDN CDN `yaml:"cdn,omitempty"`
 	// WAN describes the simulated network between regions and edges.
 	WAN WAN `yaml:"wan,omitempty"`
 }

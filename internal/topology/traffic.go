@@ -163,6 +163,70 @@ type HealthCheck struct {
 	Invert bool `yaml:"invert,omitempty"`
 }
 
+// CDN is the edges' cache (CloudFront's part): distributions served from
+// an in-memory cache in front of origins in every region.
+type CDN struct {
+	// MaxBytes caps each edge's cache, bodies and headers together.
+	// Default 256 MiB.
+	MaxBytes int64 `yaml:"max_bytes,omitempty"`
+	// Distributions are the cached sites:
+	//
+	//	distributions:
+	//	  - name: static
+	//	    hosts: [static.meridian.test]
+	//	    origin: {bucket: static}        # the bucket, in every region
+	//	  - name: shop-static
+	//	    path_prefixes: [/static/]       # on any host, these paths
+	//	    origin: {load_balancer: true}   # every region's balancer
+	Distributions []Distribution `yaml:"distributions,omitempty"`
+}
+
+// Distribution is one cached site.
+type Distribution struct {
+	// Name labels the distribution in metrics, logs and invalidations.
+	// Required, unique.
+	Name string `yaml:"name"`
+	// Hosts are the host names whose requests the distribution serves.
+	Hosts []string `yaml:"hosts,omitempty"`
+	// PathPrefixes route requests for any other host under these paths
+	// (each starting and ending with "/") to the distribution, as a
+	// CloudFront cache behavior's path pattern does; the rest goes to the
+	// accelerator.
+	PathPrefixes []string `yaml:"path_prefixes,omitempty"`
+	// Origin is where objects come from, tried region by region, nearest
+	// healthy first.
+	Origin DistributionOrigin `yaml:"origin"`
+	// DefaultTTL, MinTTL and MaxTTL bound freshness as CloudFront's cache
+	// policies do. Defaults 24h, 0 and one year.
+	DefaultTTL time.Duration `yaml:"default_ttl,omitempty"`
+	MinTTL     time.Duration `yaml:"min_ttl,omitempty"`
+	MaxTTL     time.Duration `yaml:"max_ttl,omitempty"`
+}
+
+// PrefixHost is the host name under which the cache keeps what d serves
+// for its path prefixes: every host's /static/... is one object, whichever
+// name the client used.
+func (d Distribution) PrefixHost() string { return d.Name + ".cdn.internal" }
+
+// InvalidationHost is a host name by which the cache knows d.
+func (d Distribution) InvalidationHost() string {
+	if len(d.Hosts) > 0 {
+		return d.Hosts[0]
+	}
+	return d.PrefixHost()
+}
+
+// DistributionOrigin is a distribution's origin: one of Bucket and
+// LoadBalancer.
+type DistributionOrigin struct {
+	// Bucket is an S3 bucket on the regions' API ports; the edge signs its
+	// requests with the deployment's credentials, as CloudFront's origin
+	// access control does, so the bucket need not be public.
+	Bucket string `yaml:"bucket,omitempty"`
+	// LoadBalancer fetches from the regions' load balancers.
+	LoadBalancer bool `yaml:"load_balancer,omitempty"`
+}
+
 // Edge finds the edge called name.
 func (t *Topology) Edge(name string) (Edge, bool) {
 	for _, e := range t.Edges {
@@ -224,6 +288,10 @@ func (t *Topology) defaultTraffic(regions []string, edgeSubnet string) {
 		return rs
 	}
 	z.Records = append(z.Records, shop, edges("www"), edges("static"))
+	t.CDN.Distributions = []Distribution{
+		{Name: "static", Hosts: []string{"static." + DefaultZone}, Origin: DistributionOrigin{Bucket: "static"}},
+		{Name: "shop-static", PathPrefixes: []string{"/static/"}, Origin: DistributionOrigin{LoadBalancer: true}},
+	}
 	ns := RecordSet{Name: "ns1", Type: "A", Policy: "multivalue"}
 	for _, e := range t.Edges {
 		ns.Targets = append(ns.Targets, Target{Value: e.Host, HealthCheck: e.Name})
@@ -277,8 +345,47 @@ func (t *Topology) setTrafficDefaults() {
 	if len(t.DNS.Zones) == 0 {
 		t.DNS.Zones = nil
 	}
+	if len(t.CDN.Distributions) == 0 {
+		t.CDN.Distributions = nil
+	}
 	if len(t.Health.Checks) == 0 {
 		t.Health.Checks = nil
+	}
+}
+
+func (v *validator) cdn(c CDN) {
+	nonNegative(v, "cdn.max_bytes", c.MaxBytes)
+	names, hosts := map[string]bool{}, map[string]string{}
+	for i, d := range c.Distributions {
+		p := fmt.Sprintf("cdn.distributions[%d]", i)
+		switch {
+		case d.Name == "":
+			v.add(p+".name", "required")
+		case names[d.Name]:
+			v.add(p+".name", "%q is already the name of another distribution", d.Name)
+		}
+		names[d.Name] = true
+		if len(d.Hosts) == 0 && len(d.PathPrefixes) == 0 {
+			v.add(p, "give hosts or path_prefixes: which requests the distribution serves")
+		}
+		for _, h := range d.Hosts {
+			h = strings.ToLower(h)
+			if prev, dup := hosts[h]; dup {
+				v.add(p+".hosts", "%q is already served by distribution %s", h, prev)
+			}
+			hosts[h] = d.Name
+		}
+		for _, pp := range d.PathPrefixes {
+			if !strings.HasPrefix(pp, "/") || !strings.HasSuffix(pp, "/") {
+				v.add(p+".path_prefixes", "%q must start and end with /", pp)
+			}
+		}
+		if (d.Origin.Bucket == "") == !d.Origin.LoadBalancer {
+			v.add(p+".origin", "give exactly one of bucket and load_balancer")
+		}
+		nonNegative(v, p+".default_ttl", d.DefaultTTL)
+		nonNegative(v, p+".min_ttl", d.MinTTL)
+		nonNegative(v, p+".max_ttl", d.MaxTTL)
 	}
 }
 
@@ -375,6 +482,7 @@ func (v *validator) traffic(t *Topology, nodeAt, addrAt map[string]string) {
 			v.add(p+".type", "%q is not known; use http, tcp or calculated", c.Type)
 		}
 	}
+	v.cdn(t.CDN)
 	if checks, _ := t.HealthChecks(); len(v.errs) == 0 {
 		if err := (health.Config{Name: "validate", Checks: checks}).Validate(); err != nil {
 			v.add("health", "%v", err)

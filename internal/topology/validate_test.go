@@ -164,6 +164,12 @@ func TestValidateTrafficErrors(t *testing.T) {
 			`health.checks[0].healthy_threshold: 3 must be between 1 and the number of children (2)`},
 		{"traffic dial over 100", func(t *Topology) { d := 150; t.Regions[1].Traffic.Dial = &d },
 			"regions[1].traffic.dial: 150 is not a percentage (0-100)"},
+		{"distribution without an origin", func(t *Topology) { t.CDN.Distributions[0].Origin = DistributionOrigin{} },
+			"cdn.distributions[0].origin: give exactly one of bucket and load_balancer"},
+		{"host in two distributions", func(t *Topology) { t.CDN.Distributions[1].Hosts = []string{"STATIC.meridian.test"} },
+			`cdn.distributions[1].hosts: "static.meridian.test" is already served by distribution static`},
+		{"path prefix without its slashes", func(t *Topology) { t.CDN.Distributions[1].PathPrefixes = []string{"static"} },
+			`cdn.distributions[1].path_prefixes: "static" must start and end with /`},
 		{"unknown check type", func(t *Topology) { t.Health.Checks = []HealthCheck{{ID: "x", Type: "ping"}} },
 			`health.checks[0].type: "ping" is not known; use http, tcp or calculated`},
 	}
