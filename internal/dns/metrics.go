@@ -29,7 +29,15 @@ type metrics struct {
 	limited *prometheus.CounterVec
 	invalid prometheus.Counter
 	trunc   prometheus.Counter
+
+	// answerSeries caches the answers counter of each transport (0 udp,
+	// 1 tcp) and rcode, created on first use as WithLabelValues would, so
+	// a series appears only once it has counted something.
+	answerSeries [2][maxCachedRcode + 1]atomic.Pointer[prometheus.Counter]
 }
+
+// maxCachedRcode is the highest rcode whose series is cached (BADVERS is 16).
+const maxCachedRcode = 23
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -56,12 +64,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) answered(resp *mdns.Msg, udp bool) {
-	proto := "tcp"
+// answerCounter returns the answers series of proto and rcode.
+func (m *metrics) answerCounter(udp bool, rcode int) prometheus.Counter {
+	proto, i := "tcp", 1
 	if udp {
-		proto = "udp"
+		proto, i = "udp", 0
 	}
-	m.answers.WithLabelValues(proto, mdns.RcodeToString[resp.Rcode]).Inc()
+	if rcode < 0 || rcode > maxCachedRcode {
+		return m.answers.WithLabelValues(proto, mdns.RcodeToString[rcode])
+	}
+	p := &m.answerSeries[i][rcode]
+	if c := p.Load(); c != nil {
+		return *c
+	}
+	c := m.answers.WithLabelValues(proto, mdns.RcodeToString[rcode])
+	p.Store(&c) // a racing store holds the same series
+	return c
+}
+
+func (m *metrics) answered(resp *mdns.Msg, udp bool) {
+	m.answerCounter(udp, resp.Rcode).Inc()
 	if resp.Truncated {
 		m.truncated.Add(1)
 		m.trunc.Inc()

@@ -11,15 +11,7 @@ import (
 // location is the client's location. dependsOnLocation reports whether the
 // answer would differ for another location (for the ECS scope).
 func (s *Server) choose(rs *rrset, location string) (chosen []target, dependsOnLocation bool) {
-	cands := make([]target, 0, len(rs.targets))
-	for _, t := range rs.targets {
-		if s.healthy(t.HealthCheck) {
-			cands = append(cands, t)
-		}
-	}
-	if len(cands) == 0 {
-		cands = rs.targets // fail open
-	}
+	cands := s.healthyTargets(rs.targets)
 	switch rs.policy {
 	case Weighted:
 		return s.pickWeighted(cands), false
@@ -68,6 +60,30 @@ func (s *Server) choose(rs *rrset, location string) (chosen []target, dependsOnL
 	default: // Simple
 		return cands, false
 	}
+}
+
+// healthyTargets returns the healthy targets of ts, or all of them when none
+// is healthy (fail open). ts itself is returned, not a copy, when every
+// target is healthy; callers must not modify the result.
+func (s *Server) healthyTargets(ts []target) []target {
+	for i, t := range ts {
+		if s.healthy(t.HealthCheck) {
+			continue
+		}
+		// Target i is unhealthy: collect the healthy ones.
+		cands := make([]target, 0, len(ts)-1)
+		cands = append(cands, ts[:i]...)
+		for _, t := range ts[i+1:] {
+			if s.healthy(t.HealthCheck) {
+				cands = append(cands, t)
+			}
+		}
+		if len(cands) == 0 {
+			return ts // fail open
+		}
+		return cands
+	}
+	return ts
 }
 
 func (s *Server) healthy(check string) bool {

@@ -358,7 +358,7 @@ func (s *Server) answer(req *mdns.Msg, src net.IP) *mdns.Msg {
 		if rs := z.sets[setKey{name, q.Qtype}]; rs != nil {
 			chosen, dep := s.choose(rs, location)
 			dependsOnLocation = dependsOnLocation || dep
-			resp.Answer = append(resp.Answer, rrs(chosen, owner)...)
+			resp.Answer = rrs(resp.Answer, chosen, owner)
 			if len(chosen) == 0 {
 				resp.Ns = []mdns.RR{negativeSOA(z)}
 			}
@@ -371,7 +371,7 @@ func (s *Server) answer(req *mdns.Msg, src net.IP) *mdns.Msg {
 				resp.Ns = []mdns.RR{negativeSOA(z)}
 				break
 			}
-			resp.Answer = append(resp.Answer, rrs(chosen[:1], owner)...)
+			resp.Answer = rrs(resp.Answer, chosen[:1], owner)
 			name = strings.ToLower(chosen[0].rr.(*mdns.CNAME).Target)
 			owner = name
 			continue
@@ -432,7 +432,7 @@ func (s *Server) additional(t *table, resp *mdns.Msg, location string) bool {
 			if rs := z.sets[setKey{name, qt}]; rs != nil {
 				chosen, d := s.choose(rs, location)
 				dep = dep || d
-				resp.Extra = append(resp.Extra, rrs(chosen, name)...)
+				resp.Extra = rrs(resp.Extra, chosen, name)
 			}
 		}
 	}
@@ -440,19 +440,27 @@ func (s *Server) additional(t *table, resp *mdns.Msg, location string) bool {
 }
 
 // fit makes resp fit size bytes: first without its additional addresses,
-// which a client can do without, then cut with TC=1.
+// which a client can do without, then cut with TC=1. Answers are sent with
+// name compression. An answer whose uncompressed length fits (the usual
+// case) is measured once.
 func fit(resp *mdns.Msg, size int) {
-	resp.Compress = true
+	resp.Compress = false
 	if resp.Len() > size {
-		extra := resp.Extra[:0]
-		for _, rr := range resp.Extra {
-			if rr.Header().Rrtype == mdns.TypeOPT {
-				extra = append(extra, rr)
+		resp.Compress = true
+		if resp.Len() > size {
+			extra := resp.Extra[:0]
+			for _, rr := range resp.Extra {
+				if rr.Header().Rrtype == mdns.TypeOPT {
+					extra = append(extra, rr)
+				}
 			}
+			resp.Extra = extra
 		}
-		resp.Extra = extra
+		resp.Truncate(size)
 	}
-	resp.Truncate(size)
+	// Truncate turns compression off when the message fits without it;
+	// compress anyway, it is what clients are sent.
+	resp.Compress = true
 }
 
 // locate returns the client's location and, when known, the prefix length of
@@ -478,20 +486,23 @@ func validECS(e *mdns.EDNS0_SUBNET) bool {
 	return false
 }
 
-func rrs(ts []target, owner string) []mdns.RR {
-	out := make([]mdns.RR, 0, len(ts))
+// rrs appends the records of ts to out with owner name owner. The compiled
+// records are answered as they are (packing only reads them) unless the
+// owner differs from the stored one (another case in the query, a chased
+// CNAME), which gets a copy.
+func rrs(out []mdns.RR, ts []target, owner string) []mdns.RR {
 	for _, t := range ts {
-		rr := mdns.Copy(t.rr)
-		rr.Header().Name = owner
+		rr := t.rr
+		if rr.Header().Name != owner {
+			rr = mdns.Copy(rr)
+			rr.Header().Name = owner
+		}
 		out = append(out, rr)
 	}
 	return out
 }
 
 // negativeSOA is the SOA for the authority section of NXDOMAIN and NODATA
-// answers, its TTL the negative caching time (RFC 2308 §3).
-func negativeSOA(z *zone) mdns.RR {
-	soa := mdns.Copy(z.soa).(*mdns.SOA)
-	soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
-	return soa
-}
+// answers, its TTL the negative caching time (RFC 2308 §3); compiled with
+// the zone, never modified.
+func negativeSOA(z *zone) mdns.RR { return z.negSOA }

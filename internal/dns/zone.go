@@ -19,10 +19,11 @@ type table struct {
 }
 
 type zone struct {
-	name  string
-	soa   *mdns.SOA
-	names map[string]bool // every owner name and empty non-terminal
-	sets  map[setKey]*rrset
+	name   string
+	soa    *mdns.SOA
+	negSOA *mdns.SOA       // soa with the negative caching TTL, see negativeSOA
+	names  map[string]bool // every owner name and empty non-terminal
+	sets   map[setKey]*rrset
 }
 
 type setKey struct {
@@ -154,6 +155,8 @@ func compileZone(c *Zone) (*zone, error) {
 		z.sets[setKey{name, mdns.TypeSOA}] = &rrset{name: name, qtype: mdns.TypeSOA, policy: Simple,
 			targets: []target{{rr: z.soa}}}
 	}
+	z.negSOA = mdns.Copy(z.soa).(*mdns.SOA)
+	z.negSOA.Hdr.Ttl = min(z.negSOA.Hdr.Ttl, z.negSOA.Minttl)
 	return z, nil
 }
 
