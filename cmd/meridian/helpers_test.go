@@ -227,9 +227,13 @@ func awaitGone(t *testing.T, pids []int, timeout time.Duration) {
 	}
 }
 
+// pids lists the processes of every node and edge.
 func pids(e deploy.Endpoints) []int {
 	var out []int
 	for _, n := range e.Nodes {
+		out = append(out, n.PID)
+	}
+	for _, n := range e.Edges {
 		out = append(out, n.PID)
 	}
 	return out
