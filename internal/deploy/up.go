@@ -495,6 +495,8 @@ func (s *supervisor) printSummary(took time.Duration, resume bool) {
 		fmt.Fprintf(&b, "\nEdges answer DNS for the topology's zones and send HTTP to the nearest healthy region:\n")
 		fmt.Fprintf(&b, "  dig @%s -p %s shop.meridian.test\n", host, port)
 		fmt.Fprintf(&b, "  curl -H 'Host: shop.meridian.test' %s/\n", edges[0].HTTP)
+		fmt.Fprintf(&b, "and serve the bucket static through their cache:\n")
+		fmt.Fprintf(&b, "  curl -i -H 'Host: static.meridian.test' %s/products/mug.svg\n", edges[0].HTTP)
 	}
 	fmt.Fprintf(&b, "\nCheck it with `meridian status --data %s`; stop it with Ctrl-C (data stays for the next `up`).\n", rel)
 	_, _ = io.WriteString(s.cfg.Out, b.String())
