@@ -1,0 +1,285 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"hash/crc64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-platform/meridian/internal/store"
+)
+
+type fixture struct {
+	st  *store.Store
+	e   *Engine
+	dir string
+	cfg Config
+}
+
+func openFixture(t *testing.T, storeDir, dir string, cfg Config) *fixture {
+	t.Helper()
+	st, err := store.Open(store.Config{Dir: storeDir, Region: "us-east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dir, cfg.Region = dir, "us-east"
+	e, err := New(cfg, st)
+	if err != nil {
+		_ = st.Close()
+		t.Fatalf("New: %v", err)
+	}
+	st.SetIndexer(e)
+	return &fixture{st: st, e: e, dir: dir, cfg: cfg}
+}
+
+func newFixture(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	f := openFixture(t, t.TempDir(), t.TempDir(), cfg)
+	t.Cleanup(func() { _ = f.st.Close() })
+	return f
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func readAll(t *testing.T, e *Engine, bucket, key string) []byte {
+	t.Helper()
+	o, err := e.HeadObject(bucket, key, "")
+	if err != nil {
+		t.Fatalf("HeadObject %s/%s: %v", bucket, key, err)
+	}
+	r, err := o.Open(context.Background(), 0, -1)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer func() { _ = r.Close() }()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func putBytes(t *testing.T, e *Engine, bucket, key string, data []byte) *Version {
+	t.Helper()
+	v, err := e.PutObject(ctxT(t), &PutInput{Bucket: bucket, Key: key, Body: Body{R: bytes.NewReader(data), Size: int64(len(data))}})
+	if err != nil {
+		t.Fatalf("PutObject: %v", err)
+	}
+	return v
+}
+
+func TestRecoveryAfterACrash(t *testing.T) {
+	storeDir, dir := t.TempDir(), t.TempDir()
+	f := openFixture(t, storeDir, dir, Config{})
+	if err := f.e.CreateBucket(ctxT(t), "crash"); err != nil {
+		t.Fatal(err)
+	}
+	v := putBytes(t, f.e, "crash", "committed", []byte("durable bytes"))
+	// A crash after the metadata committed but before the bytes moved: they
+	// are still staged.
+	if err := os.Rename(f.e.files.object(v.ID), filepath.Join(dir, "tmp", v.ID+stagedSuffix)); err != nil {
+		t.Fatal(err)
+	}
+	// A crash before the metadata committed: staged bytes of no version.
+	if err := os.WriteFile(filepath.Join(dir, "tmp", "orphanid"+stagedSuffix), []byte("never committed"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A crash mid-body.
+	if err := os.WriteFile(filepath.Join(dir, "tmp", "body-123"), []byte("half a bo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f = openFixture(t, storeDir, dir, Config{})
+	t.Cleanup(func() { _ = f.st.Close() })
+	if got := readAll(t, f.e, "crash", "committed"); string(got) != "durable bytes" {
+		t.Fatalf("committed object after recovery: %q", got)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	if len(ents) != 0 {
+		t.Fatalf("%d files left in tmp after recovery", len(ents))
+	}
+	if _, err := os.Stat(f.e.files.object("orphanid")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("uncommitted bytes were kept: %v", err)
+	}
+}
+
+// failingReader fails after n bytes, as a client that goes away.
+type failingReader struct{ n int }
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, errors.New("connection reset by peer")
+	}
+	k := min(len(p), r.n)
+	for i := range p[:k] {
+		p[i] = 'x'
+	}
+	r.n -= k
+	return k, nil
+}
+
+func TestInterruptedUploadLeavesNothing(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := ctxT(t)
+	if err := f.e.CreateBucket(ctx, "cut"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.e.PutObject(ctx, &PutInput{Bucket: "cut", Key: "k", Body: Body{R: &failingReader{n: 3 << 20}, Size: 10 << 20}})
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeIncompleteBody {
+		t.Fatalf("got %v, want IncompleteBody", err)
+	}
+	_, err = f.e.PutObject(ctx, &PutInput{Bucket: "cut", Key: "k", Body: Body{R: strings.NewReader("short"), Size: 10}})
+	if !errors.As(err, &e) || e.Code != CodeIncompleteBody {
+		t.Fatalf("short body: got %v, want IncompleteBody", err)
+	}
+	if _, err := f.e.HeadObject("cut", "k", ""); err == nil {
+		t.Fatal("an interrupted upload left a visible object")
+	}
+	ents, _ := os.ReadDir(filepath.Join(f.dir, "tmp"))
+	if len(ents) != 0 {
+		t.Fatalf("%d temporary files left", len(ents))
+	}
+}
+
+func TestDestinations(t *testing.T) {
+	regions := []string{"ap-south", "eu-west", "us-east"}
+	p := func(s string) *string { return &s }
+	cfg := &ReplicationConfig{Rules: []ReplicationRule{
+		{Status: "Enabled", Filter: &ReplicationFilter{Prefix: p("logs/")}, Destination: ReplicationDestination{Bucket: "arn:aws:s3:eu-west::b"}},
+		{Status: "Enabled", Filter: &ReplicationFilter{Tag: &Tag{Key: "geo", Value: "all"}}, Destination: ReplicationDestination{Bucket: "arn:aws:s3:::b"},
+			DeleteMarkerReplication: &DeleteMarkerReplication{Status: "Enabled"}},
+		{Status: "Disabled", Destination: ReplicationDestination{Bucket: "arn:aws:s3:ap-south::b"}},
+	}}
+	if err := cfg.validate("b", regions); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	for _, tc := range []struct {
+		key    string
+		tags   []Tag
+		marker bool
+		want   []string
+	}{
+		{"logs/x", nil, false, []string{"eu-west"}},
+		{"img/x", nil, false, nil},
+		{"img/x", []Tag{{"geo", "all"}}, false, []string{"ap-south", "eu-west"}},
+		{"logs/x", nil, true, nil},
+	} {
+		got := destinations(cfg, regions, "us-east", tc.key, tc.tags, tc.marker)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("destinations(%s, %v, marker %v) = %v, want %v", tc.key, tc.tags, tc.marker, got, tc.want)
+		}
+	}
+	if got := destinations(nil, regions, "us-east", "k", nil, true); !slices.Equal(got, []string{"ap-south", "eu-west"}) {
+		t.Errorf("no configuration: %v", got)
+	}
+	for _, bad := range []*ReplicationConfig{
+		{},
+		{Rules: []ReplicationRule{{Status: "On", Destination: ReplicationDestination{Bucket: "arn:aws:s3:::b"}}}},
+		{Rules: []ReplicationRule{{Status: "Enabled", Destination: ReplicationDestination{Bucket: "b"}}}},
+		{Rules: []ReplicationRule{{Status: "Enabled", Destination: ReplicationDestination{Bucket: "arn:aws:s3:::other"}}}},
+		{Rules: []ReplicationRule{{Status: "Enabled", Destination: ReplicationDestination{Bucket: "arn:aws:s3:moon::b"}}}},
+	} {
+		if err := bad.validate("b", regions); err == nil {
+			t.Errorf("validate accepted %+v", bad)
+		}
+	}
+}
+
+// TestCorruptReplicaIsRefused fetches a version from a peer that serves
+// wrong bytes: nothing is stored, the version is marked FAILED after
+// MaxCorruptFetches, and the right bytes are taken once the peer has them.
+func TestCorruptReplicaIsRefused(t *testing.T) {
+	good := []byte(strings.Repeat("the right bytes ", 1000))
+	var corrupt atomic.Bool
+	corrupt.Store(true)
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := bytes.Clone(good)
+		if corrupt.Load() {
+			b[100] ^= 1
+		}
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(peer.Close)
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, Config{Regions: []string{"eu-west", "us-east"}, Peers: func() map[string]string { return map[string]string{"eu-west": peer.URL} },
+		PollInterval: 20 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond, MaxCorruptFetches: 2, Registerer: reg})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.e.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := f.e.CreateBucket(ctxT(t), "rep"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := f.e.Bucket("rep")
+	// A version written in eu-west, as replication would deliver it.
+	h := crc64.New(nvme)
+	h.Write(good)
+	v := &Version{ID: "foreignversion1", VersionID: nullVersion, Origin: "eu-west", Size: int64(len(good)), ETag: "x",
+		CRC: hexString(appendUint64(nil, h.Sum64())), Replicate: []string{"us-east"}}
+	k := objectKey(b.ID, "k")
+	if _, err := f.st.Apply(ctxT(t), store.Mutation{Key: k, SetAdd: []store.SetOp{{Field: versionsField, Elems: [][]byte{v.encode()}}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := f.st.Get(k)
+		if _, failed := replicaState(st, v.ID); failed["us-east"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the version was never marked FAILED")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.e.files.exists(v.ID) {
+		t.Fatal("corrupt bytes were stored")
+	}
+	if n, _ := f.e.Pending(); n != 1 {
+		t.Fatalf("pending %d, want 1", n)
+	}
+	corrupt.Store(false)
+	for {
+		if n, _ := f.e.Pending(); n == 0 && f.e.files.exists(v.ID) {
+			break
+		}
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatal("the right bytes were never stored")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := readAll(t, f.e, "rep", "k"); !bytes.Equal(got, good) {
+		t.Fatal("stored replica differs")
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	for _, want := range []string{"meridian_s3_replication_backlog_versions", "meridian_s3_replication_lag_seconds", "meridian_s3_replication_fetches_total"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("metric %s not registered (have %v)", want, names)
+		}
+	}
+}
