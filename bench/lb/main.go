@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -49,6 +50,8 @@ type options struct {
 	noInstall   bool
 	skipNginx   bool
 	lbProfile   string
+	proxyCPUs   string
+	loadCPUs    string
 	role        string
 	targets     string
 }
@@ -77,6 +80,8 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.noInstall, "no-install", false, "do not apt-get install nginx when it is missing")
 	fs.BoolVar(&o.skipNginx, "skip-nginx", false, "measure without nginx")
 	fs.StringVar(&o.lbProfile, "lb-cpuprofile", "", "write a CPU profile of the Meridian balancer process")
+	fs.StringVar(&o.proxyCPUs, "proxy-cpus", "auto", "CPUs (taskset -c list) both proxies are pinned to; auto: the upper half; none: no pinning")
+	fs.StringVar(&o.loadCPUs, "load-cpus", "auto", "CPUs the load generator and the backends are pinned to; auto: the lower half")
 	fs.StringVar(&o.role, "role", "", "internal: run as a child (backends, meridian)")
 	fs.StringVar(&o.targets, "targets", "", "internal: backend addresses for -role meridian")
 	if err := fs.Parse(args); err != nil {
@@ -101,12 +106,16 @@ type child struct {
 	addrs []string
 }
 
-func startChild(ctx context.Context, want int, args ...string) (*child, error) {
+// startChild runs this program with args, behind the pin prefix (taskset)
+// when there is one, with env added to its environment.
+func startChild(ctx context.Context, want int, pin, env []string, args ...string) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, args...)
+	argv := append(append(slices.Clone(pin), self), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
@@ -185,10 +194,28 @@ func serveBackends(ctx context.Context, o options) error {
 }
 
 func drive(ctx context.Context, o options) error {
-	fmt.Printf("lb bench: %d backends, %d clients, %v per run (+%v warm-up), %d rounds, %d B bodies, GOMAXPROCS %d, %d CPUs\n",
-		o.backends, o.concurrency, o.dur, o.warm, o.rounds, o.bodyBytes, runtime.GOMAXPROCS(0), runtime.NumCPU())
-	backends, err := startChild(ctx, o.backends, "-role", "backends", "-backends", fmt.Sprint(o.backends),
-		"-body", fmt.Sprint(o.bodyBytes))
+	lay, err := cpuLayout(o.proxyCPUs, o.loadCPUs)
+	if err != nil {
+		return err
+	}
+	if err := pinSelf(lay.load); err != nil {
+		return err
+	}
+	fmt.Printf("lb bench: %d backends, %d clients, %v per run (+%v warm-up), %d rounds, %d B bodies, %d CPUs\n",
+		o.backends, o.concurrency, o.dur, o.warm, o.rounds, o.bodyBytes, runtime.NumCPU())
+	if lay.pinned() {
+		fmt.Printf("pinned: nginx (worker_processes %d) and Meridian (GOMAXPROCS %d) on CPU %s; load generator and backends on CPU %s\n",
+			lay.workers(), lay.workers(), lay.proxy, lay.load)
+	} else {
+		fmt.Printf("not pinned: nginx worker_processes %d, Meridian GOMAXPROCS %d, all sharing every CPU\n",
+			lay.workers(), lay.workers())
+	}
+	var loadEnv []string
+	if lay.pinned() {
+		loadEnv = []string{fmt.Sprintf("GOMAXPROCS=%d", cpuCount(lay.load))}
+	}
+	backends, err := startChild(ctx, o.backends, lay.prefix(lay.load), loadEnv,
+		"-role", "backends", "-backends", fmt.Sprint(o.backends), "-body", fmt.Sprint(o.bodyBytes))
 	if err != nil {
 		return err
 	}
@@ -198,41 +225,62 @@ func drive(ctx context.Context, o options) error {
 	if o.lbProfile != "" {
 		margs = append(margs, "-lb-cpuprofile", o.lbProfile)
 	}
-	meridian, err := startChild(ctx, 1, margs...)
+	meridian, err := startChild(ctx, 1, lay.prefix(lay.proxy), []string{fmt.Sprintf("GOMAXPROCS=%d", lay.workers())}, margs...)
 	if err != nil {
 		return err
 	}
 	defer meridian.stop()
 
 	targets := []target{
-		{name: "direct", urls: urls(backends.addrs)},
-		{name: "meridian", urls: urls(meridian.addrs)},
+		{name: "direct", addrs: backends.addrs},
+		{name: "meridian", addrs: meridian.addrs, pid: meridian.cmd.Process.Pid},
 	}
 	if !o.skipNginx {
-		ng, err := startNginx(ctx, o, backends.addrs)
+		ng, err := startNginx(ctx, o, lay, backends.addrs)
 		if err != nil {
 			return err
 		}
 		if ng != nil {
 			defer ng.stop()
-			targets = []target{targets[0], {name: "nginx", urls: urls([]string{ng.addr})}, targets[1]}
+			targets = []target{targets[0], {name: "nginx", addrs: []string{ng.addr}, pid: ng.cmd.Process.Pid, children: true}, targets[1]}
 		}
 	}
 
 	var results []result
 	for round := 1; round <= o.rounds; round++ {
-		for _, t := range targets {
-			if _, err := load(ctx, t.urls, o.concurrency, o.warm); err != nil {
+		order := targets
+		if round%2 == 0 && len(targets) == 3 {
+			// Alternate which proxy goes first, so that a drift in the
+			// machine's load does not favour one of them.
+			order = []target{targets[0], targets[2], targets[1]}
+		}
+		for _, t := range order {
+			if _, err := load(ctx, t.addrs, o.concurrency, o.warm); err != nil {
 				return err
 			}
-			r, err := load(ctx, t.urls, o.concurrency, o.dur)
+			var cpu0 cpuUse
+			if t.pid != 0 {
+				cpu0 = cpuTime(t.pid, t.children)
+			}
+			r, err := load(ctx, t.addrs, o.concurrency, o.dur)
 			if err != nil {
 				return err
 			}
+			if t.pid != 0 {
+				cpu := cpuTime(t.pid, t.children).sub(cpu0)
+				perReq := func(d time.Duration) float64 { return float64(d) / 1e3 / float64(r.Requests) }
+				r.CPUPerReqUs = perReq(cpu.user + cpu.sys)
+				r.SysPerReqUs = perReq(cpu.sys)
+				r.CPUCores = (cpu.user + cpu.sys).Seconds() / r.Elapsed.Seconds()
+			}
 			r.Target, r.Round = t.name, round
 			results = append(results, r)
-			fmt.Printf("  %-8s round %d: %8.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d\n",
+			fmt.Printf("  %-8s round %d: %8.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d",
 				t.name, round, r.RPS, ms(r.P50), ms(r.P99), r.Errors)
+			if t.pid != 0 {
+				fmt.Printf("  proxy CPU %5.1f us/req (kernel %4.1f) %.2f cores", r.CPUPerReqUs, r.SysPerReqUs, r.CPUCores)
+			}
+			fmt.Println()
 		}
 	}
 	rep := summarize(results)
@@ -247,16 +295,10 @@ func drive(ctx context.Context, o options) error {
 }
 
 type target struct {
-	name string
-	urls []string
-}
-
-func urls(addrs []string) []string {
-	var out []string
-	for _, a := range addrs {
-		out = append(out, "http://"+a+"/")
-	}
-	return out
+	name     string
+	addrs    []string
+	pid      int  // the proxy's process, for its CPU time; 0 for direct
+	children bool // count the CPU time of pid's children too (nginx workers)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -286,7 +328,7 @@ func loud(format string, args ...any) {
 	fmt.Printf("%s\n!!! %s\n%s\n", line, fmt.Sprintf(format, args...), line)
 }
 
-func startNginx(ctx context.Context, o options, backends []string) (*nginxProc, error) {
+func startNginx(ctx context.Context, o options, lay layout, backends []string) (*nginxProc, error) {
 	bin, err := findNginx(o)
 	if err != nil {
 		if o.noInstall || os.Geteuid() != 0 {
@@ -318,7 +360,7 @@ func startNginx(ctx context.Context, o options, backends []string) (*nginxProc, 
 	for _, b := range backends {
 		fmt.Fprintf(&servers, "    server %s;\n", b)
 	}
-	conf := fmt.Sprintf(`worker_processes auto;
+	conf := fmt.Sprintf(`worker_processes %[4]d;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 4096; }
@@ -348,12 +390,13 @@ http {
     }
   }
 }
-`, dir, servers.String(), addr)
+`, dir, servers.String(), addr, lay.workers())
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
+	argv := append(lay.prefix(lay.proxy), bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...) // taskset execs nginx: same pid
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -377,8 +420,8 @@ http {
 		time.Sleep(50 * time.Millisecond)
 	}
 	out, _ := exec.Command(bin, "-v").CombinedOutput()
-	fmt.Printf("nginx: %s (%s), worker_processes auto, keepalive 256 to the backends, on %s\n",
-		strings.TrimSpace(string(out)), bin, addr)
+	fmt.Printf("nginx: %s (%s), worker_processes %d, access_log off, keepalive 256 to the backends, on %s\n",
+		strings.TrimSpace(string(out)), bin, lay.workers(), addr)
 	return n, nil
 }
 
@@ -403,63 +446,165 @@ type result struct {
 	RPS      float64       `json:"rps"`
 	P50      time.Duration `json:"p50_ns"`
 	P99      time.Duration `json:"p99_ns"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	// CPUPerReqUs is the proxy's CPU time (user+system, all its processes)
+	// per request, in microseconds; CPUCores that time over the run's.
+	CPUPerReqUs float64 `json:"proxy_cpu_us_per_request,omitempty"`
+	SysPerReqUs float64 `json:"proxy_kernel_cpu_us_per_request,omitempty"`
+	CPUCores    float64 `json:"proxy_cpu_cores,omitempty"`
 }
 
-// load runs c keep-alive clients for d against urls (client i uses
-// urls[i%len(urls)]) and measures every request.
-func load(ctx context.Context, urls []string, c int, d time.Duration) (result, error) {
-	tr := &http.Transport{MaxIdleConnsPerHost: c, MaxIdleConns: 4 * c, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+// load runs c keep-alive clients for d against addrs (client i uses
+// addrs[i%len(addrs)]) and measures every request. The clients speak
+// HTTP/1.1 directly on their connections (one fixed GET, a response read
+// up to its Content-Length) rather than through net/http's client, whose
+// per-connection goroutines would cost the load generator's core more
+// than the proxies' requests cost theirs.
+func load(ctx context.Context, addrs []string, c int, d time.Duration) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	type part struct {
 		lat  []time.Duration
 		errs int
+		err  error
 	}
 	parts := make(chan part, c)
 	start := time.Now()
 	for i := range c {
-		url := urls[i%len(urls)]
+		addr := addrs[i%len(addrs)]
 		go func() {
 			var p part
 			p.lat = make([]time.Duration, 0, 1<<14)
+			var cl *rawClient
+			stop := context.AfterFunc(ctx, func() {
+				if cl != nil {
+					cl.close()
+				}
+			})
+			defer stop()
 			for ctx.Err() == nil {
-				t0 := time.Now()
-				resp, err := client.Get(url)
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					_ = resp.Body.Close()
-					if resp.StatusCode != 200 {
-						err = fmt.Errorf("status %d", resp.StatusCode)
+				if cl == nil {
+					var err error
+					if cl, err = dialRaw(ctx, addr); err != nil {
+						if ctx.Err() == nil {
+							p.errs++
+							p.err = err
+							time.Sleep(10 * time.Millisecond)
+						}
+						cl = nil
+						continue
+					}
+					if ctx.Err() != nil { // raced with the AfterFunc
+						cl.close()
+						break
 					}
 				}
-				if err != nil {
+				t0 := time.Now()
+				if err := cl.get(); err != nil {
 					if ctx.Err() == nil {
 						p.errs++
+						p.err = err
 					}
+					cl.close()
+					cl = nil
 					continue
 				}
 				p.lat = append(p.lat, time.Since(t0))
+			}
+			if cl != nil {
+				cl.close()
 			}
 			parts <- p
 		}()
 	}
 	var all []time.Duration
 	var errs int
+	var lastErr error
 	for range c {
 		p := <-parts
 		all = append(all, p.lat...)
 		errs += p.errs
+		if p.err != nil {
+			lastErr = p.err
+		}
 	}
 	el := time.Since(start)
 	if len(all) == 0 {
-		return result{}, fmt.Errorf("no request succeeded against %v (%d errors)", urls, errs)
+		return result{}, fmt.Errorf("no request succeeded against %v (%d errors, last: %v)", addrs, errs, lastErr)
 	}
 	slices.Sort(all)
 	pct := func(q float64) time.Duration { return all[min(len(all)-1, int(q*float64(len(all))))] }
 	return result{Requests: len(all), Errors: errs, RPS: float64(len(all)) / el.Seconds(),
-		P50: pct(0.50), P99: pct(0.99)}, nil
+		P50: pct(0.50), P99: pct(0.99), Elapsed: el}, nil
+}
+
+// rawClient is one keep-alive HTTP/1.1 connection doing GET / back to back.
+type rawClient struct {
+	c   net.Conn
+	br  *bufio.Reader
+	req []byte
+}
+
+func dialRaw(ctx context.Context, addr string) (*rawClient, error) {
+	c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &rawClient{c: c, br: bufio.NewReaderSize(c, 16<<10),
+		req: []byte("GET / HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: lb-bench\r\nAccept: */*\r\n\r\n")}, nil
+}
+
+func (rc *rawClient) close() { _ = rc.c.Close() }
+
+// get sends the request and reads the whole response, which must be a 200
+// with a Content-Length and keep the connection open.
+func (rc *rawClient) get() error {
+	_ = rc.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := rc.c.Write(rc.req); err != nil {
+		return err
+	}
+	line, err := rc.br.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	if len(line) < 12 || string(line[:9]) != "HTTP/1.1 " {
+		return fmt.Errorf("bad status line %q", line)
+	}
+	if string(line[9:12]) != "200" {
+		return fmt.Errorf("status %s", line[9:12])
+	}
+	n := -1
+	for {
+		h, err := rc.br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(h) <= 2 {
+			break
+		}
+		k, v, ok := strings.Cut(string(h), ":")
+		if !ok {
+			return fmt.Errorf("bad header line %q", h)
+		}
+		v = strings.TrimSpace(v)
+		switch strings.ToLower(k) {
+		case "content-length":
+			if n, err = strconv.Atoi(v); err != nil {
+				return fmt.Errorf("bad Content-Length %q", v)
+			}
+		case "connection":
+			if strings.EqualFold(v, "close") {
+				return errors.New("the server closes the connection")
+			}
+		case "transfer-encoding":
+			return fmt.Errorf("unexpected Transfer-Encoding %q", v)
+		}
+	}
+	if n < 0 {
+		return errors.New("response without Content-Length")
+	}
+	_, err = rc.br.Discard(n)
+	return err
 }
 
 type summary struct {
@@ -468,7 +613,8 @@ type summary struct {
 	P50Ms  float64 `json:"p50_ms"`
 	P99Ms  float64 `json:"p99_ms"`
 	// AddedP99Ms is p99 minus the direct p99.
-	AddedP99Ms float64 `json:"added_p99_ms"`
+	AddedP99Ms  float64 `json:"added_p99_ms"`
+	CPUPerReqUs float64 `json:"proxy_cpu_us_per_request,omitempty"`
 }
 
 type report struct {
@@ -476,6 +622,12 @@ type report struct {
 	Summary  []summary `json:"summary"`
 	Ratio    float64   `json:"rps_ratio_to_nginx,omitempty"`
 	ExtraP99 float64   `json:"added_p99_vs_nginx_ms,omitempty"`
+	// RoundRatios are Meridian's req/s over nginx's within each round,
+	// ExtraP99s Meridian's p99 minus nginx's (the direct p99 cancels out).
+	RoundRatios []float64 `json:"round_rps_ratios,omitempty"`
+	ExtraP99s   []float64 `json:"round_added_p99_vs_nginx_ms,omitempty"`
+	// CPURatio is nginx's CPU time per request over Meridian's.
+	CPURatio float64 `json:"cpu_per_request_nginx_over_meridian,omitempty"`
 }
 
 func summarize(rs []result) report {
@@ -483,6 +635,7 @@ func summarize(rs []result) report {
 	by := map[string]*summary{}
 	var order []string
 	counts := map[string]int{}
+	rounds := map[int]map[string]result{}
 	for _, r := range rs {
 		s := by[r.Target]
 		if s == nil {
@@ -493,12 +646,17 @@ func summarize(rs []result) report {
 		s.RPS += r.RPS
 		s.P50Ms += ms(r.P50)
 		s.P99Ms += ms(r.P99)
+		s.CPUPerReqUs += r.CPUPerReqUs
 		counts[r.Target]++
+		if rounds[r.Round] == nil {
+			rounds[r.Round] = map[string]result{}
+		}
+		rounds[r.Round][r.Target] = r
 	}
 	for _, name := range order {
 		s := by[name]
 		n := float64(counts[name])
-		s.RPS, s.P50Ms, s.P99Ms = s.RPS/n, s.P50Ms/n, s.P99Ms/n
+		s.RPS, s.P50Ms, s.P99Ms, s.CPUPerReqUs = s.RPS/n, s.P50Ms/n, s.P99Ms/n, s.CPUPerReqUs/n
 		if d := by["direct"]; d != nil && name != "direct" {
 			s.AddedP99Ms = s.P99Ms - d.P99Ms
 		}
@@ -507,6 +665,17 @@ func summarize(rs []result) report {
 	if m, ng := by["meridian"], by["nginx"]; m != nil && ng != nil {
 		rep.Ratio = m.RPS / ng.RPS
 		rep.ExtraP99 = m.AddedP99Ms - ng.AddedP99Ms
+		if m.CPUPerReqUs > 0 {
+			rep.CPURatio = ng.CPUPerReqUs / m.CPUPerReqUs
+		}
+		for i := 1; i <= len(rounds); i++ {
+			m, okm := rounds[i]["meridian"]
+			ng, okn := rounds[i]["nginx"]
+			if okm && okn {
+				rep.RoundRatios = append(rep.RoundRatios, m.RPS/ng.RPS)
+				rep.ExtraP99s = append(rep.ExtraP99s, ms(m.P99)-ms(ng.P99))
+			}
+		}
 	}
 	return rep
 }
@@ -514,13 +683,14 @@ func summarize(rs []result) report {
 func (rep report) print(w io.Writer) {
 	fmt.Fprintln(w, "\nmean of the rounds:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50 ms\tp99 ms\tadded p99 ms\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50 ms\tp99 ms\tadded p99 ms\tproxy CPU us/req\t")
 	for _, s := range rep.Summary {
-		added := "-"
+		added, cpu := "-", "-"
 		if s.Target != "direct" {
 			added = fmt.Sprintf("%.3f", s.AddedP99Ms)
+			cpu = fmt.Sprintf("%.1f", s.CPUPerReqUs)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%s\t\n", s.Target, s.RPS, s.P50Ms, s.P99Ms, added)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%s\t%s\t\n", s.Target, s.RPS, s.P50Ms, s.P99Ms, added, cpu)
 	}
 	_ = tw.Flush()
 	if rep.Ratio == 0 {
@@ -533,8 +703,18 @@ func (rep report) print(w io.Writer) {
 		}
 		return "MISSED"
 	}
-	fmt.Fprintf(w, "Meridian req/s / nginx req/s: %.2f (target >= %.2f: %s)\n",
-		rep.Ratio, targetRatio, verdict(rep.Ratio >= targetRatio))
-	fmt.Fprintf(w, "Meridian added p99 - nginx added p99: %+.3f ms (target <= %.1f ms: %s)\n",
-		rep.ExtraP99, ms(targetAddedP99), verdict(rep.ExtraP99 <= ms(targetAddedP99)))
+	list := func(xs []float64, format string) string {
+		parts := make([]string, len(xs))
+		for i, x := range xs {
+			parts[i] = fmt.Sprintf(format, x)
+		}
+		return strings.Join(parts, " ")
+	}
+	fmt.Fprintf(w, "Meridian req/s / nginx req/s: %.2f (per round: %s) (target >= %.2f: %s)\n",
+		rep.Ratio, list(rep.RoundRatios, "%.2f"), targetRatio, verdict(rep.Ratio >= targetRatio))
+	fmt.Fprintf(w, "Meridian added p99 - nginx added p99: %+.3f ms (per round: %s) (target <= %.1f ms: %s)\n",
+		rep.ExtraP99, list(rep.ExtraP99s, "%+.3f"), ms(targetAddedP99), verdict(rep.ExtraP99 <= ms(targetAddedP99)))
+	if rep.CPURatio > 0 {
+		fmt.Fprintf(w, "CPU per request, nginx / Meridian: %.2f\n", rep.CPURatio)
+	}
 }
