@@ -33,7 +33,7 @@ type LB struct {
 	rules  []rule
 	def    *group
 	groups map[string]*group
-	srv    *http.Server
+	srv    *server
 	probe  *http.Client
 	limit  *logLimiter
 
@@ -69,16 +69,7 @@ func New(cfg Config) (*LB, error) {
 			DialContext: (&net.Dialer{}).DialContext},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	l.srv = &http.Server{
-		Handler:           l,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		ConnState:         l.connState,
-		ConnContext:       connContext,
-		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelWarn),
-	}
+	l.srv = newServer(l)
 	return l, nil
 }
 
@@ -106,7 +97,7 @@ func (l *LB) Run(ctx context.Context) error {
 	defer stopChecks()
 	var checkers sync.WaitGroup
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- l.srv.Serve(&listener{Listener: ln, lb: l}) }()
+	go func() { serveErr <- l.srv.serve(ln) }()
 
 	var err error
 loop:
@@ -121,14 +112,13 @@ loop:
 			l.startCheckers(checkCtx, &checkers)
 		}
 	}
+	if serr := l.srv.shutdown(l.cfg.ShutdownTimeout); serr != nil {
+		l.log.Warn("load balancer shutdown cut in-flight requests short", "err", serr)
+	}
 	if err == nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.ShutdownTimeout)
-		if serr := l.srv.Shutdown(sctx); serr != nil {
-			l.log.Warn("load balancer shutdown cut in-flight requests short", "err", serr)
-			_ = l.srv.Close()
+		if serr := <-serveErr; serr != nil {
+			err = fmt.Errorf("load balancer serving: %w", serr)
 		}
-		cancel()
-		<-serveErr
 	}
 	stopChecks()
 	checkers.Wait()

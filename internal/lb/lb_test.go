@@ -160,6 +160,9 @@ func TestLeastOutstandingAvoidsBusyTarget(t *testing.T) {
 			}
 		})
 	}
+	// In flight counts from the balancer's side: wait for the held request
+	// to reach busy's handler too, or it would count as a new one.
+	waitFor(t, "the held request to reach busy", func() bool { return busy.hits.Load() == 1 })
 	before := busy.hits.Load()
 	for range 20 {
 		if code, got := tl.get(t, "", "/"); code != 200 || got != "idle" {
@@ -638,16 +641,31 @@ func TestPooledConnectionClosedByTargetIsNotUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl.waitHealthy(t, "g", "t")
-	for i := range 3 {
+	// A POST cannot be sent again, so the pool checks the connection first;
+	// a GET is sent without the check and, finding it closed, again on a
+	// fresh connection.
+	for i := range 6 {
+		method := http.MethodPost
+		if i%2 == 1 {
+			method = http.MethodGet
+		}
 		before := closed.Load()
-		resp, err := tl.client.Post(tl.url+"/", "text/plain", strings.NewReader("not replayable"))
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader("not replayable")
+		}
+		req, _ := http.NewRequest(method, tl.url+"/", body)
+		resp, err := tl.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
-			t.Fatalf("POST %d on a connection the target closed while idle: got %d, want 200", i, resp.StatusCode)
+			t.Fatalf("%s %d on a connection the target closed while idle: got %d, want 200", method, i, resp.StatusCode)
 		}
 		waitFor(t, "the target to close the idle connection", func() bool { return closed.Load() > before })
+	}
+	if got := tl.counter(t, tl.m.retries.WithLabelValues("g")); got != 0 {
+		t.Fatalf("retries on another target: got %v, want 0 (a fresh connection to the same one)", got)
 	}
 }

@@ -87,19 +87,21 @@ func removeHopHeaders(h http.Header) {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // ServeHTTP proxies one request; LB is an http.Handler so it can also be
-// mounted elsewhere.
+// mounted elsewhere (Run serves with its own HTTP/1.1 server).
 func (l *LB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.serve(r.Context(), w, r)
+}
+
+// serve proxies one request; ctx ends when the client goes away.
+func (l *LB) serve(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	start := l.cfg.Now()
-	if c, ok := r.Context().Value(connKey{}).(*conn); ok {
-		c.handled.Add(1)
-	}
 	g := l.route(r)
 	if g == nil {
 		l.m.requests.WithLabelValues("", "", "404").Inc()
 		plain(w, http.StatusNotFound, "no route for this request")
 		return
 	}
-	code, t := l.forward(w, r, g)
+	code, t := l.forward(ctx, w, r, g)
 	if t != nil {
 		t.counter(code).Inc()
 	} else {
@@ -126,7 +128,7 @@ func plain(w http.ResponseWriter, code int, msg string) {
 // forward sends r to a target of g, retrying on others where safe, and
 // writes the response. It returns the status code sent and the target that
 // answered (nil if none did).
-func (l *LB) forward(w http.ResponseWriter, r *http.Request, g *group) (int, *target) {
+func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, g *group) (int, *target) {
 	out, body := l.outgoing(r)
 	defer body.closeOrig()
 	idempotent := isIdempotent(r.Method)
@@ -144,7 +146,7 @@ func (l *LB) forward(w http.ResponseWriter, r *http.Request, g *group) (int, *ta
 		}
 		attempt++
 		out.URL.Host = t.addr
-		resp, err := t.up.roundTrip(r.Context(), out, idempotent && body.r == nil)
+		resp, err := t.up.roundTrip(ctx, out, idempotent && body.r == nil)
 		if err == nil {
 			code := l.respond(w, resp, t, g)
 			t.release()
@@ -157,7 +159,7 @@ func (l *LB) forward(w http.ResponseWriter, r *http.Request, g *group) (int, *ta
 		if kind == "connect" && errors.Is(err, syscall.ECONNREFUSED) {
 			g.refused(t, err)
 		}
-		if r.Context().Err() != nil {
+		if ctx.Err() != nil {
 			return 499, nil // the client went away; nobody to answer
 		}
 		if !retryable(kind, idempotent, body) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -39,8 +40,12 @@ func (l *LB) newUpstream(addr string) *upstream {
 		dialer: &net.Dialer{Timeout: l.cfg.ConnectTimeout, KeepAlive: 30 * time.Second}}
 }
 
-// get returns a live pooled connection or a new one.
-func (u *upstream) get(ctx context.Context) (*upConn, bool, error) {
+// get returns a pooled connection or a new one. A pooled one is checked
+// for being closed by the target only when the request cannot be sent
+// again: a replayable request that finds it dead is retried on a fresh
+// connection (roundTrip), which costs less over many requests than a
+// system call each.
+func (u *upstream) get(ctx context.Context, replayable bool) (*upConn, bool, error) {
 	for {
 		u.mu.Lock()
 		n := len(u.idle)
@@ -52,7 +57,7 @@ func (u *upstream) get(ctx context.Context) (*upConn, bool, error) {
 		u.idle[n-1] = nil
 		u.idle = u.idle[:n-1]
 		u.mu.Unlock()
-		if pc.alive() {
+		if pc.br.Buffered() == 0 && (replayable || pc.alive()) {
 			return pc, true, nil
 		}
 		pc.close()
@@ -126,7 +131,7 @@ var longAgo = time.Unix(1, 0)
 // req can be sent again (replayable).
 func (u *upstream) roundTrip(ctx context.Context, req *http.Request, replayable bool) (*http.Response, error) {
 	for {
-		pc, reused, err := u.get(ctx)
+		pc, reused, err := u.get(ctx, replayable)
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +157,10 @@ func (u *upstream) roundTrip(ctx context.Context, req *http.Request, replayable 
 }
 
 func (pc *upConn) exchange(req *http.Request) (*http.Response, error) {
-	if err := req.Write(pc.bw); err != nil {
+	if req.Body == nil && len(req.TransferEncoding) == 0 && len(req.Trailer) == 0 &&
+		req.Method != http.MethodConnect && req.Host != "" && validHost(req.Host) {
+		writeBodiless(pc.bw, req)
+	} else if err := req.Write(pc.bw); err != nil {
 		return nil, err
 	}
 	if err := pc.bw.Flush(); err != nil {
@@ -168,6 +176,42 @@ func (pc *upConn) exchange(req *http.Request) (*http.Response, error) {
 		}
 		// 1xx informational: the real response follows.
 	}
+}
+
+// writeBodiless writes a request without a body as Request.Write would,
+// without its per-request formatting, header sorting and transfer-writer
+// allocations: request line, Host, the first User-Agent (none when it is
+// absent or empty: the balancer adds none), the other headers, and
+// Content-Length: 0 for the methods that expect a body.
+func writeBodiless(bw *bufio.Writer, req *http.Request) {
+	_, _ = bw.WriteString(req.Method)
+	_ = bw.WriteByte(' ')
+	_, _ = bw.WriteString(req.URL.RequestURI())
+	_, _ = bw.WriteString(" HTTP/1.1\r\nHost: ")
+	_, _ = bw.WriteString(req.Host)
+	_, _ = bw.WriteString("\r\n")
+	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
+		_, _ = bw.WriteString("User-Agent: ")
+		_, _ = bw.WriteString(headerValue(strings.TrimSpace(ua[0])))
+		_, _ = bw.WriteString("\r\n")
+	}
+	for k, vv := range req.Header {
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		for _, v := range vv {
+			_, _ = bw.WriteString(k)
+			_, _ = bw.WriteString(": ")
+			_, _ = bw.WriteString(headerValue(strings.TrimSpace(v)))
+			_, _ = bw.WriteString("\r\n")
+		}
+	}
+	switch req.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		_, _ = bw.WriteString("Content-Length: 0\r\n")
+	}
+	_, _ = bw.WriteString("\r\n")
 }
 
 // upBody is a response body that gives its connection back once read.
