@@ -460,6 +460,7 @@ func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResu
 				c := checkOf(s, id)
 				res.DNSEdgeView += fmt.Sprintf("%s: global %s local %s votes %v; ", id, c.Global, c.Local, c.Votes)
 			}
+			res.DNSEdgeView += fmt.Sprintf("peers %+v", s.Health.Peers)
 		}
 	}
 	reqs := tr.finish() // waits for requests still held (up to -client-timeout)

@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.subnet, "subnet", "127.0.61", "`meridian up --subnet` for failover (the edges land on the next subnet)")
 	fs.StringVar(&o.kinds, "kinds", "kill,blackhole", "failure kinds, in order: kill (SIGKILL of us-east) and blackhole (us-east partitioned from everything)")
 	fs.IntVar(&o.rounds, "rounds", 3, "failover rounds per kind")
-	fs.StringVar(&o.path, "path", "/static/shop.css", "failover: the path requested (the shop's stylesheet: cheap, so the latencies are the failover's, not the catalog page's rendering)")
+	fs.StringVar(&o.path, "path", "/healthz", "failover: the path requested: the shop instance's own /healthz, cheap and no-store, so the edge cache (which keeps /static/) cannot answer it and the latencies are the failover's, not the catalog page's rendering")
 	fs.BoolVar(&o.verbose, "v", false, "failover: print each round's timeline (requests by 500 ms of sending)")
 	fs.IntVar(&o.rate, "rate", 100, "failover: GET requests per second through edge-1 (open loop: a stalled request does not hold the next)")
 	fs.DurationVar(&o.pre, "pre", 2*time.Second, "failover: traffic before the fault")
