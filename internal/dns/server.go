@@ -37,8 +37,13 @@
 // UDP responses are rate limited per source network (see RateLimit) so one
 // flooding source cannot starve the others. Limits key on the packet's
 // source, never on ECS, which anyone can forge. FORMERR and NOTIMP replies
-// that miekg/dns sends before a query reaches the handler are not limited;
-// they are never larger than the query.
+// sent before a query reaches the handler are not limited; they are never
+// larger than the query.
+//
+// TCP is served by miekg/dns. UDP on a socket bound to one address is
+// served by a fixed pool of workers that each read, answer and write in a
+// loop (udp.go); on a wildcard address (0.0.0.0, ::) by miekg/dns, which
+// answers from the address each query came to.
 //
 // The edge (internal/edge) and the CLI may import this package; it imports
 // nothing of Meridian's.
@@ -166,14 +171,23 @@ func (s *Server) Run(ctx context.Context) error {
 
 	started := make(chan struct{}, 2)
 	notify := func() { started <- struct{}{} }
-	udp := &mdns.Server{PacketConn: pc, Handler: s, UDPSize: mdns.MaxMsgSize,
-		NotifyStartedFunc: notify, MsgInvalidFunc: s.invalid}
 	tcp := &mdns.Server{Listener: ln, Handler: s, ReadTimeout: 2 * time.Second,
 		IdleTimeout:       func() time.Duration { return 8 * time.Second },
 		NotifyStartedFunc: notify, MsgInvalidFunc: s.invalid}
 	errc := make(chan error, 2)
 	// Both goroutines exit when their server is shut down below.
-	go func() { errc <- udp.ActivateAndServe() }()
+	var stopUDP func(context.Context) error
+	if boundToOneAddress(pc) {
+		var closing atomic.Bool
+		stopUDP = func(context.Context) error { closing.Store(true); return pc.Close() }
+		notify()
+		go func() { errc <- s.serveUDP(pc, closing.Load) }()
+	} else {
+		udp := &mdns.Server{PacketConn: pc, Handler: s, UDPSize: mdns.MaxMsgSize,
+			NotifyStartedFunc: notify, MsgInvalidFunc: s.invalid}
+		stopUDP = udp.ShutdownContext
+		go func() { errc <- udp.ActivateAndServe() }()
+	}
 	go func() { errc <- tcp.ActivateAndServe() }()
 
 	var err error
@@ -198,7 +212,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	_ = udp.ShutdownContext(sctx) // errors only say it had already stopped
+	_ = stopUDP(sctx) // errors only say it had already stopped
 	_ = tcp.ShutdownContext(sctx)
 	for ; pending > 0; pending-- {
 		<-errc
@@ -214,15 +228,26 @@ func (s *Server) invalid(m []byte, err error) {
 
 // ServeDNS answers one query; it implements miekg/dns's Handler.
 func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
+	src, udp := sourceIP(w.RemoteAddr())
+	resp := s.reply(req, src, udp)
+	if resp == nil {
+		return
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		s.log.Debug("writing response", "client", src.String(), "err", err)
+	}
+}
+
+// reply builds the response to req from src over UDP or TCP, rate limited
+// and fit to the transport; nil means no response (rate limited).
+func (s *Server) reply(req *mdns.Msg, src net.IP, udp bool) (resp *mdns.Msg) {
 	defer func() {
 		if r := recover(); r != nil { // a bug must not take the server down
 			s.log.Error("panic answering query", "err", r, "query", req.String())
-			m := new(mdns.Msg)
-			m.SetRcode(req, mdns.RcodeServerFailure)
-			_ = w.WriteMsg(m)
+			resp = new(mdns.Msg)
+			resp.SetRcode(req, mdns.RcodeServerFailure)
 		}
 	}()
-	src, udp := sourceIP(w.RemoteAddr())
 	if udp && s.limit != nil {
 		switch act, started := s.limit.allow(s.cfg.Now(), src); act {
 		case pass:
@@ -236,21 +261,19 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 				m := new(mdns.Msg)
 				m.SetReply(req)
 				m.Truncated = true
-				_ = w.WriteMsg(m)
+				return m
 			}
-			return
+			return nil
 		}
 	}
-	resp := s.answer(req, src)
+	resp = s.answer(req, src)
 	size := mdns.MaxMsgSize
 	if udp {
 		size = udpSize(req, s.cfg.MaxUDPSize)
 	}
 	fit(resp, size)
 	s.m.answered(resp, udp)
-	if err := w.WriteMsg(resp); err != nil {
-		s.log.Debug("writing response", "client", src.String(), "err", err)
-	}
+	return resp
 }
 
 func sourceIP(a net.Addr) (ip net.IP, udp bool) {
