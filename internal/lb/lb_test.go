@@ -669,3 +669,188 @@ func TestPooledConnectionClosedByTargetIsNotUsed(t *testing.T) {
 		t.Fatalf("retries on another target: got %v, want 0 (a fresh connection to the same one)", got)
 	}
 }
+
+// TestServerSpeaksHTTP11 covers what the balancer's own server does that
+// net/http's did for it: framing by protocol version, 100 Continue, HEAD,
+// chunked responses with trailers, pipelining and the refusals.
+func TestServerSpeaksHTTP11(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz":
+		case "/stream": // no Content-Length: chunked, with a trailer
+			w.Header().Set("Trailer", "X-Sum")
+			_, _ = io.WriteString(w, "part1,")
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, "part2")
+			w.Header().Set("X-Sum", "42")
+		case "/echo-body":
+			b, _ := io.ReadAll(r.Body)
+			_, _ = w.Write(b)
+		default:
+			_, _ = io.WriteString(w, "hello")
+		}
+	}))
+	defer srv.Close()
+	tl := startLB(t, Config{TargetGroups: []TargetGroup{{Name: "g", HealthCheck: fastCheck}}})
+	if err := tl.Register("g", "t", srv.Listener.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	tl.waitHealthy(t, "g", "t")
+
+	for _, tc := range []struct {
+		name, req    string
+		method       string // for reading the response
+		wantCode     int
+		wantBody     string
+		wantChunked  bool
+		wantClose    bool
+		wantTrailer  string
+		wantContinue bool
+	}{
+		{name: "keep-alive GET", req: "GET / HTTP/1.1\r\nHost: x\r\n\r\n", wantCode: 200, wantBody: "hello"},
+		{name: "HTTP/1.0 closes", req: "GET / HTTP/1.0\r\n\r\n", wantCode: 200, wantBody: "hello", wantClose: true},
+		{name: "Connection close", req: "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", wantCode: 200, wantBody: "hello", wantClose: true},
+		{name: "HEAD has no body", req: "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", method: "HEAD", wantCode: 200},
+		{name: "chunked with trailer", req: "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", wantCode: 200,
+			wantBody: "part1,part2", wantChunked: true, wantTrailer: "42"},
+		{name: "100 continue", req: "POST /echo-body HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+			wantCode: 200, wantBody: "ping", wantContinue: true},
+		{name: "chunked request body", req: "POST /echo-body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nping\r\n0\r\n\r\n",
+			wantCode: 200, wantBody: "ping"},
+		{name: "no Host", req: "GET / HTTP/1.1\r\n\r\n", wantCode: 400, wantClose: true},
+		{name: "bad Host", req: "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", wantCode: 400, wantClose: true},
+		{name: "HTTP/2 preface", req: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", wantCode: 505, wantClose: true},
+		{name: "unknown expectation", req: "GET / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n", wantCode: 417, wantClose: true},
+		{name: "unknown transfer coding", req: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: zip\r\n\r\n", wantCode: 501, wantClose: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", tl.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			if tc.wantContinue {
+				head, _, _ := strings.Cut(tc.req, "\r\n\r\n")
+				if _, err := io.WriteString(c, head+"\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				line, err := br.ReadString('\n')
+				if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+					t.Fatalf("before the body: got %q, %v; want 100 Continue", line, err)
+				}
+				if _, err := br.ReadString('\n'); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.WriteString(c, "ping"); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := io.WriteString(c, tc.req); err != nil {
+				t.Fatal(err)
+			}
+			method := tc.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			resp, err := http.ReadResponse(br, &http.Request{Method: method})
+			if err != nil {
+				t.Fatalf("reading the response: %v", err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("reading the body: %v", err)
+			}
+			if resp.StatusCode != tc.wantCode {
+				t.Fatalf("status: got %d, want %d", resp.StatusCode, tc.wantCode)
+			}
+			if tc.wantCode == 200 && string(body) != tc.wantBody {
+				t.Errorf("body: got %q, want %q", body, tc.wantBody)
+			}
+			if got := len(resp.TransferEncoding) > 0; got != tc.wantChunked {
+				t.Errorf("chunked: got %v, want %v", got, tc.wantChunked)
+			}
+			if got := resp.Trailer.Get("X-Sum"); got != tc.wantTrailer {
+				t.Errorf("trailer X-Sum: got %q, want %q", got, tc.wantTrailer)
+			}
+			if tc.wantCode == 200 && resp.Header.Get("Date") == "" {
+				t.Errorf("no Date header")
+			}
+			// The connection is kept exactly when it should be.
+			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil && !tc.wantClose {
+				t.Fatal(err)
+			}
+			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+			next, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+			if tc.wantClose {
+				if err == nil {
+					t.Fatalf("connection kept after a response that closes it: got %d", next.StatusCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("second request on the connection: %v", err)
+			}
+			_, _ = io.Copy(io.Discard, next.Body)
+			if next.StatusCode != 200 {
+				t.Fatalf("second request on the connection: got %d", next.StatusCode)
+			}
+		})
+	}
+}
+
+func TestPipelinedRequestsAreAnsweredInOrder(t *testing.T) {
+	b := newBackend(t, "b")
+	tl := startLB(t, Config{TargetGroups: []TargetGroup{{Name: "g", HealthCheck: fastCheck}}})
+	tl.register(t, "g", b)
+	c, err := net.Dial("tcp", tl.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	// The first request waits on the target longer than the balancer
+	// waits before it watches the client, so the second one is read
+	// ahead by the watch and must still be served whole.
+	if _, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * watchAfter)
+	if _, err := io.WriteString(c, "GET /two HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * watchAfter)
+	b.unblock()
+	br := bufio.NewReader(c)
+	for _, want := range []string{"slow done", "hello from b"} {
+		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+		if err != nil {
+			t.Fatalf("reading the response with %q: %v", want, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(body) != want {
+			t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, body, want)
+		}
+	}
+}
+
+func TestClientHangingUpCancelsItsRequest(t *testing.T) {
+	b := newBackend(t, "b")
+	tl := startLB(t, Config{TargetGroups: []TargetGroup{{Name: "g", HealthCheck: fastCheck}}})
+	tl.register(t, "g", b)
+	c, err := net.Dial("tcp", tl.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the request to reach the target", func() bool { return tl.stat(t, "g", "b").InFlight == 1 })
+	_ = c.Close()
+	// The target still holds the request: only the balancer noticing the
+	// client gone can end it.
+	waitFor(t, "the request to be cancelled", func() bool { return tl.stat(t, "g", "b").InFlight == 0 })
+	waitFor(t, "a 499 to be counted", func() bool {
+		return tl.counter(t, tl.m.requests.WithLabelValues("g", "", "499")) == 1
+	})
+}

@@ -310,13 +310,22 @@ func (b *trackedBody) closeOrig() {
 	}
 }
 
+// headerTaker is a ResponseWriter that can take over a header map.
+type headerTaker interface{ takeHeader(http.Header) }
+
 // respond copies a target's response to the client and returns its code.
 func (l *LB) respond(w http.ResponseWriter, resp *http.Response, t *target, g *group) int {
 	defer func() { _ = resp.Body.Close() }()
 	removeHopHeaders(resp.Header)
-	h := w.Header()
-	for k, v := range resp.Header {
-		h[k] = v
+	var h http.Header
+	if ht, ok := w.(headerTaker); ok && len(w.Header()) == 0 {
+		ht.takeHeader(resp.Header)
+		h = resp.Header
+	} else {
+		h = w.Header()
+		for k, v := range resp.Header {
+			h[k] = v
+		}
 	}
 	if _, ok := h["Content-Type"]; !ok {
 		h["Content-Type"] = nil // no sniffing: send what the target sent

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -307,7 +308,11 @@ func (sc *srvConn) readRequest(served int, lastPost bool) (*http.Request, bool) 
 		return nil, false // shutdown closed it
 	}
 	t0 := time.Now()
-	_ = sc.c.SetReadDeadline(t0.Add(cfg.ReadHeaderTimeout))
+	if served == 0 || !headerBuffered(sc.br) {
+		// (A header block already in the buffer needs no more reads,
+		// and the idle deadline still bounds the connection.)
+		_ = sc.c.SetReadDeadline(t0.Add(cfg.ReadHeaderTimeout))
+	}
 	sc.cr.limited, sc.cr.remain, sc.cr.hit = true, int64(cfg.MaxHeaderBytes)+4096-int64(sc.br.Buffered()), false
 	if served == 0 {
 		sc.cr.read = 0
@@ -373,6 +378,12 @@ func (sc *srvConn) readRequest(served int, lastPost bool) (*http.Request, bool) 
 		req.Body = rb
 	}
 	return req, true
+}
+
+// headerBuffered reports whether a whole header block is in br's buffer.
+func headerBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
 }
 
 func isReadError(err error) bool {
@@ -533,6 +544,14 @@ func (w *respWriter) reset(req *http.Request, closeAfter bool) {
 }
 
 func (w *respWriter) Header() http.Header { return w.h }
+
+// takeHeader makes h the response's header map (instead of copying a
+// target's headers into it).
+func (w *respWriter) takeHeader(h http.Header) {
+	if !w.wrote {
+		w.h = h
+	}
+}
 
 func (w *respWriter) WriteHeader(code int) {
 	if w.wrote {

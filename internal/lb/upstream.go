@@ -45,7 +45,9 @@ func (l *LB) newUpstream(addr string) *upstream {
 // again: a replayable request that finds it dead is retried on a fresh
 // connection (roundTrip), which costs less over many requests than a
 // system call each.
-func (u *upstream) get(ctx context.Context, replayable bool) (*upConn, bool, error) {
+//
+// The connection's read deadline is set to deadline (the check reads).
+func (u *upstream) get(ctx context.Context, replayable bool, deadline time.Time) (*upConn, bool, error) {
 	for {
 		u.mu.Lock()
 		n := len(u.idle)
@@ -57,6 +59,7 @@ func (u *upstream) get(ctx context.Context, replayable bool) (*upConn, bool, err
 		u.idle[n-1] = nil
 		u.idle = u.idle[:n-1]
 		u.mu.Unlock()
+		_ = pc.c.SetReadDeadline(deadline)
 		if pc.br.Buffered() == 0 && (replayable || pc.alive()) {
 			return pc, true, nil
 		}
@@ -70,6 +73,7 @@ func (u *upstream) get(ctx context.Context, replayable bool) (*upConn, bool, err
 	if sc, ok := c.(syscall.Conn); ok {
 		pc.rc, _ = sc.SyscallConn()
 	}
+	_ = c.SetReadDeadline(deadline)
 	return pc, false, nil
 }
 
@@ -131,12 +135,13 @@ var longAgo = time.Unix(1, 0)
 // req can be sent again (replayable).
 func (u *upstream) roundTrip(ctx context.Context, req *http.Request, replayable bool) (*http.Response, error) {
 	for {
-		pc, reused, err := u.get(ctx, replayable)
+		var deadline time.Time
+		if u.timeout > 0 {
+			deadline = time.Now().Add(u.timeout)
+		}
+		pc, reused, err := u.get(ctx, replayable, deadline)
 		if err != nil {
 			return nil, err
-		}
-		if u.timeout > 0 {
-			_ = pc.c.SetReadDeadline(time.Now().Add(u.timeout))
 		}
 		stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(longAgo) })
 		resp, err := pc.exchange(req)
@@ -148,7 +153,10 @@ func (u *upstream) roundTrip(ctx context.Context, req *http.Request, replayable 
 			}
 			return nil, err
 		}
-		if u.timeout > 0 {
+		if u.timeout > 0 && (resp.ContentLength < 0 || int64(pc.br.Buffered()) < resp.ContentLength) {
+			// The body is still to come, and may take longer than the
+			// headers were given. (One already buffered is read without
+			// touching the connection; the next request sets a deadline.)
 			_ = pc.c.SetReadDeadline(time.Time{})
 		}
 		resp.Body = &upBody{r: resp.Body, pc: pc, u: u, stop: stop, reuse: !resp.Close}
