@@ -59,20 +59,52 @@ func serveCache(ctx context.Context, o options) error {
 		}
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	fmt.Println("ADDR", ln.Addr().String())
+	servers := []*http.Server{srv}
+	lns := []net.Listener{ln}
+	if o.experiment {
+		eln, err := net.Listen("tcp", net.JoinHostPort(o.cacheHost, "0"))
+		if err != nil {
+			return err
+		}
+		servers = append(servers, &http.Server{Handler: oneWrite(c), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second})
+		lns = append(lns, eln)
+	}
+	done := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { done <- s.Serve(lns[i]) }()
+		fmt.Println("ADDR", lns[i].Addr().String())
+	}
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 	}
-	_ = srv.Close()
-	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for _, s := range servers {
+		_ = s.Close()
+	}
+	for range servers {
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	return nil
 }
+
+// oneWrite is the experiment (-experiment), not the product: the same
+// cache, answering through a ResponseWriter that hides net/http's
+// io.ReaderFrom. http.ServeContent's copy of the body then goes through the
+// response's buffer, so a small hit leaves in one write(2) with its header
+// instead of two (header and the first 512 bytes, then the rest through
+// TCPConn.ReadFrom). It measures what writing small bodies with w.Write
+// would gain, without changing internal/cdn.
+func oneWrite(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(writerOnly{w}, r)
+	})
+}
+
+// writerOnly is an http.ResponseWriter and nothing more.
+type writerOnly struct{ http.ResponseWriter }
 
 // origin is the cache's origin: a plain net/http file server over the test
 // files, in the driver's process, counting the requests it answers.

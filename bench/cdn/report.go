@@ -101,7 +101,8 @@ type summary struct {
 	UsPerReq   float64 `json:"server_cpu_us_per_request_mean"`
 	PerCoreRPS float64 `json:"requests_per_server_core_s_mean"`
 	// For nginx rows: the cache's figure over this one, the mean of the
-	// rounds' ratios and their range.
+	// rounds' ratios and their range. For experiment rows (cache-*): this
+	// one's figure over the cache's.
 	Ratio        float64   `json:"cache_rps_ratio,omitempty"`
 	RoundRatios  []float64 `json:"cache_rps_ratio_per_round,omitempty"`
 	PerCoreRatio float64   `json:"cache_per_core_ratio,omitempty"`
@@ -173,13 +174,25 @@ func (rep *report) summarize() {
 		if k.target == "cache" || c == nil {
 			continue
 		}
+		exp := strings.HasPrefix(k.target, "cache-")
 		var ratios []float64
 		for i, r := range runs[k] {
 			if cr := runs[key{k.size, "cache"}]; i < len(cr) && cr[i].Round == r.Round {
-				ratios = append(ratios, cr[i].RPS/r.RPS)
+				if exp {
+					ratios = append(ratios, r.RPS/cr[i].RPS)
+				} else {
+					ratios = append(ratios, cr[i].RPS/r.RPS)
+				}
 			}
 		}
 		s.RoundRatios = ratios
+		if exp {
+			s.Ratio = s.RPS / c.RPS
+			if c.PerCoreRPS > 0 {
+				s.PerCoreRatio = s.PerCoreRPS / c.PerCoreRPS
+			}
+			continue
+		}
 		s.Ratio = c.RPS / s.RPS
 		if s.PerCoreRPS > 0 {
 			s.PerCoreRatio = c.PerCoreRPS / s.PerCoreRPS
@@ -191,7 +204,8 @@ func (rep *report) summarize() {
 }
 
 func (rep report) print(w io.Writer) {
-	fmt.Fprintf(w, "\nmean of %d rounds (req/s range in brackets); cache ÷ nginx per size, per round in brackets:\n", rep.Rounds)
+	fmt.Fprintf(w, "\nmean of %d rounds (req/s range in brackets); cache ÷ nginx per size, per round in brackets\n", rep.Rounds)
+	fmt.Fprintln(w, "(for cache-* experiment rows: this ÷ cache):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "size\tserver\treq/s\t(min–max)\tMB/s\tp50 ms\tp99 ms\tserver cores\tus/req\treq/core-s\tcache ÷ this req/s\tper core\t")
 	for _, s := range rep.Summary {
