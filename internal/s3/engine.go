@@ -163,7 +163,7 @@ func New(cfg Config, st *store.Store) (*Engine, error) {
 		cfg:      cfg,
 		st:       st,
 		log:      cfg.Logger.With("component", "s3", "region", cfg.Region),
-		files:    files{dir: cfg.Dir},
+		files:    files{dir: cfg.Dir, tmpSync: newDirSyncer(filepath.Join(cfg.Dir, "tmp"))},
 		m:        newMetrics(cfg.Registerer),
 		http:     &http.Client{Transport: cfg.Transport},
 		inflight: map[string]bool{},

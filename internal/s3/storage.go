@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // files is the on-disk layout of object bytes under Config.Dir:
@@ -20,7 +21,8 @@ import (
 //	uploads/<upload id>/     a multipart upload: upload.json, <n> (part bytes)
 //	                         and <n>.json (part record)
 type files struct {
-	dir string
+	dir     string
+	tmpSync *dirSyncer
 }
 
 func (f *files) tmpDir() string          { return filepath.Join(f.dir, "tmp") }
@@ -62,7 +64,7 @@ func (f *files) stage(tmp *os.File, id string) (string, error) {
 		_ = os.Remove(tmp.Name())
 		return "", fmt.Errorf("staging %q: %w", staged, err)
 	}
-	if err := syncDir(f.tmpDir()); err != nil {
+	if err := f.tmpSync.sync(); err != nil {
 		_ = os.Remove(staged)
 		return "", err
 	}
@@ -178,4 +180,54 @@ const copyBuffer = 256 << 10
 
 func copyStream(dst io.Writer, src io.Reader) (int64, error) {
 	return io.CopyBuffer(dst, src, make([]byte, copyBuffer))
+}
+
+// dirSyncer shares directory fsyncs between concurrent callers, as the store
+// shares commits: a caller waits for one fsync that started after it asked.
+type dirSyncer struct {
+	dir string
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	asked   uint64 // requests so far
+	synced  uint64 // every request up to this one is covered
+	running bool
+	failed  uint64 // requests up to this one were covered by a failed fsync
+	err     error
+}
+
+func newDirSyncer(dir string) *dirSyncer {
+	d := &dirSyncer{dir: dir}
+	d.cond = sync.NewCond(&d.mu)
+	return d
+}
+
+// sync returns once an fsync of the directory that began after the call
+// has completed.
+func (d *dirSyncer) sync() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.asked++
+	want := d.asked
+	for d.synced < want {
+		if d.running {
+			d.cond.Wait()
+			continue
+		}
+		d.running = true
+		through := d.asked
+		d.mu.Unlock()
+		err := syncDir(d.dir)
+		d.mu.Lock()
+		d.running = false
+		d.synced = through
+		if err != nil {
+			d.failed, d.err = through, err
+		}
+		d.cond.Broadcast()
+	}
+	if d.err != nil && d.failed >= want {
+		return d.err
+	}
+	return nil
 }
