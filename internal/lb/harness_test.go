@@ -29,7 +29,7 @@ type testLB struct {
 	client *http.Client
 }
 
-func startLB(t *testing.T, cfg Config) *testLB {
+func startLB(t testing.TB, cfg Config) *testLB {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -91,7 +91,7 @@ func (tl *testLB) register(t *testing.T, group string, bs ...*backend) {
 	}
 }
 
-func (tl *testLB) waitHealthy(t *testing.T, group, id string) {
+func (tl *testLB) waitHealthy(t testing.TB, group, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -196,7 +196,7 @@ func (b *backend) close() {
 	b.srv.Close()
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
