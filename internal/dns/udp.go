@@ -8,6 +8,8 @@ import (
 	"runtime"
 
 	mdns "github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // UDP serving. miekg/dns reads UDP with one goroutine and starts a new
@@ -64,33 +66,22 @@ func (s *Server) serveUDP(pc net.PacketConn, closing func() bool) error {
 }
 
 func (s *Server) udpWorker(pc net.PacketConn) error {
-	u, _ := pc.(*net.UDPConn)
+	if u, ok := pc.(*net.UDPConn); ok {
+		return s.udpBatchWorker(u)
+	}
 	in := make([]byte, udpReadSize)
 	out := make([]byte, 4096)
 	for {
-		var (
-			n    int
-			from netip.AddrPort
-			addr net.Addr
-			err  error
-		)
-		if u != nil {
-			n, from, err = u.ReadFromUDPAddrPort(in)
-		} else {
-			n, addr, err = pc.ReadFrom(in)
-			if a, ok := addr.(*net.UDPAddr); ok {
-				from = a.AddrPort()
-			}
-		}
+		n, addr, err := pc.ReadFrom(in)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
+			if stop, err := readError(err); stop {
+				return err
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
+			continue
+		}
+		var from netip.AddrPort
+		if a, ok := addr.(*net.UDPAddr); ok {
+			from = a.AddrPort()
 		}
 		resp := s.serveUDPPacket(in[:n], from)
 		if resp == nil {
@@ -104,13 +95,89 @@ func (s *Server) udpWorker(pc net.PacketConn) error {
 		if len(b) > len(out) {
 			out = b[:cap(b)] // keep the larger buffer
 		}
-		if u != nil {
-			_, err = u.WriteToUDPAddrPort(b, from)
-		} else {
-			_, err = pc.WriteTo(b, addr)
-		}
-		if err != nil {
+		if _, err := pc.WriteTo(b, addr); err != nil {
 			s.log.Debug("writing response", "client", from.Addr().String(), "err", err)
+		}
+	}
+}
+
+// readError says whether a read error stops the worker, and with which
+// error: nil once the socket is closed.
+func readError(err error) (stop bool, _ error) {
+	if errors.Is(err, net.ErrClosed) {
+		return true, nil
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false, nil
+	}
+	return true, err
+}
+
+// udpBatch is how many datagrams a worker reads (recvmmsg) and writes
+// (sendmmsg) with one system call at most on Linux; elsewhere one.
+const udpBatch = 16
+
+// batchConn is ipv4.PacketConn or ipv6.PacketConn.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// udpBatchWorker reads up to udpBatch queries at once, answers them in
+// order and writes the answers at once. Its read buffers are whole
+// datagrams; the memory behind them is touched only as far as datagrams
+// fill it.
+func (s *Server) udpBatchWorker(u *net.UDPConn) error {
+	var bc batchConn = ipv6.NewPacketConn(u)
+	if a, ok := u.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
+		bc = ipv4.NewPacketConn(u)
+	}
+	in := make([]ipv4.Message, udpBatch)
+	out := make([]ipv4.Message, udpBatch)
+	outBufs := make([][]byte, udpBatch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, udpReadSize)}
+		out[i].Buffers = make([][]byte, 1)
+		outBufs[i] = make([]byte, 1024)
+	}
+	for {
+		n, err := bc.ReadBatch(in, 0)
+		if err != nil {
+			if stop, err := readError(err); stop {
+				return err
+			}
+			continue
+		}
+		k := 0
+		for i := range in[:n] {
+			m := &in[i]
+			var from netip.AddrPort
+			if a, ok := m.Addr.(*net.UDPAddr); ok {
+				from = a.AddrPort()
+			}
+			resp := s.serveUDPPacket(m.Buffers[0][:m.N], from)
+			if resp == nil {
+				continue
+			}
+			b, err := resp.PackBuffer(outBufs[k])
+			if err != nil {
+				s.log.Debug("packing response", "client", from.Addr().String(), "err", err)
+				continue
+			}
+			if len(b) > len(outBufs[k]) {
+				outBufs[k] = b[:cap(b)] // keep the larger buffer
+			}
+			out[k].Buffers[0], out[k].Addr = b, m.Addr
+			k++
+		}
+		for sent := 0; sent < k; {
+			w, err := bc.WriteBatch(out[sent:k], 0)
+			if err != nil { // the first unsent answer failed: skip it
+				s.log.Debug("writing response", "client", out[sent].Addr.String(), "err", err)
+				w++
+			}
+			sent += max(w, 1)
 		}
 	}
 }
