@@ -89,11 +89,14 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // ServeHTTP proxies one request; LB is an http.Handler so it can also be
 // mounted elsewhere (Run serves with its own HTTP/1.1 server).
 func (l *LB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	l.serve(r.Context(), w, r)
+	l.serve(r.Context(), w, r, false)
 }
 
 // serve proxies one request; ctx ends when the client goes away.
-func (l *LB) serve(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+//
+// With own, r came from the balancer's server and may be reused as the
+// request to the target.
+func (l *LB) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, own bool) {
 	start := l.cfg.Now()
 	g := l.route(r)
 	if g == nil {
@@ -101,7 +104,7 @@ func (l *LB) serve(ctx context.Context, w http.ResponseWriter, r *http.Request) 
 		plain(w, http.StatusNotFound, "no route for this request")
 		return
 	}
-	code, t := l.forward(ctx, w, r, g)
+	code, t := l.forward(ctx, w, r, g, own)
 	if t != nil {
 		t.counter(code).Inc()
 	} else {
@@ -128,8 +131,8 @@ func plain(w http.ResponseWriter, code int, msg string) {
 // forward sends r to a target of g, retrying on others where safe, and
 // writes the response. It returns the status code sent and the target that
 // answered (nil if none did).
-func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, g *group) (int, *target) {
-	out, body := l.outgoing(r)
+func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, g *group, own bool) (int, *target) {
+	out, body := l.outgoing(r, own)
 	defer body.closeOrig()
 	idempotent := isIdempotent(r.Method)
 
@@ -228,17 +231,23 @@ func isIdempotent(m string) bool {
 	return false
 }
 
-// outgoing builds the request sent to targets from the client's request.
-func (l *LB) outgoing(r *http.Request) (*http.Request, *trackedBody) {
-	out := new(http.Request)
-	*out = *r
-	u := *r.URL
-	u.Scheme, u.Host = "http", ""
-	out.URL = &u
-	out.RequestURI = ""
-	out.Close = false
-	h := r.Header // the server gave it to this handler alone
-	removeHopHeaders(h)
+// outgoing builds the request sent to targets from the client's request:
+// a copy, or with own (the balancer's server read r and nothing reads it
+// after the handler) r itself.
+func (l *LB) outgoing(r *http.Request, own bool) (*http.Request, *trackedBody) {
+	out := r
+	if own {
+		r.URL.Scheme, r.URL.Host = "http", ""
+	} else {
+		out = new(http.Request)
+		*out = *r
+		u := *r.URL
+		u.Scheme, u.Host = "http", ""
+		out.URL = &u
+		if te := r.TransferEncoding; len(te) > 0 {
+			out.TransferEncoding = append([]string(nil), te...)
+		}
+	}
 	body := &trackedBody{}
 	if r.ContentLength == 0 && (r.Body == nil || r.Body == http.NoBody) {
 		out.Body = nil // lets the transport replay it on a stale connection
@@ -246,9 +255,10 @@ func (l *LB) outgoing(r *http.Request) (*http.Request, *trackedBody) {
 		body.r = r.Body
 		out.Body = body
 	}
-	if te := r.TransferEncoding; len(te) > 0 {
-		out.TransferEncoding = append([]string(nil), te...)
-	}
+	out.RequestURI = ""
+	out.Close = false
+	h := r.Header // the server gave it to this handler alone
+	removeHopHeaders(h)
 
 	client, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -286,7 +286,7 @@ func (sc *srvConn) handle(ctx context.Context, w *respWriter, req *http.Request)
 			}
 		}
 	}()
-	sc.s.l.serve(ctx, w, req)
+	sc.s.l.serve(ctx, w, req, true)
 	return false
 }
 
