@@ -149,7 +149,7 @@ func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request
 		}
 		attempt++
 		out.URL.Host = t.addr
-		resp, err := t.up.roundTrip(ctx, out, idempotent && body.r == nil)
+		resp, err := t.up.roundTrip(ctx, out, idempotent && body == nil)
 		if err == nil {
 			code := l.respond(w, resp, t, g)
 			t.release()
@@ -248,11 +248,11 @@ func (l *LB) outgoing(r *http.Request, own bool) (*http.Request, *trackedBody) {
 			out.TransferEncoding = append([]string(nil), te...)
 		}
 	}
-	body := &trackedBody{}
+	var body *trackedBody // nil: no body
 	if r.ContentLength == 0 && (r.Body == nil || r.Body == http.NoBody) {
 		out.Body = nil // lets the transport replay it on a stale connection
 	} else {
-		body.r = r.Body
+		body = &trackedBody{r: r.Body}
 		out.Body = body
 	}
 	out.RequestURI = ""
@@ -267,15 +267,20 @@ func (l *LB) outgoing(r *http.Request, own bool) (*http.Request, *trackedBody) {
 	if prior := h["X-Forwarded-For"]; len(prior) > 0 {
 		client = strings.Join(prior, ", ") + ", " + client
 	}
-	h["X-Forwarded-For"] = []string{client}
 	proto := "http"
 	if r.TLS != nil {
 		proto = "https"
 	}
-	h["X-Forwarded-Proto"] = []string{proto}
-	h["X-Forwarded-Host"] = []string{r.Host}
+	// One backing array for the added values (each slice capped at its
+	// one element, so an append elsewhere copies rather than overwrites).
+	vals := make([]string, 4)
+	vals[0], vals[1], vals[2] = client, proto, r.Host
+	h["X-Forwarded-For"] = vals[0:1:1]
+	h["X-Forwarded-Proto"] = vals[1:2:2]
+	h["X-Forwarded-Host"] = vals[2:3:3]
 	if tp := h["Traceparent"]; len(tp) != 1 || !validTraceparent(tp[0]) {
-		h["Traceparent"] = []string{newTraceparent()}
+		vals[3] = newTraceparent()
+		h["Traceparent"] = vals[3:4:4]
 		delete(h, "Tracestate") // state belongs to the trace being replaced
 	}
 	if _, ok := h["User-Agent"]; !ok {
@@ -287,6 +292,7 @@ func (l *LB) outgoing(r *http.Request, own bool) (*http.Request, *trackedBody) {
 // trackedBody passes the client's request body to the target, remembering
 // whether any of it was read (then the request cannot be replayed), and keeps
 // it open across attempts: the transport closes the body after each one.
+// A nil *trackedBody stands for no body.
 type trackedBody struct {
 	r    io.ReadCloser
 	read bool
@@ -306,7 +312,7 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 func (b *trackedBody) Close() error { return nil }
 
 func (b *trackedBody) touched() bool {
-	if b.r == nil {
+	if b == nil || b.r == nil {
 		return false
 	}
 	b.mu.Lock()
@@ -315,7 +321,7 @@ func (b *trackedBody) touched() bool {
 }
 
 func (b *trackedBody) closeOrig() {
-	if b.r != nil {
+	if b != nil && b.r != nil {
 		_ = b.r.Close()
 	}
 }

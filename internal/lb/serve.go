@@ -621,8 +621,10 @@ func (w *respWriter) WriteHeader(code int) {
 
 // headerValue keeps a value on its line (net/http does the same).
 func headerValue(v string) string {
-	if strings.ContainsAny(v, "\r\n") {
-		return strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\r' || v[i] == '\n' {
+			return strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+		}
 	}
 	return v
 }

@@ -29,10 +29,11 @@ type upstream struct {
 }
 
 type upConn struct {
-	c  net.Conn
-	rc syscall.RawConn
-	br *bufio.Reader
-	bw *bufio.Writer
+	c     net.Conn
+	rc    syscall.RawConn
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	abort func() // breaks off the exchange under way (the client went away)
 }
 
 func (l *LB) newUpstream(addr string) *upstream {
@@ -70,6 +71,7 @@ func (u *upstream) get(ctx context.Context, replayable bool, deadline time.Time)
 		return nil, false, &connectError{err: err}
 	}
 	pc := &upConn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}
+	pc.abort = func() { _ = c.SetDeadline(longAgo) }
 	if sc, ok := c.(syscall.Conn); ok {
 		pc.rc, _ = sc.SyscallConn()
 	}
@@ -143,7 +145,7 @@ func (u *upstream) roundTrip(ctx context.Context, req *http.Request, replayable 
 		if err != nil {
 			return nil, err
 		}
-		stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(longAgo) })
+		stop := context.AfterFunc(ctx, pc.abort)
 		resp, err := pc.exchange(req)
 		if err != nil {
 			stop()
@@ -159,6 +161,8 @@ func (u *upstream) roundTrip(ctx context.Context, req *http.Request, replayable 
 			// touching the connection; the next request sets a deadline.)
 			_ = pc.c.SetReadDeadline(time.Time{})
 		}
+		// (Not reused per connection: the handler may still Close this
+		// body after the connection went back to the pool.)
 		resp.Body = &upBody{r: resp.Body, pc: pc, u: u, stop: stop, reuse: !resp.Close}
 		return resp, nil
 	}
