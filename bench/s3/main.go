@@ -636,6 +636,7 @@ func printTable(rows []row, lag []time.Duration, big *bigResult, o options) {
 		fmt.Println()
 	}
 	fmt.Println("url: S3 through presigned URLs and a plain HTTP client (server cost); sdk: aws-sdk-go-v2 with its default checksums and payload signing")
+	fmt.Println("each S3 PUT is also copied to eu-west, on the same disk and CPUs, during the PUT steps; the baseline keeps one copy")
 	fmt.Printf("replication lag, 1 MB objects us-east→eu-west, ack → COMPLETED at the source (n=%d): p50 %s  p99 %s  max %s\n",
 		len(lag), quantile(lag, 0.5).Round(time.Millisecond), quantile(lag, 0.99).Round(time.Millisecond), quantile(lag, 1).Round(time.Millisecond))
 	if big != nil {

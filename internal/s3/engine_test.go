@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"hash/crc64"
 	"io"
 	"net/http"
@@ -281,5 +282,70 @@ func TestCorruptReplicaIsRefused(t *testing.T) {
 		if !slices.Contains(names, want) {
 			t.Errorf("metric %s not registered (have %v)", want, names)
 		}
+	}
+}
+
+// TestReadBeforeReplicationIsProxied reads a version whose bytes have not
+// been copied here: the read streams them from the origin, ranges included.
+func TestReadBeforeReplicationIsProxied(t *testing.T) {
+	data := []byte(strings.Repeat("0123456789", 1000))
+	var ranges atomic.Value
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get(InternalObjectParam) != "remoteversion1" {
+			http.NotFound(w, r)
+			return
+		}
+		ranges.Store(r.Header.Get("Range"))
+		var off, end int
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &off, &end); err == nil {
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = w.Write(data[off : end+1])
+			return
+		}
+		_, _ = w.Write(data)
+	}))
+	var down atomic.Bool
+	f := newFixture(t, Config{Regions: []string{"eu-west", "us-east"}, StallTimeout: time.Second, Peers: func() map[string]string {
+		if down.Load() {
+			return map[string]string{"eu-west": "http://127.0.0.1:1"}
+		}
+		return map[string]string{"eu-west": peer.URL}
+	}})
+	t.Cleanup(peer.Close)
+	if err := f.e.CreateBucket(ctxT(t), "pxy"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := f.e.Bucket("pxy")
+	h := crc64.New(nvme)
+	h.Write(data)
+	v := &Version{ID: "remoteversion1", VersionID: nullVersion, Origin: "eu-west", Size: int64(len(data)), ETag: "e",
+		CRC: hexString(appendUint64(nil, h.Sum64())), Replicate: []string{"us-east"}}
+	if _, err := f.st.Apply(ctxT(t), store.Mutation{Key: objectKey(b.ID, "k"), SetAdd: []store.SetOp{{Field: versionsField, Elems: [][]byte{v.encode()}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, f.e, "pxy", "k"); !bytes.Equal(got, data) {
+		t.Fatalf("proxied read: %d bytes", len(got))
+	}
+	o, err := f.e.HeadObject("pxy", "k", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ReplicationStatus != ReplicationReplica {
+		t.Fatalf("status %q, want REPLICA", o.ReplicationStatus)
+	}
+	r, err := o.Open(ctxT(t), 10, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(r)
+	_ = r.Close()
+	if string(got) != "01234" || ranges.Load() != "bytes=10-14" {
+		t.Fatalf("proxied range read %q with Range %v", got, ranges.Load())
+	}
+	down.Store(true)
+	_, err = o.Open(ctxT(t), 0, -1)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeServiceUnavailable {
+		t.Fatalf("origin down: got %v, want ServiceUnavailable", err)
 	}
 }

@@ -740,3 +740,28 @@ func TestVirtualHostedStyle(t *testing.T) {
 }
 
 var _ = smithy.GenericAPIError{}
+
+func TestUnusualKeys(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.admin(t)
+	ctx := ctxT(t)
+	mustBucket(t, c, "keys")
+	keys := []string{"a b/c+d", "ünï/cödé", "100%/sure?", "double//slash", "/leading", "tilde~and'quote", "semi;colon&amp=", strings.Repeat("k", 1024)}
+	for _, k := range keys {
+		put(t, c, "keys", k, []byte(k))
+		if got := get(t, c, "keys", k); string(got) != k {
+			t.Fatalf("key %q read %q", k, got)
+		}
+	}
+	out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("keys")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(keys)
+	slices.Sort(want)
+	if got := keysOf(out.Contents); !slices.Equal(got, want) {
+		t.Fatalf("listed %q, want %q", got, want)
+	}
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("keys"), Key: aws.String(strings.Repeat("k", 1025)), Body: strings.NewReader("x")})
+	wantAPIError(t, err, "KeyTooLongError", "too long")
+}
