@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ func TestDefaultZoneAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var mu sync.Mutex // the server reads down while the test writes it
 	down := map[string]bool{}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +42,11 @@ func TestDefaultZoneAnswers(t *testing.T) {
 	}
 	srv, err := dns.New(dns.Config{
 		PacketConn: pc, Listener: ln, Zones: top.DNSZones(), Seed: 7,
-		Health:    dns.HealthFunc(func(id string) (bool, bool) { return !down[id], true }),
+		Health: dns.HealthFunc(func(id string) (bool, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			return !down[id], true
+		}),
 		Locator:   networks(top),
 		Latencies: latencies{t: top}, // no measurements: the topology table
 		RateLimit: dns.RateLimit{Disabled: true},
@@ -65,7 +71,9 @@ func TestDefaultZoneAnswers(t *testing.T) {
 	var b strings.Builder
 	for _, phase := range []string{"every region healthy", "us-east and edge-1 down"} {
 		if phase != "every region healthy" {
+			mu.Lock()
 			down["us-east"], down["edge-1"] = true, true
+			mu.Unlock()
 		}
 		fmt.Fprintf(&b, "## %s\n", phase)
 		for _, q := range queries {

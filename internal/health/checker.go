@@ -360,13 +360,12 @@ func (c *Checker) Verdict(id string) Verdict {
 }
 
 // RTT returns this checker's round-trip time to the target of an http or
-// tcp check: the median of its last five successful probes. A sample is,
-// for an http check, the time from having written the request to the first
-// byte of the response on the probe's new connection (one network round
-// trip plus the target's time to answer, what a request on a warm
-// connection pays); for a tcp check, the time to establish the connection
-// (one TCP handshake). ok is false before the first successful probe and for
-// calculated or unknown checks.
+// tcp check: the median of its last five successful probes. A sample is the
+// time to establish the probe's new connection, one TCP handshake: the
+// network's round trip, without the target's time to answer, which on a
+// busy host would make the nearest region look farther than it is. ok is
+// false before the first successful probe and for calculated or unknown
+// checks.
 func (c *Checker) RTT(id string) (time.Duration, bool) {
 	cs, ok := c.byID[id]
 	if !ok {

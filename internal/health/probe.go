@@ -26,12 +26,11 @@ type result struct {
 	firstByte time.Duration
 }
 
-// rtt is the round-trip sample of a successful probe: firstByte for HTTP
-// probes, connect (one TCP handshake) for TCP probes.
-func (r result) rtt(t Type) time.Duration {
-	if t == HTTP {
-		return r.firstByte
-	}
+// rtt is the round-trip sample of a successful probe: connect, one TCP
+// handshake, for every type. The first byte of an HTTP answer also waits
+// for the target's work (a deep health check writes to disk), which on a
+// loaded host can make the nearest region measure farther than the next.
+func (r result) rtt(Type) time.Duration {
 	return r.connect
 }
 
