@@ -44,6 +44,8 @@ type envOptions struct {
 	requestID   func() string
 	minPartSize int64
 	maxObject   int64
+	// observe sees every request before the handler.
+	observe func(*http.Request)
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {
@@ -76,7 +78,11 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	srv := httptest.NewUnstartedServer(h)
+	var hh http.Handler = h
+	if opts.observe != nil {
+		hh = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { opts.observe(r); h.ServeHTTP(w, r) })
+	}
+	srv := httptest.NewUnstartedServer(hh)
 	if opts.tls {
 		srv.StartTLS()
 	} else {

@@ -7,15 +7,19 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -97,7 +101,24 @@ func TestBuckets(t *testing.T) {
 func TestPutGetMetadataAndChecksums(t *testing.T) {
 	for _, tlsOn := range []bool{false, true} {
 		t.Run(map[bool]string{false: "http", true: "https-trailer"}[tlsOn], func(t *testing.T) {
-			e := newEnv(t, envOptions{tls: tlsOn})
+			var mu sync.Mutex
+			modes := map[string]bool{}
+			e := newEnv(t, envOptions{tls: tlsOn, observe: func(r *http.Request) {
+				if r.Method == http.MethodPut {
+					mu.Lock()
+					modes[r.Header.Get("X-Amz-Content-Sha256")] = true
+					mu.Unlock()
+				}
+			}})
+			defer func() {
+				mu.Lock()
+				defer mu.Unlock()
+				// Over TLS the SDK streams aws-chunked bodies with a trailing
+				// checksum; over plain HTTP it signs the payload hash.
+				if tlsOn && !modes["STREAMING-UNSIGNED-PAYLOAD-TRAILER"] {
+					t.Errorf("no aws-chunked upload with a trailing checksum was seen: %v", modes)
+				}
+			}()
 			c := e.admin(t)
 			ctx := ctxT(t)
 			mustBucket(t, c, "docs")
@@ -764,4 +785,60 @@ func TestUnusualKeys(t *testing.T) {
 	}
 	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("keys"), Key: aws.String(strings.Repeat("k", 1025)), Body: strings.NewReader("x")})
 	wantAPIError(t, err, "KeyTooLongError", "too long")
+}
+
+// TestTrailingChecksumMismatch sends an aws-chunked body whose trailing
+// checksum is wrong: BadDigest, and nothing is stored.
+func TestTrailingChecksumMismatch(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.admin(t)
+	mustBucket(t, c, "trail")
+	payload := "hello trailer"
+	for _, tc := range []struct{ name, sum, code string }{
+		{"wrong", "AAAAAA==", "BadDigest"},
+		{"right", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sum := tc.sum
+			if sum == "" {
+				h := crc32.NewIEEE()
+				h.Write([]byte(payload))
+				sum = base64.StdEncoding.EncodeToString(h.Sum(nil))
+			}
+			body := fmt.Sprintf("%x\r\n%s\r\n0\r\nx-amz-checksum-crc32:%s\r\n\r\n", len(payload), payload, sum)
+			req, _ := http.NewRequest(http.MethodPut, e.URL+"/trail/"+tc.name, strings.NewReader(body))
+			req.Header.Set("Content-Encoding", "aws-chunked")
+			req.Header.Set("X-Amz-Decoded-Content-Length", fmt.Sprint(len(payload)))
+			req.Header.Set("X-Amz-Trailer", "x-amz-checksum-crc32")
+			req.Header.Set("X-Amz-Content-Sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+			err := v4.NewSigner().SignHTTP(ctxT(t), aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret}, req,
+				"STREAMING-UNSIGNED-PAYLOAD-TRAILER", "s3", "us-east-1", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if tc.code == "" {
+				if resp.StatusCode != 200 {
+					t.Fatalf("right trailer: %d %s", resp.StatusCode, b)
+				}
+				if got := get(t, c, "trail", tc.name); string(got) != payload {
+					t.Fatalf("stored %q", got)
+				}
+				return
+			}
+			if resp.StatusCode != 400 || !strings.Contains(string(b), "<Code>"+tc.code+"</Code>") {
+				t.Fatalf("wrong trailer: %d %s", resp.StatusCode, b)
+			}
+			_, err = c.HeadObject(ctxT(t), &s3.HeadObjectInput{Bucket: aws.String("trail"), Key: aws.String(tc.name)})
+			if err == nil {
+				t.Fatal("an upload with a wrong trailing checksum was stored")
+			}
+			assertNoStrayFiles(t, e)
+		})
+	}
 }
