@@ -79,6 +79,9 @@ func (r result) print(w io.Writer) {
 	if r.LoadBound {
 		flag = "  (load generator bound)"
 	}
+	if r.Requests == 0 {
+		flag += "  NO RESPONSE COMPLETED"
+	}
 	if r.NonHits > 0 {
 		flag += fmt.Sprintf("  NON-HITS %d", r.NonHits)
 	}
@@ -176,8 +179,11 @@ func (rep *report) summarize() {
 		}
 		exp := strings.HasPrefix(k.target, "cache-")
 		var ratios []float64
+		if s.RPS == 0 || c.RPS == 0 {
+			continue // a server that answered nothing in a run: no ratio
+		}
 		for i, r := range runs[k] {
-			if cr := runs[key{k.size, "cache"}]; i < len(cr) && cr[i].Round == r.Round {
+			if cr := runs[key{k.size, "cache"}]; i < len(cr) && cr[i].Round == r.Round && r.RPS > 0 && cr[i].RPS > 0 {
 				if exp {
 					ratios = append(ratios, r.RPS/cr[i].RPS)
 				} else {
