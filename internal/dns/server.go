@@ -42,8 +42,11 @@
 //
 // TCP is served by miekg/dns. UDP on a socket bound to one address is
 // served by a fixed pool of workers that each read, answer and write in a
-// loop (udp.go); on a wildcard address (0.0.0.0, ::) by miekg/dns, which
-// answers from the address each query came to.
+// loop (udp.go), reading and writing several datagrams per system call;
+// the workers answer plain A, AAAA and TXT queries from records compiled
+// to wire form (fast.go) and everything else like miekg/dns would. On a
+// wildcard address (0.0.0.0, ::) UDP is served by miekg/dns, which answers
+// from the address each query came to.
 //
 // The edge (internal/edge) and the CLI may import this package; it imports
 // nothing of Meridian's.
@@ -240,7 +243,46 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 
 // reply builds the response to req from src over UDP or TCP, rate limited
 // and fit to the transport; nil means no response (rate limited).
-func (s *Server) reply(req *mdns.Msg, src net.IP, udp bool) (resp *mdns.Msg) {
+func (s *Server) reply(req *mdns.Msg, src net.IP, udp bool) *mdns.Msg {
+	if udp {
+		if act := s.rateLimit(src); act != pass {
+			return limitedReply(req, act)
+		}
+	}
+	return s.respond(req, src, udp)
+}
+
+// rateLimit applies the UDP rate limit to a query from src.
+func (s *Server) rateLimit(src net.IP) action {
+	if s.limit == nil {
+		return pass
+	}
+	act, started := s.limit.allow(s.cfg.Now(), src)
+	if act == pass {
+		return pass
+	}
+	if started {
+		s.log.Warn("rate limiting source network", "client", src.String(),
+			"qps", s.cfg.RateLimit.QPS, "burst", s.cfg.RateLimit.Burst)
+	}
+	s.m.rateLimited(act)
+	return act
+}
+
+// limitedReply is the response to a query over the rate limit: an empty
+// truncated one when act is slip, else none.
+func limitedReply(req *mdns.Msg, act action) *mdns.Msg {
+	if act != slip {
+		return nil
+	}
+	m := new(mdns.Msg)
+	m.SetReply(req)
+	m.Truncated = true
+	return m
+}
+
+// respond answers req and fits the answer to the transport.
+func (s *Server) respond(req *mdns.Msg, src net.IP, udp bool) (resp *mdns.Msg) {
 	defer func() {
 		if r := recover(); r != nil { // a bug must not take the server down
 			s.log.Error("panic answering query", "err", r, "query", req.String())
@@ -248,24 +290,6 @@ func (s *Server) reply(req *mdns.Msg, src net.IP, udp bool) (resp *mdns.Msg) {
 			resp.SetRcode(req, mdns.RcodeServerFailure)
 		}
 	}()
-	if udp && s.limit != nil {
-		switch act, started := s.limit.allow(s.cfg.Now(), src); act {
-		case pass:
-		default:
-			if started {
-				s.log.Warn("rate limiting source network", "client", src.String(),
-					"qps", s.cfg.RateLimit.QPS, "burst", s.cfg.RateLimit.Burst)
-			}
-			s.m.rateLimited(act)
-			if act == slip {
-				m := new(mdns.Msg)
-				m.SetReply(req)
-				m.Truncated = true
-				return m
-			}
-			return nil
-		}
-	}
 	resp = s.answer(req, src)
 	size := mdns.MaxMsgSize
 	if udp {

@@ -70,7 +70,7 @@ func (s *Server) udpWorker(pc net.PacketConn) error {
 		return s.udpBatchWorker(u)
 	}
 	in := make([]byte, udpReadSize)
-	out := make([]byte, 4096)
+	sc := newUDPScratch()
 	for {
 		n, addr, err := pc.ReadFrom(in)
 		if err != nil {
@@ -83,17 +83,9 @@ func (s *Server) udpWorker(pc net.PacketConn) error {
 		if a, ok := addr.(*net.UDPAddr); ok {
 			from = a.AddrPort()
 		}
-		resp := s.serveUDPPacket(in[:n], from)
-		if resp == nil {
+		b := s.udpAnswer(sc, in[:n], from)
+		if b == nil {
 			continue
-		}
-		b, err := resp.PackBuffer(out)
-		if err != nil {
-			s.log.Debug("packing response", "client", from.Addr().String(), "err", err)
-			continue
-		}
-		if len(b) > len(out) {
-			out = b[:cap(b)] // keep the larger buffer
 		}
 		if _, err := pc.WriteTo(b, addr); err != nil {
 			s.log.Debug("writing response", "client", from.Addr().String(), "err", err)
@@ -135,11 +127,11 @@ func (s *Server) udpBatchWorker(u *net.UDPConn) error {
 	}
 	in := make([]ipv4.Message, udpBatch)
 	out := make([]ipv4.Message, udpBatch)
-	outBufs := make([][]byte, udpBatch)
+	scs := make([]*udpScratch, udpBatch)
 	for i := range in {
 		in[i].Buffers = [][]byte{make([]byte, udpReadSize)}
 		out[i].Buffers = make([][]byte, 1)
-		outBufs[i] = make([]byte, 1024)
+		scs[i] = newUDPScratch()
 	}
 	for {
 		n, err := bc.ReadBatch(in, 0)
@@ -156,17 +148,9 @@ func (s *Server) udpBatchWorker(u *net.UDPConn) error {
 			if a, ok := m.Addr.(*net.UDPAddr); ok {
 				from = a.AddrPort()
 			}
-			resp := s.serveUDPPacket(m.Buffers[0][:m.N], from)
-			if resp == nil {
+			b := s.udpAnswer(scs[k], m.Buffers[0][:m.N], from)
+			if b == nil {
 				continue
-			}
-			b, err := resp.PackBuffer(outBufs[k])
-			if err != nil {
-				s.log.Debug("packing response", "client", from.Addr().String(), "err", err)
-				continue
-			}
-			if len(b) > len(outBufs[k]) {
-				outBufs[k] = b[:cap(b)] // keep the larger buffer
 			}
 			out[k].Buffers[0], out[k].Addr = b, m.Addr
 			k++
@@ -180,6 +164,58 @@ func (s *Server) udpBatchWorker(u *net.UDPConn) error {
 			sent += max(w, 1)
 		}
 	}
+}
+
+// udpScratch is a worker's reusable memory for one answer.
+type udpScratch struct {
+	out []byte // the answer
+	key []byte // parseFast's index key
+}
+
+func newUDPScratch() *udpScratch {
+	return &udpScratch{out: make([]byte, 1024), key: make([]byte, 0, 260)}
+}
+
+// udpAnswer returns the datagram answering m from from, or nil. It lives in
+// sc.out until the next call with sc. Queries the fast path can parse are
+// rate limited here and answered by it when it can, else by the general
+// path without limiting them again.
+func (s *Server) udpAnswer(sc *udpScratch, m []byte, from netip.AddrPort) []byte {
+	var resp *mdns.Msg
+	if q, ok := parseFast(m, sc.key); ok {
+		sc.key = q.key[:0]
+		src := net.IP(from.Addr().AsSlice())
+		act := s.rateLimit(src)
+		if act == pass {
+			if b, ok := s.answerFast(&q, src, sc.out); ok {
+				return b
+			}
+		}
+		req := new(mdns.Msg)
+		switch err := req.Unpack(m); {
+		case err != nil: // parseFast accepts nothing that does not unpack
+			s.invalid(m, err)
+			resp = reject(req, mdns.MsgReject)
+		case act == pass:
+			resp = s.respond(req, src, true)
+		default:
+			resp = limitedReply(req, act)
+		}
+	} else {
+		resp = s.serveUDPPacket(m, from)
+	}
+	if resp == nil {
+		return nil
+	}
+	b, err := resp.PackBuffer(sc.out)
+	if err != nil {
+		s.log.Debug("packing response", "client", from.Addr().String(), "err", err)
+		return nil
+	}
+	if len(b) > len(sc.out) {
+		sc.out = b[:cap(b)] // keep the larger buffer
+	}
+	return b
 }
 
 // serveUDPPacket answers one datagram as miekg/dns's server and then

@@ -87,6 +87,13 @@ func TestUDPPathsAgree(t *testing.T) {
 	for i, b := range packets {
 		got := rawExchange(t, one.udp, b, 100*time.Millisecond)
 		want := rawExchange(t, wildAddr, b, 100*time.Millisecond)
+		// On a loaded machine a reply can take longer than the wait: ask
+		// both again, more patiently. (Replies are deterministic; both
+		// servers see every packet the same number of times.)
+		for try := 0; (got == nil) != (want == nil) && try < 3; try++ {
+			got = rawExchange(t, one.udp, b, time.Second)
+			want = rawExchange(t, wildAddr, b, time.Second)
+		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("packet %d %x:\ngot  %s\nwant %s (miekg/dns)", i, b, describe(got), describe(want))
 		}

@@ -16,6 +16,8 @@ import (
 // swaps it atomically.
 type table struct {
 	zones []*zone // longest name first, so the first match is the closest zone
+	// fast indexes the record sets the UDP fast path answers (fast.go).
+	fast map[string]*rrset
 }
 
 type zone struct {
@@ -40,7 +42,8 @@ type rrset struct {
 
 type target struct {
 	Target
-	rr mdns.RR
+	rr   mdns.RR
+	wire []byte // rr in wire form after the owner name, for the fast path
 }
 
 func compileZones(zones []Zone) (*table, error) {
@@ -63,6 +66,9 @@ func compileZones(zones []Zone) (*table, error) {
 	sort.SliceStable(t.zones, func(i, j int) bool {
 		return mdns.CountLabel(t.zones[i].name) > mdns.CountLabel(t.zones[j].name)
 	})
+	if err := t.compileFast(); err != nil {
+		return nil, fmt.Errorf("compiling records: %w", err)
+	}
 	return t, nil
 }
 
