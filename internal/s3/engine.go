@@ -170,6 +170,9 @@ func New(cfg Config, st *store.Store) (*Engine, error) {
 		retries:  map[string]*retry{},
 		kick:     make(chan struct{}, 1),
 	}
+	if cfg.Peers != nil && cfg.Sign == nil {
+		e.log.Warn("replication fetches are not signed, so peers will refuse them; give the engine the cluster's service credentials (Sign)")
+	}
 	if err := e.files.init(); err != nil {
 		return nil, err
 	}

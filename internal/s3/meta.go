@@ -93,7 +93,7 @@ type Version struct {
 	shadowed bool
 }
 
-// IsLatest is set on the newest visible version when listing.
+// encode is the version's record, the element of the versions set.
 func (v *Version) encode() []byte {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 
 	"github.com/meridian-platform/meridian/internal/s3"
 )
@@ -307,8 +308,26 @@ func (h *Handler) deleteObjects(q *request) error {
 		return err
 	}
 	res := deleteResult{Xmlns: xmlns}
-	for _, o := range req.Objects {
-		d, err := h.e.DeleteObject(q.r.Context(), q.bucket, o.Key, o.VersionID)
+	// Deletes run eight at a time so that their store commits share fsyncs;
+	// the result lists them in request order.
+	type outcome struct {
+		d   *s3.DeleteResult
+		err error
+	}
+	outs := make([]outcome, len(req.Objects))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, o := range req.Objects {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			d, err := h.e.DeleteObject(q.r.Context(), q.bucket, o.Key, o.VersionID)
+			outs[i] = outcome{d, err}
+		})
+	}
+	wg.Wait()
+	for i, o := range req.Objects {
+		d, err := outs[i].d, outs[i].err
 		if err != nil {
 			e := toAPIError(err)
 			if e.Internal {

@@ -842,3 +842,37 @@ func TestTrailingChecksumMismatch(t *testing.T) {
 		})
 	}
 }
+
+// TestXMLBodiesOverTLS sends the operations with XML bodies the way the SDK
+// does over TLS (aws-chunked with trailing checksums where it checksums).
+func TestXMLBodiesOverTLS(t *testing.T) {
+	e := newEnv(t, envOptions{tls: true, minPartSize: 1})
+	c := e.admin(t)
+	ctx := ctxT(t)
+	mustBucket(t, c, "tlsxml")
+	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("tlsxml"),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatalf("PutBucketVersioning: %v", err)
+	}
+	put(t, c, "tlsxml", "a", []byte("a"))
+	if _, err := c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: aws.String("tlsxml"), Key: aws.String("a"),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}}}); err != nil {
+		t.Fatalf("PutObjectTagging: %v", err)
+	}
+	cr, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("tlsxml"), Key: aws.String("m")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("tlsxml"), Key: aws.String("m"), UploadId: cr.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("part")})
+	if err != nil {
+		t.Fatalf("UploadPart: %v", err)
+	}
+	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("tlsxml"), Key: aws.String("m"), UploadId: cr.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: up.ETag, ChecksumCRC32: up.ChecksumCRC32}}}}); err != nil {
+		t.Fatalf("CompleteMultipartUpload: %v", err)
+	}
+	del, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("tlsxml"), Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("a")}, {Key: aws.String("m")}}}})
+	if err != nil || len(del.Deleted) != 2 || !aws.ToBool(del.Deleted[0].DeleteMarker) || aws.ToString(del.Deleted[0].Key) != "a" {
+		t.Fatalf("DeleteObjects: %+v %v", del, err)
+	}
+}
