@@ -136,7 +136,10 @@ func (tr *traffic) awaitRequests(t *testing.T, n int64, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for tr.ok.Load() < target {
 		if time.Now().After(deadline) {
-			t.Fatalf("traffic made %d of %d more successful requests in %s (failed %d)", tr.ok.Load()+n-target, n, timeout, tr.failed.Load())
+			tr.mu.Lock()
+			first := tr.firstErr
+			tr.mu.Unlock()
+			t.Fatalf("traffic made %d of %d more successful requests in %s (failed %d, first failure: %s)", tr.ok.Load()+n-target, n, timeout, tr.failed.Load(), first)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
