@@ -9,8 +9,8 @@
 // the program says so when they are missing. Meridian's server runs in a
 // child process of this program, Knot in its own; both are pinned to the
 // same CPUs (taskset) and dnsperf to the others. -experiments adds the
-// same handler served over UDP in ways proposed for internal/dns
-// (experiment.go), measured alongside. See bench/README.md for the figures.
+// same handler served over UDP in other ways (experiment.go), measured
+// alongside. See bench/README.md for the figures.
 package main
 
 import (
@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string) error {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the query mix and of Meridian's weighted/multivalue choices")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (zone file, Knot config, dnsperf input)")
 	fs.IntVar(&o.verifyLimit, "verify", 2000, "distinct queries compared between the two servers before measuring; 0 skips")
-	fs.StringVar(&o.experiments, "experiments", "", "also measure Meridian's handler served over UDP in other ways, comma-separated: plain (no IP_PKTINFO control messages), pool (a fixed pool of goroutines instead of one per packet)")
+	fs.StringVar(&o.experiments, "experiments", "", "also measure Meridian's handler served over UDP in other ways, comma-separated: plain (internal/dns's workers, one datagram per system call), pool (ServeDNS from this program's own goroutine pool: general path, no batching, no fast path)")
 	fs.StringVar(&o.experiment, "experiment", "", "internal: the experiment for -role meridian")
 	fs.StringVar(&o.role, "role", "", "internal: run as a child (meridian)")
 	fs.StringVar(&o.addr, "addr", "", "internal: address for -role meridian")
