@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -461,6 +462,12 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 		n = o.Size - off
 	}
 	f, err := os.Open(o.e.files.object(o.ID))
+	if errors.Is(err, os.ErrNotExist) {
+		// Committed bytes whose move into place failed are still staged.
+		if sf, serr := os.Open(filepath.Join(o.e.files.tmpDir(), o.ID+stagedSuffix)); serr == nil {
+			f, err = sf, nil
+		}
+	}
 	if err == nil {
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			_ = f.Close()
