@@ -243,9 +243,16 @@ func edgeCounters(ctx context.Context, client *http.Client, admin, region string
 	if err != nil {
 		return nil, err
 	}
+	return parseCounters(string(body), region), nil
+}
+
+// parseCounters picks the edge proxy's retries, upstream failures (by kind,
+// as "fail_<kind>") and ejections of region out of a Prometheus text
+// exposition.
+func parseCounters(body, region string) map[string]float64 {
 	out := map[string]float64{}
 	want := `region="` + region + `"`
-	for line := range strings.SplitSeq(string(body), "\n") {
+	for line := range strings.SplitSeq(body, "\n") {
 		if !strings.Contains(line, want) {
 			continue
 		}
@@ -273,5 +280,5 @@ func edgeCounters(ctx context.Context, client *http.Client, admin, region string
 			out["ejections"] += v
 		}
 	}
-	return out, nil
+	return out
 }
