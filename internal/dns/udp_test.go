@@ -11,8 +11,9 @@ import (
 	mdns "github.com/miekg/dns"
 )
 
-// TestUDPPathsAgree sends the same datagrams to a server bound to one
-// address (served by the server's own UDP workers) and to one bound to the
+// TestUDPPathsAgree sends the same datagrams to servers bound to one
+// address (served by the server's own UDP workers, batched on a
+// *net.UDPConn, one by one on another PacketConn) and to one bound to the
 // wildcard address (served by miekg/dns, with control messages): every
 // reply, or the lack of one, must be the same byte for byte.
 func TestUDPPathsAgree(t *testing.T) {
@@ -21,6 +22,10 @@ func TestUDPPathsAgree(t *testing.T) {
 	if !boundToOneAddress(mustListenPacket(t, "127.0.0.1:0")) {
 		t.Fatal("127.0.0.1 is not taken as one address")
 	}
+	// A PacketConn that is not a *net.UDPConn: workers reading one datagram
+	// per system call.
+	plain := startServer(t, func(c *Config) { c.PacketConn = plainConn{mustListenPacket(t, "127.0.0.1:0")} })
+	plainAddr := plain.s.udpAddr.String() // startServer's udp is the socket it made
 	wild := startServer(t, func(c *Config) { c.PacketConn = mustListenPacket(t, "0.0.0.0:0") })
 	_, port, _ := net.SplitHostPort(wild.s.udpAddr.String())
 	wildAddr := net.JoinHostPort("127.0.0.1", port)
@@ -86,22 +91,32 @@ func TestUDPPathsAgree(t *testing.T) {
 
 	for i, b := range packets {
 		got := rawExchange(t, one.udp, b, 100*time.Millisecond)
+		gotPlain := rawExchange(t, plainAddr, b, 100*time.Millisecond)
 		want := rawExchange(t, wildAddr, b, 100*time.Millisecond)
 		// On a loaded machine a reply can take longer than the wait: ask
-		// both again, more patiently. (Replies are deterministic; both
+		// all again, more patiently. (Replies are deterministic; all
 		// servers see every packet the same number of times.)
-		for try := 0; (got == nil) != (want == nil) && try < 3; try++ {
+		for try := 0; ((got == nil) != (want == nil) || (gotPlain == nil) != (want == nil)) && try < 3; try++ {
 			got = rawExchange(t, one.udp, b, time.Second)
+			gotPlain = rawExchange(t, plainAddr, b, time.Second)
 			want = rawExchange(t, wildAddr, b, time.Second)
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("packet %d %x:\ngot  %s\nwant %s (miekg/dns)", i, b, describe(got), describe(want))
 		}
+		if !bytes.Equal(gotPlain, want) {
+			t.Errorf("packet %d %x on a plain PacketConn:\ngot  %s\nwant %s (miekg/dns)", i, b, describe(gotPlain), describe(want))
+		}
 	}
-	if a, b := one.s.Stats(), wild.s.Stats(); a != b {
-		t.Errorf("got stats %+v, want miekg/dns's %+v", a, b)
+	for _, ts := range []*testServer{one, plain} {
+		if a, b := ts.s.Stats(), wild.s.Stats(); a != b {
+			t.Errorf("got stats %+v, want miekg/dns's %+v", a, b)
+		}
 	}
 }
+
+// plainConn hides a *net.UDPConn behind the net.PacketConn interface.
+type plainConn struct{ net.PacketConn }
 
 func describe(b []byte) string {
 	if b == nil {
