@@ -9,11 +9,15 @@
 //     state (Range "v") and its replication configuration (Range "r"), each a
 //     last-writer-wins document naming the bucket's random id, so a bucket
 //     deleted and created again never sees the old objects or settings.
-//   - Space "s3:<bucket id>", Hash = object key, Range "": the key's versions
-//     as an add-wins set (field "v") of immutable version records, and the
-//     regions holding each version's bytes (field "r"). A version's add tag,
-//     the store's (HLC timestamp, origin), orders versions the same way in
-//     every region, so concurrent writes converge to the same current version.
+//   - Space "s3:<bucket id>", Hash = object key, Range "": the key's versions.
+//     In a bucket that never had versioning, the one version is the item's
+//     base document (a whole-item write: last writer wins, bounded state).
+//     Once versioning was enabled, versions are an add-wins set (field "v")
+//     of immutable version records, and base versions written before are
+//     hidden through field "x". Field "r" records the regions holding each
+//     version's bytes. A version's tag, the store's (HLC timestamp, origin),
+//     orders versions the same way in every region, so concurrent writes
+//     converge to the same current version.
 //     Range "t"+id: the tag set of one version (last writer wins).
 //
 // Object bytes are files under Config.Dir, one per version, written to a

@@ -349,3 +349,54 @@ func TestReadBeforeReplicationIsProxied(t *testing.T) {
 		t.Fatalf("origin down: got %v, want ServiceUnavailable", err)
 	}
 }
+
+// TestOverwritesKeepStateBounded overwrites one key of an unversioned
+// bucket many times: its state stays one version, and the replaced files go.
+func TestOverwritesKeepStateBounded(t *testing.T) {
+	f := newFixture(t, Config{PollInterval: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.e.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := f.e.CreateBucket(ctxT(t), "hot"); err != nil {
+		t.Fatal(err)
+	}
+	var last *Version
+	for i := range 50 {
+		last = putBytes(t, f.e, "hot", "k", []byte(fmt.Sprint("value ", i)))
+	}
+	b, _ := f.e.Bucket("hot")
+	st, err := f.st.Get(objectKey(b.ID, "k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Sets) != 0 || len(st.Marshal()) > 1024 {
+		t.Fatalf("state after 50 overwrites: %d set fields, %d bytes", len(st.Sets), len(st.Marshal()))
+	}
+	if got := readAll(t, f.e, "hot", "k"); string(got) != "value 49" {
+		t.Fatalf("read %q", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := 0
+		_ = filepath.WalkDir(filepath.Join(f.dir, "objects"), func(_ string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		if n == 1 && f.e.files.exists(last.ID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d files left after 50 overwrites, want 1", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := f.e.DeleteObject(ctxT(t), "hot", "k", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.e.HeadObject("hot", "k", ""); err == nil {
+		t.Fatal("deleted object still readable")
+	}
+}

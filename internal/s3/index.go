@@ -92,7 +92,20 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 	all, live := allVersions(cur)
 	var seen map[string]bool
 	if !full {
-		_, seen = allVersions(old)
+		var before []*Version
+		before, seen = allVersions(old)
+		// A base version replaced by a later whole-item write is gone from
+		// the state altogether: drop its entries and collect its file.
+		for _, v := range before {
+			if _, still := live[v.ID]; still {
+				continue
+			}
+			w.Delete(pendingKey(v.ID))
+			if !v.DeleteMarker && e.files.exists(v.ID) {
+				w.Set(garbageKey(v.ID), refOf(k))
+				e.wake()
+			}
+		}
 	}
 	ref := refOf(k)
 	woke := false

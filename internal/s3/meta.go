@@ -15,6 +15,7 @@ const (
 	objSpacePrefix = "s3:"
 	versionsField  = "v" // set of version records
 	replicasField  = "r" // set of "<id>\x00<region>[\x00F]" replica records
+	hiddenField    = "x" // ids of base versions removed once the bucket had versioning
 	nullVersion    = "null"
 )
 
@@ -90,7 +91,7 @@ type Version struct {
 	Modified time.Time `json:"-"`
 	tag      store.Tag
 	elem     []byte
-	shadowed bool
+	base     bool // kept as the item's base document, not a set element
 }
 
 // encode is the version's record, the element of the versions set.
@@ -135,6 +136,22 @@ func allVersions(st *store.State) (vs []*Version, live map[string]bool) {
 	live = map[string]bool{}
 	if st == nil {
 		return nil, live
+	}
+	// A bucket that never had versioning keeps its one version as the base
+	// document (last writer wins, bounded state); see newVersionMutations.
+	if !st.Base.Tag.IsZero() && !st.Base.Deleted && len(st.Base.Doc) > 0 {
+		v := &Version{}
+		hidden := false
+		if el := st.Sets[hiddenField][v0ID(st.Base.Doc)]; el != nil {
+			_, hidden = liveTag(el)
+		}
+		if err := json.Unmarshal(st.Base.Doc, v); err == nil && v.ID != "" && !hidden {
+			v.base = true
+			v.tag = st.Base.Tag
+			v.Modified = time.Unix(0, v.tag.TS.WallNanos).UTC()
+			live[v.ID] = true
+			vs = append(vs, v)
+		}
 	}
 	for elem, el := range st.Sets[versionsField] {
 		v := &Version{}
@@ -252,4 +269,13 @@ func replicaElem(id, region string, failed bool) []byte {
 		s += "\x00F"
 	}
 	return []byte(s)
+}
+
+// v0ID extracts the id of an encoded version cheaply enough for a lookup.
+func v0ID(doc []byte) string {
+	var v struct {
+		ID string `json:"i"`
+	}
+	_ = json.Unmarshal(doc, &v)
+	return v.ID
 }

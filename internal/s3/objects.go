@@ -297,25 +297,68 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-// newVersionMutations adds v to an object and, unless versioning is
-// enabled, removes the null versions it replaces.
-func newVersionMutations(okey store.Key, v *Version, cur *store.State, enabled bool) []store.Mutation {
-	m := store.Mutation{Key: okey, SetAdd: []store.SetOp{{Field: versionsField, Elems: [][]byte{v.encode()}}}}
-	var dead []store.Mutation
-	if !enabled {
+// newVersionMutations adds v to an object. With versioning enabled it is
+// one more element of the versions set. Otherwise it replaces the null
+// versions it observes: in a bucket that never had versioning, as a
+// whole-item write of the base document, which is last-writer-wins across
+// regions and drops everything written before it, so an object's state
+// stays one version however often it is overwritten; in a suspended bucket,
+// as a set element that removes the null elements observed.
+func newVersionMutations(okey store.Key, v *Version, cur *store.State, versioning string) []store.Mutation {
+	if versioning == "" {
+		muts := []store.Mutation{{Key: okey, Put: v.encode()}}
 		all, live := allVersions(cur)
-		var rm [][]byte
 		for _, old := range all {
-			if live[old.ID] && old.VersionID == nullVersion {
-				rm = append(rm, old.elem)
-				dead = append(dead, store.Mutation{Key: store.Key{Space: okey.Space, Hash: okey.Hash, Range: []byte("t" + old.ID)}, Delete: true})
+			if live[old.ID] {
+				muts = append(muts, store.Mutation{Key: store.Key{Space: okey.Space, Hash: okey.Hash, Range: []byte("t" + old.ID)}, Delete: true})
 			}
 		}
-		if len(rm) > 0 {
-			m.SetRemove = []store.SetOp{{Field: versionsField, Elems: rm}}
+		return muts
+	}
+	var drop func(*Version) bool
+	if versioning != "Enabled" {
+		drop = func(old *Version) bool { return old.VersionID == nullVersion }
+	}
+	m, dead := removal(okey, cur, versioning, drop)
+	m.SetAdd = append(m.SetAdd, store.SetOp{Field: versionsField, Elems: [][]byte{v.encode()}})
+	return append([]store.Mutation{m}, dead...)
+}
+
+// removal builds the mutation removing the live versions of cur that drop
+// selects (none when drop is nil), and the deletions of their tag sets. A
+// base version is removed by a tombstone while the bucket never had
+// versioning, and hidden by a set element after (a whole-item write would
+// drop the versioned elements written before it).
+func removal(okey store.Key, cur *store.State, versioning string, drop func(*Version) bool) (store.Mutation, []store.Mutation) {
+	m := store.Mutation{Key: okey}
+	var dead []store.Mutation
+	if drop == nil {
+		return m, nil
+	}
+	all, live := allVersions(cur)
+	var rm [][]byte
+	for _, old := range all {
+		if !live[old.ID] || !drop(old) {
+			continue
+		}
+		dead = append(dead, store.Mutation{Key: store.Key{Space: okey.Space, Hash: okey.Hash, Range: []byte("t" + old.ID)}, Delete: true})
+		switch {
+		case !old.base:
+			rm = append(rm, old.elem)
+		case versioning == "":
+			m.Delete = true
+		default:
+			m.SetAdd = append(m.SetAdd, store.SetOp{Field: hiddenField, Elems: [][]byte{[]byte(old.ID)}})
 		}
 	}
-	return append([]store.Mutation{m}, dead...)
+	if len(rm) > 0 {
+		m.SetRemove = []store.SetOp{{Field: versionsField, Elems: rm}}
+	}
+	return m, dead
+}
+
+func empty(m store.Mutation) bool {
+	return !m.Delete && m.Put == nil && len(m.SetAdd) == 0 && len(m.SetRemove) == 0
 }
 
 func (e *Engine) current(st *store.State) *Version {
@@ -361,13 +404,12 @@ func (e *Engine) putVersion(ctx context.Context, bucket, key, bucketID string, r
 		if err := checkConditions(cond, e.current(st), bucket, key); err != nil {
 			return nil, err
 		}
-		enabled := b.Versioning == "Enabled"
 		v.VersionID = nullVersion
-		if enabled {
+		if b.Versioning == "Enabled" {
 			v.VersionID = newID(32)
 		}
 		v.Replicate = destinations(b.Replication, e.cfg.Regions, e.cfg.Region, key, tags, false)
-		muts := newVersionMutations(okey, v, st, enabled)
+		muts := newVersionMutations(okey, v, st, b.Versioning)
 		if len(tags) > 0 {
 			muts = append(muts, store.Mutation{Key: tagKey(bucketID, key, v.ID), Put: encodeTags(tags)})
 		}
@@ -512,56 +554,41 @@ func (e *Engine) DeleteObject(ctx context.Context, bucket, key, versionID string
 	okey := objectKey(b.ID, key)
 	res := &DeleteResult{}
 	var marker *Version
-	c, err := e.commitVersion(ctx, bucket, key, b.ID, nil, "", func(b *Bucket, st *store.State) ([]store.Mutation, error) {
-		all, live := allVersions(st)
-		var rm [][]byte
-		var muts []store.Mutation
-		remove := func(v *Version) {
-			rm = append(rm, v.elem)
-			muts = append(muts, store.Mutation{Key: tagKey(b.ID, key, v.ID), Delete: true})
-		}
+	_, err = e.commitVersion(ctx, bucket, key, b.ID, nil, "", func(b *Bucket, st *store.State) ([]store.Mutation, error) {
 		*res = DeleteResult{}
-		if versionID != "" {
+		marker = nil
+		var drop func(*Version) bool
+		switch {
+		case versionID != "":
 			res.VersionID = versionID
-			for _, v := range all {
-				if live[v.ID] && v.VersionID == versionID {
-					remove(v)
+			drop = func(v *Version) bool {
+				if v.VersionID == versionID {
 					res.DeleteMarker = res.DeleteMarker || v.DeleteMarker
+					return true
 				}
+				return false
 			}
-		} else {
-			if b.Versioning != "Enabled" {
-				for _, v := range all {
-					if live[v.ID] && v.VersionID == nullVersion {
-						remove(v)
-					}
-				}
+		case b.Versioning != "Enabled":
+			drop = func(v *Version) bool { return v.VersionID == nullVersion }
+		}
+		m, dead := removal(okey, st, b.Versioning, drop)
+		if versionID == "" && b.Versioning != "" {
+			marker = &Version{ID: newID(24), VersionID: nullVersion, Origin: e.cfg.Region, DeleteMarker: true}
+			if b.Versioning == "Enabled" {
+				marker.VersionID = newID(32)
 			}
-			if b.Versioning != "" {
-				marker = &Version{ID: newID(24), VersionID: nullVersion, Origin: e.cfg.Region, DeleteMarker: true}
-				if b.Versioning == "Enabled" {
-					marker.VersionID = newID(32)
-				}
-				marker.Replicate = destinations(b.Replication, e.cfg.Regions, e.cfg.Region, key, nil, true)
-				res.VersionID, res.DeleteMarker = marker.VersionID, true
-			}
+			marker.Replicate = destinations(b.Replication, e.cfg.Regions, e.cfg.Region, key, nil, true)
+			res.VersionID, res.DeleteMarker = marker.VersionID, true
+			m.SetAdd = append(m.SetAdd, store.SetOp{Field: versionsField, Elems: [][]byte{marker.encode()}})
 		}
-		m := store.Mutation{Key: okey}
-		if len(rm) > 0 {
-			m.SetRemove = []store.SetOp{{Field: versionsField, Elems: rm}}
-		}
-		if marker != nil {
-			m.SetAdd = []store.SetOp{{Field: versionsField, Elems: [][]byte{marker.encode()}}}
-		}
-		if len(rm) == 0 && marker == nil {
+		if empty(m) {
 			return nil, nil
 		}
-		return append([]store.Mutation{m}, muts...), nil
+		return append([]store.Mutation{m}, dead...), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	_ = c
 	return res, nil
 }
 
