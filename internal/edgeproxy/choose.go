@@ -134,7 +134,16 @@ func (p *Proxy) healthy(r *region) bool {
 		return true
 	}
 	ok, known := p.cfg.Health.Health(r.cfg.HealthCheck)
-	return ok || !known
+	healthy := ok || !known
+	// The first to see a region turn unhealthy aborts the attempts it
+	// holds, as an ejection does: a region that stopped answering would
+	// hold them until UpstreamTimeout.
+	if healthy != r.out.healthy.Load() && r.out.healthy.CompareAndSwap(!healthy, healthy) && !healthy {
+		if n := r.out.abortAll(); n > 0 {
+			p.log.Warn("region turned unhealthy; its requests in flight go to the next region", "region", r.cfg.ID, "aborted_attempts", n)
+		}
+	}
+	return healthy
 }
 
 // tiers reorders avail (sorted by RTT) so that each run of regions within

@@ -57,6 +57,7 @@ const (
 	DefaultReadTimeout       = 60 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultConnectTimeout    = 2 * time.Second
+	MinConnectTimeout        = 250 * time.Millisecond
 	DefaultUpstreamTimeout   = 60 * time.Second
 	DefaultMaxIdlePerRegion  = 256
 	DefaultShutdownTimeout   = 10 * time.Second
@@ -120,7 +121,10 @@ type Config struct {
 	// deployment wraps it to carry the WAN's latency and partitions.
 	Dial DialFunc
 	// ConnectTimeout bounds connecting to a region (2s); a request that cannot
-	// connect is retried on the next region.
+	// connect is retried on the next region. Where the region's RTT is
+	// known the bound is 4 × RTT + 100ms, at least MinConnectTimeout, if
+	// that is less: a region that holds the handshake is a failure after a
+	// few round trips, not after seconds.
 	ConnectTimeout time.Duration
 	// UpstreamTimeout bounds how long a region may take to start its response
 	// once the request is sent (60s). A request safe to retry then goes to the

@@ -54,7 +54,21 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"region", last.r.cfg.ID, "next", rg.cfg.ID, "failure", last.kind, "err", last.errText())
 		}
 		start := p.cfg.Now()
-		resp, err := rg.up.tr.RoundTrip(attemptRequest(out, rg, body))
+		req := attemptRequest(out, rg, body)
+		var cancel context.CancelCauseFunc
+		if retryable {
+			// An ejection of the region aborts the attempt, which then
+			// goes to the next region (see outlier.attempts).
+			var ctx context.Context
+			ctx, cancel = context.WithCancelCause(r.Context())
+			defer cancel(nil) // after the response is relayed
+			req = req.WithContext(ctx)
+			rg.out.track(&cancel)
+		}
+		resp, err := rg.up.tr.RoundTrip(req)
+		if cancel != nil {
+			rg.out.untrack(&cancel)
+		}
 		if err != nil {
 			if body.clientErr() != nil {
 				// The client's upload broke (or timed out), not the region.
@@ -68,6 +82,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			kind := errKind(err)
+			if cancel != nil && errors.Is(context.Cause(req.Context()), errEjected) {
+				kind = "ejected"
+			}
 			p.m.failures.WithLabelValues(rg.cfg.ID, kind).Inc()
 			p.failed(set, rg, kind)
 			last = &failure{r: rg, kind: kind, err: err}

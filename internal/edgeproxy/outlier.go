@@ -1,6 +1,9 @@
 package edgeproxy
 
 import (
+	"context"
+	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -16,6 +19,53 @@ type outlier struct {
 	// counts ejections in a row. Both are guarded by Proxy.ejectMu.
 	lastEnd   atomic.Int64
 	ejections int
+
+	// attempts are the cancel functions of retryable attempts in flight to
+	// the region, which an ejection aborts so that they go to another
+	// region: a request held by a region that stopped answering would
+	// otherwise wait for UpstreamTimeout.
+	attemptsMu sync.Mutex
+	attempts   map[*context.CancelCauseFunc]struct{}
+	// healthy is the region's health when last looked at (see
+	// Proxy.healthy); it starts true.
+	healthy atomic.Bool
+}
+
+func newOutlier() *outlier {
+	o := &outlier{}
+	o.healthy.Store(true)
+	return o
+}
+
+// errEjected is the cause of an attempt aborted by its region's ejection.
+var errEjected = errors.New("the region was ejected while the request waited for its answer")
+
+// track registers an attempt's cancel function until untrack.
+func (o *outlier) track(cancel *context.CancelCauseFunc) {
+	o.attemptsMu.Lock()
+	if o.attempts == nil {
+		o.attempts = map[*context.CancelCauseFunc]struct{}{}
+	}
+	o.attempts[cancel] = struct{}{}
+	o.attemptsMu.Unlock()
+}
+
+func (o *outlier) untrack(cancel *context.CancelCauseFunc) {
+	o.attemptsMu.Lock()
+	delete(o.attempts, cancel)
+	o.attemptsMu.Unlock()
+}
+
+// abortAll aborts every tracked attempt and returns how many.
+func (o *outlier) abortAll() int {
+	o.attemptsMu.Lock()
+	defer o.attemptsMu.Unlock()
+	for cancel := range o.attempts {
+		(*cancel)(errEjected)
+	}
+	n := len(o.attempts)
+	clear(o.attempts)
+	return n
 }
 
 // ejected reports whether r is ejected now; the first caller to see an
@@ -94,6 +144,7 @@ func (p *Proxy) failed(set *regionSet, r *region, why string) {
 	r.out.until.Store(now.Add(d).UnixNano())
 	r.out.failures.Store(0)
 	p.m.ejections.WithLabelValues(r.cfg.ID).Inc()
+	aborted := r.out.abortAll()
 	p.log.Warn("region ejected", "region", r.cfg.ID, "duration", d, "ejections_in_a_row", r.out.ejections,
-		"failures", n, "last_failure", why)
+		"failures", n, "last_failure", why, "aborted_attempts", aborted)
 }

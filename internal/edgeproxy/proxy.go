@@ -156,12 +156,12 @@ func (p *Proxy) SetRegions(regions []Region) error {
 		key := u.Scheme + "://" + u.Host
 		up := p.upstreams[key]
 		if up == nil {
-			up = p.newUpstream()
+			up = p.newUpstream(rc.ID)
 		}
 		upstreams[key] = up
 		out := p.outliers[rc.ID]
 		if out == nil {
-			out = &outlier{}
+			out = newOutlier()
 		}
 		outliers[rc.ID] = out
 		r := &region{cfg: rc, target: &url.URL{Scheme: u.Scheme, Host: u.Host}, up: up, out: out,
@@ -278,15 +278,15 @@ type connectError struct{ err error }
 func (e *connectError) Error() string { return "connecting: " + e.err.Error() }
 func (e *connectError) Unwrap() error { return e.err }
 
-func (p *Proxy) newUpstream() *upstream {
+// newUpstream builds the pool to region id's balancer.
+func (p *Proxy) newUpstream(id string) *upstream {
 	dial := p.cfg.Dial
 	if dial == nil {
 		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
 	}
-	timeout := p.cfg.ConnectTimeout
 	return &upstream{tr: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(ctx, timeout)
+			ctx, cancel := context.WithTimeout(ctx, p.connectTimeout(id))
 			defer cancel()
 			c, err := dial(ctx, network, addr)
 			if err != nil {
@@ -306,6 +306,22 @@ func (p *Proxy) newUpstream() *upstream {
 		MaxResponseHeaderBytes: 1 << 20,
 		DisableCompression:     true,
 	}}
+}
+
+// connectTimeout bounds a dial to region id: ConnectTimeout, or less where
+// the region's round trip is known: a handshake takes one round trip, so
+// one still pending after several has met a region that does not answer
+// (a black hole), and the sooner it counts as a failure, the sooner outlier
+// detection moves traffic away.
+func (p *Proxy) connectTimeout(id string) time.Duration {
+	t := p.cfg.ConnectTimeout
+	if p.cfg.RTT == nil {
+		return t
+	}
+	if rtt, ok := p.cfg.RTT.RTT(id); ok {
+		t = min(t, max(MinConnectTimeout, 4*rtt+100*time.Millisecond))
+	}
+	return t
 }
 
 // logLimiter logs at most one line per key per second, counting the rest,

@@ -108,3 +108,79 @@ func TestUpstreamTimeout(t *testing.T) {
 		t.Fatalf("POST: got %d %q (b hits %d), want 504 saying a timed out, not retried", got.code, got.body, b.hits.Load())
 	}
 }
+
+// TestEjectionAbortsHeldRequests black-holes the serving region with the
+// default 60 s UpstreamTimeout: dials to it fail after a few round trips
+// (its RTT is known), three failures eject it, and the ejection aborts the
+// GETs it holds on open connections, which the next region answers. No
+// request waits anywhere near the UpstreamTimeout.
+func TestEjectionAbortsHeldRequests(t *testing.T) {
+	n := netsim.New(11)
+	a, b := newRegion(t, "a"), newRegion(t, "b")
+	n.Register("a", a.addr)
+	n.Register("b", b.addr)
+	n.SetLatency("edge", "a", 20*time.Millisecond)
+	n.SetLatency("edge", "b", 60*time.Millisecond)
+	dial := n.Dialer("edge")
+	e := startEdge(t, Config{
+		Regions:         []Region{a.region(), b.region()},
+		DisableAffinity: true,
+		Dial:            func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) },
+	})
+	e.rtt.set("a", 20*time.Millisecond)
+	e.rtt.set("b", 60*time.Millisecond)
+	if got := e.connectTimeout("a"); got != MinConnectTimeout {
+		t.Errorf("connect timeout to a region 20ms away: got %v want %v", got, MinConnectTimeout)
+	}
+
+	// Open loop, as clients arrive: a request every 5ms whatever the
+	// others are doing, so requests held by the black hole do not stop
+	// new ones.
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	var slowest atomic.Int64
+	wg.Go(func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			wg.Go(func() {
+				start := time.Now()
+				resp, err := e.client.Get(e.url + "/")
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+				for d := int64(time.Since(start)); d > slowest.Load(); {
+					if slowest.CompareAndSwap(slowest.Load(), d) {
+						break
+					}
+				}
+			})
+		}
+	})
+	waitFor(t, "traffic on a", func() bool { return a.hits.Load() > 50 })
+	n.Partition("edge", "a")
+	before := b.hits.Load()
+	waitFor(t, "traffic on b", func() bool { return b.hits.Load() > before+200 })
+	stop()
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Errorf("%d requests failed across the black hole", failed.Load())
+	}
+	if d := time.Duration(slowest.Load()); d > 5*time.Second {
+		t.Errorf("slowest request took %v: held requests waited for the upstream timeout instead of being aborted by the ejection", d)
+	}
+	t.Logf("slowest request %v; attempts on a aborted by the ejection: %v, failed to connect: %v",
+		time.Duration(slowest.Load()).Round(time.Millisecond),
+		e.counter(e.m.failures.WithLabelValues("a", "ejected")), e.counter(e.m.failures.WithLabelValues("a", "connect")))
+}
