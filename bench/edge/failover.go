@@ -542,8 +542,10 @@ func (f *failoverRun) round(ctx context.Context, kind string, n int) (*roundResu
 	if lastVictim >= 0 {
 		res.LastVictimSentMs, res.LastVictimDoneMs = rel(reqs[lastVictim].sent), rel(reqs[lastVictim].done)
 	}
-	res.P50Ms, res.P99Ms, res.MaxMs = ms(hist.Quantile(0.5)), ms(hist.Quantile(0.99)), ms(hist.Max())
-	res.BeforeP50Ms, res.BeforeP99Ms = ms(base.Quantile(0.5)), ms(base.Quantile(0.99))
+	// A quantile is its bucket's upper bound (+1.6%): never above the max.
+	q := func(h *latency.Histogram, p float64) float64 { return ms(min(h.Quantile(p), h.Max())) }
+	res.P50Ms, res.P99Ms, res.MaxMs = q(&hist, 0.5), q(&hist, 0.99), ms(hist.Max())
+	res.BeforeP50Ms, res.BeforeP99Ms = q(&base, 0.5), q(&base, 0.99)
 
 	restored := time.Now()
 	if err := f.restore(ctx, kind); err != nil {
