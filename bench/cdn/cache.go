@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -61,12 +64,12 @@ func serveCache(ctx context.Context, o options) error {
 	}
 	servers := []*http.Server{srv}
 	lns := []net.Listener{ln}
-	if o.experiment {
+	for _, name := range experimentList(o.experiments) {
 		eln, err := net.Listen("tcp", net.JoinHostPort(o.cacheHost, "0"))
 		if err != nil {
 			return err
 		}
-		servers = append(servers, &http.Server{Handler: oneWrite(c), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second})
+		servers = append(servers, &http.Server{Handler: experiments[name].wrap(c), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second})
 		lns = append(lns, eln)
 	}
 	done := make(chan error, len(servers))
@@ -90,21 +93,67 @@ func serveCache(ctx context.Context, o options) error {
 	return nil
 }
 
-// oneWrite is the experiment (-experiment), not the product: the same
-// cache, answering through a ResponseWriter that hides net/http's
-// io.ReaderFrom. http.ServeContent's copy of the body then goes through the
-// response's buffer, so a small hit leaves in one write(2) with its header
-// instead of two (header and the first 512 bytes, then the rest through
-// TCPConn.ReadFrom). It measures what writing small bodies with w.Write
-// would gain, without changing internal/cdn.
-func oneWrite(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(writerOnly{w}, r)
-	})
+// An experiment is not the product: the same cache, in the same process,
+// on a port of its own, answering through a wrapped ResponseWriter, to
+// measure a change proposed for internal/cdn without changing it.
+type experiment struct {
+	about string
+	wrap  func(http.Handler) http.Handler
+}
+
+var experiments = map[string]experiment{
+	// onewrite hides net/http's io.ReaderFrom: http.ServeContent's copy of
+	// the body then goes through the response's buffer, so a small hit
+	// leaves in one write(2) with its header instead of two (the header and
+	// the first 512 bytes, then the rest through TCPConn.ReadFrom); larger
+	// bodies are copied in 32 KiB pieces as before.
+	"onewrite": {"the cache behind a ResponseWriter without ReadFrom: one write per small hit",
+		func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h.ServeHTTP(writerOnly{w}, r)
+			})
+		}},
+	// direct turns ServeContent's copy of an entry's body (an
+	// io.LimitedReader around the entry's bytes.Reader) into one
+	// w.Write of the whole remaining body, which is what writing a plain hit
+	// with w.Write(e.body) would do: one write(2) with the header for a
+	// small body, a few large ones for a large body, no 32 KiB copies.
+	"direct": {"the cache with each body written by one w.Write (what w.Write(e.body) would do)",
+		func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h.ServeHTTP(directWriter{w}, r)
+			})
+		}},
+}
+
+func experimentList(s string) []string {
+	var out []string
+	for name := range strings.SplitSeq(s, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // writerOnly is an http.ResponseWriter and nothing more.
 type writerOnly struct{ http.ResponseWriter }
+
+// directWriter writes a body that is a bytes.Reader (under the limit
+// io.CopyN puts on it) with one Write; anything else is copied as
+// io.Copy would.
+type directWriter struct{ http.ResponseWriter }
+
+func (d directWriter) ReadFrom(src io.Reader) (int64, error) {
+	if lr, ok := src.(*io.LimitedReader); ok {
+		if br, ok := lr.R.(*bytes.Reader); ok && int64(br.Len()) <= lr.N {
+			n, err := br.WriteTo(writerOnly{d.ResponseWriter})
+			lr.N -= n
+			return n, err
+		}
+	}
+	return io.Copy(writerOnly{d.ResponseWriter}, src)
+}
 
 // origin is the cache's origin: a plain net/http file server over the test
 // files, in the driver's process, counting the requests it answers.

@@ -46,7 +46,7 @@ type options struct {
 	out          string
 	cacheProfile string
 	keep         bool
-	experiment   bool
+	experiments  string
 
 	// internal, for the children
 	role      string
@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.cacheProfile, "cache-cpuprofile", "", "write a CPU profile of the cache's process (all of its life: run one size with -sizes)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the directory of test files")
-	fs.BoolVar(&o.experiment, "experiment", false, "also measure cache-onewrite, not the product: the same cache behind a ResponseWriter without ReadFrom (cache.go)")
+	fs.StringVar(&o.experiments, "experiments", "", "also measure these, not the product: the same cache answering through a wrapped ResponseWriter (cache.go): onewrite, direct")
 	fs.StringVar(&o.role, "role", "", "internal: run as a child (cache, guard)")
 	fs.StringVar(&o.origin, "origin", "", "internal: origin URL for -role cache")
 	fs.StringVar(&o.cacheHost, "cache-host", "", "internal: address for -role cache")
@@ -211,20 +211,26 @@ func drive(ctx context.Context, o options) error {
 	if o.cacheProfile != "" {
 		cargs = append(cargs, "-cache-cpuprofile", o.cacheProfile)
 	}
-	want := 1
-	if o.experiment {
-		cargs = append(cargs, "-experiment")
-		want = 2
+	exps := experimentList(o.experiments)
+	for _, name := range exps {
+		if _, ok := experiments[name]; !ok {
+			return fmt.Errorf("unknown experiment %q (onewrite, direct)", name)
+		}
 	}
+	if len(exps) > 0 {
+		cargs = append(cargs, "-experiments", strings.Join(exps, ","))
+	}
+	want := 1 + len(exps)
 	cache, err := startChild(ctx, want, lay.prefix(lay.server), []string{fmt.Sprintf("GOMAXPROCS=%d", lay.workers())}, cargs...)
 	if err != nil {
 		return err
 	}
 	defer cache.stop()
 	targets := []target{{name: "cache", addr: cache.addrs[0], pid: cache.cmd.Process.Pid, cache: true}}
-	if o.experiment {
-		targets = append(targets, target{name: "cache-onewrite", addr: cache.addrs[1], pid: cache.cmd.Process.Pid, cache: true})
-		fmt.Printf("cache-onewrite: the same cache in the same process behind a ResponseWriter without ReadFrom, on %s (an experiment, not the product)\n", cache.addrs[1])
+	for i, name := range exps {
+		t := target{name: "cache-" + name, addr: cache.addrs[1+i], pid: cache.cmd.Process.Pid, cache: true}
+		targets = append(targets, t)
+		fmt.Printf("%s: %s, on %s (an experiment, not the product)\n", t.name, experiments[name].about, t.addr)
 	}
 	fmt.Printf("cache: internal/cdn, one distribution (%s, origin net/http FileServer on %s, default TTLs), net/http server on %s\n",
 		distHost, orig.addr, cache.addrs[0])
