@@ -201,9 +201,11 @@ func TestKillServingRegion(t *testing.T) {
 	if failed.Load() != 0 {
 		t.Fatalf("%d of %d requests failed when region a died; first: %v", failed.Load(), failed.Load()+ok.Load(), firstErr.Load())
 	}
-	// The held requests' connections were cut: the transport or the proxy
-	// sent them on (a fresh connection to a is refused).
-	if got := e.counter(e.m.failures.WithLabelValues("a", "reset")) + e.counter(e.m.failures.WithLabelValues("a", "connect")); got < 4 {
+	// The held requests' connections were cut, or a's ejection aborted
+	// them first: the proxy sent them on (a fresh connection to a is
+	// refused).
+	if got := e.counter(e.m.failures.WithLabelValues("a", "reset")) + e.counter(e.m.failures.WithLabelValues("a", "connect")) +
+		e.counter(e.m.failures.WithLabelValues("a", "ejected")); got < 4 {
 		t.Errorf("%v attempts on a failed, want at least the 4 held", got)
 	}
 	if got := e.counter(e.m.ejections.WithLabelValues("a")); got != 1 {
