@@ -73,13 +73,26 @@ func New(ctx context.Context, env region.APIEnv) (region.API, error) {
 	}
 	// S3: object bytes under the node's data directory, metadata in the
 	// store; requests that are not DynamoDB's go to it.
-	r, _ := t.Region(env.Region)
 	peers := map[string]string{}
 	for _, ref := range t.Nodes() {
-		peers[ref.Region] = "http://" + ref.Node.APIAddr()
+		if peers[ref.Region] == "" {
+			peers[ref.Region] = "http://" + ref.Node.APIAddr()
+		}
 	}
-	objects, err := s3.New(s3.Config{Dir: filepath.Join(t.NodeDataDir(r.Nodes[0].Name), "s3"), Region: env.Region, Regions: t.RegionNames(),
-		Peers: func() map[string]string { return peers }, Sign: sign, Logger: log}, env.Store)
+	node := env.Node
+	if node == "" {
+		r, _ := t.Region(env.Region)
+		node = r.Nodes[0].Name
+	}
+	var transport http.RoundTripper
+	if env.Dial != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DialContext = env.Dial // byte fetches cross the same WAN as replication
+		transport = tr
+	}
+	objects, err := s3.New(s3.Config{Dir: filepath.Join(t.NodeDataDir(node), "s3"), Region: env.Region, Regions: t.RegionNames(),
+		Peers: func() map[string]string { return peers }, Sign: sign, Transport: transport,
+		Logger: log, Registerer: env.Registerer}, env.Store)
 	if err != nil {
 		return nil, err
 	}

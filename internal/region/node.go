@@ -73,7 +73,15 @@ type APIEnv struct {
 	Store    *store.Store
 	Topology *topology.Topology
 	Region   string
-	Logger   *slog.Logger
+	// Node is this node's name; its data directory is
+	// Topology.NodeDataDir(Node).
+	Node   string
+	Logger *slog.Logger
+	// Registerer receives the API's metrics (the node's /metrics).
+	Registerer prometheus.Registerer
+	// Dial connects to other nodes the way replication does (the
+	// simulated WAN and injected faults included).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Node is one running region node.
@@ -174,11 +182,23 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}()
 
+	dial := n.cfg.Dial
+	if dial == nil {
+		if n.fabric, err = chaos.NewFabric(t, n.self.Name, n.base); err != nil {
+			return err
+		}
+		dial = n.fabric.Dial
+	}
+
 	// The API is built before replication starts: engines may install
 	// themselves as the store's indexer and must see every write.
 	var api API
 	if n.cfg.API != nil {
-		if api, err = n.cfg.API(ctx, APIEnv{Store: st, Topology: t, Region: n.region, Logger: n.base}); err != nil {
+		env := APIEnv{
+			Store: st, Topology: t, Region: n.region, Node: n.self.Name, Logger: n.base, Registerer: n.reg,
+			Dial: func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) },
+		}
+		if api, err = n.cfg.API(ctx, env); err != nil {
 			return fmt.Errorf("building the API: %w", err)
 		}
 	}
@@ -193,13 +213,6 @@ func (n *Node) Run(ctx context.Context) error {
 		if serverTLS, err = pki.ServerConfig(material); err != nil {
 			return err
 		}
-	}
-	dial := n.cfg.Dial
-	if dial == nil {
-		if n.fabric, err = chaos.NewFabric(t, n.self.Name, n.base); err != nil {
-			return err
-		}
-		dial = n.fabric.Dial
 	}
 	rcfg := repl.Config{
 		Store:               st,
