@@ -260,10 +260,16 @@ func (sc *srvConn) serve() {
 		if aborted || sc.gone.Load() {
 			return
 		}
-		if err := w.finish(); err != nil || w.closeAfter {
+		if err := w.finish(); err != nil {
 			return
 		}
 		if body != nil && !body.drain() {
+			// Unread request bytes would make the close a reset, which can
+			// destroy the response before the client reads it.
+			sc.closeWriteAndWait()
+			return
+		}
+		if w.closeAfter {
 			return
 		}
 		if !sc.state.CompareAndSwap(connActive, connIdle) {
@@ -409,6 +415,16 @@ func (sc *srvConn) refuse(code int, reason, detail string) {
 		_ = sc.c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 		_, _ = io.CopyN(io.Discard, sc.c, 256<<10)
 	}
+}
+
+// closeWriteAndWait half-closes the connection and gives the client a
+// moment to read what was sent before the full close (net/http's
+// rstAvoidanceDelay).
+func (sc *srvConn) closeWriteAndWait() {
+	if tc, ok := sc.c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	time.Sleep(500 * time.Millisecond)
 }
 
 func (sc *srvConn) count(reason, msg string) {
