@@ -9,8 +9,10 @@
 // The cache runs in a child process of this program, nginx (the Debian
 // package) in its own; both are pinned to the same CPUs (taskset) with the
 // same budget (GOMAXPROCS, worker_processes), and the load generator and
-// the cache's origin run in this process on the other CPUs. See
-// bench/README.md for the figures.
+// the cache's origin run in this process on the other CPUs. -experiments
+// adds the same cache answering through wrapped ResponseWriters
+// (cache.go), to measure changes proposed for internal/cdn without making
+// them. See bench/README.md for the figures.
 package main
 
 import (
