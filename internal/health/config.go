@@ -42,7 +42,7 @@ const (
 	// (whose probes time out rather than being refused) is still declared
 	// unhealthy everywhere within Interval×FailureThreshold + 1s.
 	DefaultMaxTimeout  = 700 * time.Millisecond
-	DefaultExpireAfter = 3 * time.Second
+	DefaultExpireAfter = 6 * time.Second
 
 	MinInterval         = 10 * time.Millisecond
 	MaxTimeout          = time.Minute
@@ -70,8 +70,10 @@ type Config struct {
 	// may be given the same list.
 	Peers []Peer
 	// ExpireAfter is how long a peer's verdicts count after they were last
-	// refreshed (3s). A reachable peer is refreshed at least every
-	// ExpireAfter/3, which is also how long a quiet long-poll is held.
+	// refreshed (6s: on a busy host a long-poll answer can be seconds late,
+	// and an expired vote cannot make a majority). A reachable peer is
+	// refreshed at least every ExpireAfter/3, which is also how long a
+	// quiet long-poll is held.
 	ExpireAfter time.Duration
 
 	// Dial opens every connection: probes and peer fetches (a net.Dialer's

@@ -88,7 +88,7 @@ func TestDefaults(t *testing.T) {
 				k.ID, k.Interval, k.Timeout, k.FailureThreshold, k.HealthyThreshold, w.Interval, w.Timeout, w.FailureThreshold, w.HealthyThreshold)
 		}
 	}
-	if cfg.ExpireAfter != 3*time.Second {
-		t.Errorf("ExpireAfter after defaults: got %v, want 3s", cfg.ExpireAfter)
+	if cfg.ExpireAfter != 6*time.Second {
+		t.Errorf("ExpireAfter after defaults: got %v, want 6s", cfg.ExpireAfter)
 	}
 }

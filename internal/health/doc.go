@@ -27,7 +27,7 @@
 // Interval×FailureThreshold + 1s for links under 300ms round trip. (A target
 // that refuses connections fails its probes at once; a Timeout above
 // Interval stretches the bound.) A peer
-// whose verdicts have not been refreshed for ExpireAfter (3s) stops counting
+// whose verdicts have not been refreshed for ExpireAfter (6s) stops counting
 // as a vote either way; quiet peers answer a long-poll every ExpireAfter/3,
 // so a reachable peer never expires.
 //
