@@ -682,6 +682,17 @@ func (c *Cache) writeEntry(w http.ResponseWriter, r *http.Request, d *dist, e *e
 		h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
 	}
 	h.Set("X-Cache", xcache)
+	if e.status == http.StatusOK && !hasAny(r.Header, "Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range") {
+		// A plain hit, the common case: headers and body in one write,
+		// where ServeContent would take two and parse the validators.
+		h.Set("Accept-Ranges", "bytes")
+		h.Set("Content-Length", strconv.Itoa(len(e.body)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(e.body) // the client left; nothing to do
+		}
+		return
+	}
 	if e.status == http.StatusOK {
 		if _, ok := h["Content-Type"]; !ok {
 			h["Content-Type"] = nil // do not let ServeContent sniff one
