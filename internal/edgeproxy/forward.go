@@ -92,15 +92,33 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.m.upstream.WithLabelValues(rg.cfg.ID).Observe(p.cfg.Now().Sub(start).Seconds())
 		if !gatewayFailure(resp.StatusCode) {
+			// Read the start of the body before committing to this region:
+			// a region that dies while sending it can still be replaced,
+			// since nothing has reached the client yet.
+			bp := p.bufs.Get().(*[]byte)
+			head, eof, rerr := prefetch(resp, *bp)
+			if rerr != nil {
+				p.bufs.Put(bp)
+				_ = resp.Body.Close()
+				if r.Context().Err() != nil {
+					p.m.requests.WithLabelValues("", "499").Inc()
+					return
+				}
+				p.m.failures.WithLabelValues(rg.cfg.ID, "body").Inc()
+				p.failed(set, rg, "body")
+				last = &failure{r: rg, kind: "body", err: rerr}
+				continue
+			}
 			p.succeeded(rg)
-			p.respond(w, resp, rg, affinity)
+			p.respond(w, resp, rg, affinity, head, eof)
+			p.bufs.Put(bp)
 			return
 		}
 		p.m.failures.WithLabelValues(rg.cfg.ID, "status").Inc()
 		p.failed(set, rg, resp.Status)
 		f := &failure{r: rg, kind: "status", status: resp.StatusCode}
 		if i == len(pl.order)-1 || f.noRetry(retryable, body) != "" {
-			p.respond(w, resp, rg, affinity) // the region's own answer
+			p.respond(w, resp, rg, affinity, nil, false) // the region's own answer
 			return
 		}
 		f.resp = bufferResponse(resp)
@@ -109,7 +127,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case saved != nil:
 		// A region's own 502/503/504 says more than the edge's 502.
-		p.respond(w, saved.resp, saved.r, affinity)
+		p.respond(w, saved.resp, saved.r, affinity, nil, false)
 	case last != nil:
 		p.giveUp(w, r, last, fmt.Sprintf("no region answered (tried %d)", len(pl.order)))
 	default: // no regions: SetRegions forbids it
@@ -427,8 +445,31 @@ func bufferResponse(resp *http.Response) *http.Response {
 	return resp
 }
 
-// respond copies a region's response to the client.
-func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, affinity string) {
+// prefetch reads the start of resp's body into buf: all of it when its
+// length is known and fits, else what the first reads bring without
+// waiting for more (a stream's first event must not wait for the next).
+// eof reports that the body ended; err, that it broke off.
+func prefetch(resp *http.Response, buf []byte) (head []byte, eof bool, err error) {
+	n := 0
+	for n < len(buf) {
+		m, rerr := resp.Body.Read(buf[n:])
+		n += m
+		if rerr == io.EOF {
+			return buf[:n], true, nil
+		}
+		if rerr != nil {
+			return nil, false, rerr
+		}
+		if resp.ContentLength < 0 && n > 0 {
+			break
+		}
+	}
+	return buf[:n], false, nil
+}
+
+// respond copies a region's response to the client: head, the part of the
+// body already read (all of it when eof), then the rest.
+func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, affinity string, head []byte, eof bool) {
 	defer func() { _ = resp.Body.Close() }()
 	removeHopHeaders(resp.Header)
 	h := w.Header()
@@ -453,11 +494,25 @@ func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, 
 	w.WriteHeader(resp.StatusCode)
 	p.m.requests.WithLabelValues(rg.cfg.ID, itoa3(resp.StatusCode)).Inc()
 
+	flusher, _ := w.(http.Flusher)
+	stream := resp.ContentLength < 0 && flusher != nil
+	if len(head) > 0 {
+		if _, werr := w.Write(head); werr != nil {
+			return // the client went away
+		}
+		if stream {
+			flusher.Flush()
+		}
+	}
+	if eof {
+		for k, v := range resp.Trailer {
+			h[k] = v
+		}
+		return
+	}
 	bp := p.bufs.Get().(*[]byte)
 	defer p.bufs.Put(bp)
 	buf := *bp
-	flusher, _ := w.(http.Flusher)
-	stream := resp.ContentLength < 0 && flusher != nil
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {

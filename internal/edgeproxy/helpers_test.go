@@ -1,6 +1,7 @@
 package edgeproxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -114,6 +115,11 @@ func (tr *testRegion) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "only ten b")
 		http.NewResponseController(w).Flush()
 		panic(http.ErrAbortHandler) // drops the connection mid-body
+	case "/broken-late":
+		w.Header().Set("Content-Length", "100000")
+		_, _ = w.Write(bytes.Repeat([]byte("x"), 40000)) // past the edge's first read
+		http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler)
 	case "/stream":
 		_, _ = io.WriteString(w, "first\n")
 		http.NewResponseController(w).Flush()

@@ -847,8 +847,12 @@ func TestBrokenUploadNotBlamedOnRegion(t *testing.T) {
 	}
 }
 
-// TestBrokenResponseBody: a region that breaks off its answer after the
-// headers went out makes the client's read fail, never look complete.
+// TestBrokenResponseBody: a region that breaks off its answer while the
+// edge still holds all of it sent to the client is replaced by the next
+// region (nothing reached the client yet), and when every region does so
+// the client gets a 502; one that breaks off later, after bytes went out,
+// makes the client's read fail and is never retried. A cut answer never
+// looks complete.
 func TestBrokenResponseBody(t *testing.T) {
 	a, b := newRegion(t, "a"), newRegion(t, "b")
 	e := startEdge(t, Config{Regions: []Region{a.region(), b.region()}})
@@ -863,17 +867,30 @@ func TestBrokenResponseBody(t *testing.T) {
 			defer tr.CloseIdleConnections()
 			client = &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		}
+		hitsB := b.hits.Load()
 		resp, err := client.Get(e.url + "/broken")
+		if err != nil {
+			t.Fatalf("h2=%v: GET /broken: %v", h2, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway || b.hits.Load() != hitsB+1 {
+			t.Errorf("h2=%v: every region breaking off early: %s %q after %d tries on b, want 502 after trying b once",
+				h2, resp.Status, body, b.hits.Load()-hitsB)
+		}
+
+		hitsB = b.hits.Load()
+		resp, err = client.Get(e.url + "/broken-late")
 		if err != nil {
 			continue // cut before the headers were flushed: fine too
 		}
-		body, err := io.ReadAll(resp.Body)
+		body, err = io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err == nil {
-			t.Errorf("h2=%v: read %q with no error from a response cut short", h2, body)
+			t.Errorf("h2=%v: read %d bytes with no error from a response cut short", h2, len(body))
 		}
-	}
-	if b.hits.Load() != 0 {
-		t.Errorf("retried after the headers were sent: b got %d requests", b.hits.Load())
+		if b.hits.Load() != hitsB {
+			t.Errorf("h2=%v: retried after bytes of the answer were sent: b got %d requests", h2, b.hits.Load()-hitsB)
+		}
 	}
 }
