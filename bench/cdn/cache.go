@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-platform/meridian/internal/cdn"
+
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 // distHost is the distribution's host name; every request of the benchmark,
@@ -30,7 +32,7 @@ const distHost = "static.bench.test"
 // would. It prints "ADDR host:port" when ready and exits when its stdin
 // closes.
 func serveCache(ctx context.Context, o options) error {
-	ctx, cancel := untilStdinCloses(ctx)
+	ctx, cancel := procs.UntilStdinCloses(ctx)
 	defer cancel()
 	c, err := cdn.New(cdn.Config{
 		Distributions: []cdn.Distribution{{

@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 type options struct {
@@ -145,11 +147,11 @@ func drive(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	lay, err := cpuLayout(o.serverCPUs, o.loadCPUs)
+	lay, err := procs.NewLayout(o.serverCPUs, o.loadCPUs)
 	if err != nil {
 		return err
 	}
-	if err := pinSelf(lay.load); err != nil {
+	if err := procs.PinSelf(lay.Load); err != nil {
 		return err
 	}
 	host := func(n int) string { return fmt.Sprintf("%s.%d", o.hosts, n) }
@@ -191,15 +193,15 @@ func drive(ctx context.Context, o options) error {
 		DurationS:   o.dur.Seconds(),
 		WarmupS:     o.warm.Seconds(),
 		Rounds:      o.rounds,
-		LoadAvg:     loadavg(),
+		LoadAvg:     procs.Loadavg(),
 	}
 	fmt.Printf("cdn bench: %s, %d clients, %v per server, size and round (+%v warm-up), %d rounds, %d CPUs, load average %s\n",
 		o.sizes, o.concurrency, o.dur, o.warm, o.rounds, runtime.NumCPU(), rep.LoadAvg)
-	if lay.pinned() {
+	if lay.Pinned() {
 		rep.Pinning = fmt.Sprintf("nginx (worker_processes %d) and the cache (GOMAXPROCS %d) on CPU %s; load generator and origin (GOMAXPROCS %d) on CPU %s",
-			lay.workers(), lay.workers(), lay.server, cpuCount(lay.load), lay.load)
+			lay.Workers(), lay.Workers(), lay.Server, procs.CPUCount(lay.Load), lay.Load)
 	} else {
-		rep.Pinning = fmt.Sprintf("not pinned: nginx worker_processes %d, cache GOMAXPROCS %d, all sharing every CPU", lay.workers(), lay.workers())
+		rep.Pinning = fmt.Sprintf("not pinned: nginx worker_processes %d, cache GOMAXPROCS %d, all sharing every CPU", lay.Workers(), lay.Workers())
 	}
 	fmt.Println("pinned:", rep.Pinning)
 
@@ -223,19 +225,19 @@ func drive(ctx context.Context, o options) error {
 		cargs = append(cargs, "-experiments", strings.Join(exps, ","))
 	}
 	want := 1 + len(exps)
-	cache, err := startChild(ctx, want, lay.prefix(lay.server), []string{fmt.Sprintf("GOMAXPROCS=%d", lay.workers())}, cargs...)
+	cache, err := procs.StartChild(ctx, want, lay.Prefix(lay.Server), []string{fmt.Sprintf("GOMAXPROCS=%d", lay.Workers())}, cargs...)
 	if err != nil {
 		return err
 	}
-	defer cache.stop()
-	targets := []target{{name: "cache", addr: cache.addrs[0], pid: cache.cmd.Process.Pid, cache: true}}
+	defer cache.Stop()
+	targets := []target{{name: "cache", addr: cache.Addrs[0], pid: cache.Cmd.Process.Pid, cache: true}}
 	for i, name := range exps {
-		t := target{name: "cache-" + name, addr: cache.addrs[1+i], pid: cache.cmd.Process.Pid, cache: true}
+		t := target{name: "cache-" + name, addr: cache.Addrs[1+i], pid: cache.Cmd.Process.Pid, cache: true}
 		targets = append(targets, t)
 		fmt.Printf("%s: %s, on %s (an experiment, not the product)\n", t.name, experiments[name].about, t.addr)
 	}
 	fmt.Printf("cache: internal/cdn, one distribution (%s, origin net/http FileServer on %s, default TTLs), net/http server on %s\n",
-		distHost, orig.addr, cache.addrs[0])
+		distHost, orig.addr, cache.Addrs[0])
 
 	if !o.skipNginx {
 		bin, err := findNginx(o.nginx)
@@ -249,7 +251,7 @@ func drive(ctx context.Context, o options) error {
 				if !ok {
 					return fmt.Errorf("unknown nginx variant %q (sendfile, nosendfile, filecache)", name)
 				}
-				ng, err := startNginx(ctx, bin, v, www, host(1), lay.workers(), lay.prefix(lay.server))
+				ng, err := startNginx(ctx, bin, v, www, host(1), lay.Workers(), lay.Prefix(lay.Server))
 				if err != nil {
 					return err
 				}
@@ -257,14 +259,14 @@ func drive(ctx context.Context, o options) error {
 				t := target{name: "nginx-" + v.name, addr: ng.addr, pid: ng.cmd.Process.Pid, children: true}
 				ngs = append(ngs, t)
 				fmt.Printf("%s: %s (%s), worker_processes %d, access_log off, keepalive_requests 100000, %s, on %s\n",
-					t.name, rep.Nginx, bin, lay.workers(), v.about, ng.addr)
+					t.name, rep.Nginx, bin, lay.Workers(), v.about, ng.addr)
 				rep.NginxVariants = append(rep.NginxVariants, t.name+": "+v.about)
 			}
 			targets = append(ngs, targets...)
 		}
 	}
 
-	serverCPUs := parseCPUList(lay.server)
+	serverCPUs := procs.ParseCPUList(lay.Server)
 	self := os.Getpid()
 	for _, f := range files {
 		if err := verify(ctx, targets, f, &rep); err != nil {
@@ -285,15 +287,15 @@ func drive(ctx context.Context, o options) error {
 				if _, err := load(ctx, t.addr, f.path, f.size, o.concurrency, o.warm, false); err != nil {
 					return fmt.Errorf("%s, %s warm-up: %w", t.name, f.label, err)
 				}
-				srv0, gen0 := cpuTime(t.pid, t.children), cpuTime(self, false)
-				busy0, all0 := cpusBusy(serverCPUs), cpusBusy(nil)
+				srv0, gen0 := procs.CPUTime(t.pid, t.children), procs.CPUTime(self, false)
+				busy0, all0 := procs.CPUsBusy(serverCPUs), procs.CPUsBusy(nil)
 				st, err := load(ctx, t.addr, f.path, f.size, o.concurrency, o.dur, t.cache)
 				if err != nil {
 					return fmt.Errorf("%s, %s: %w", t.name, f.label, err)
 				}
-				srv, gen := cpuTime(t.pid, t.children).sub(srv0), cpuTime(self, false).sub(gen0)
-				busy, all := cpusBusy(serverCPUs)-busy0, cpusBusy(nil)-all0
-				r := newResult(t, f, round, st, srv, gen, busy, all, lay.pinned())
+				srv, gen := procs.CPUTime(t.pid, t.children).Sub(srv0), procs.CPUTime(self, false).Sub(gen0)
+				busy, all := procs.CPUsBusy(serverCPUs)-busy0, procs.CPUsBusy(nil)-all0
+				r := newResult(t, f, round, st, srv, gen, busy, all, lay.Pinned())
 				rep.Runs = append(rep.Runs, r)
 				r.print(os.Stdout)
 			}

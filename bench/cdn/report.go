@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 // result is one measured run: one server, one size, one round.
@@ -44,7 +46,7 @@ type result struct {
 	LoadBound bool `json:"load_bound,omitempty"`
 }
 
-func newResult(t target, f file, round int, st loadStats, srv, gen cpuUse, busyServer, busyAll time.Duration, pinned bool) result {
+func newResult(t target, f file, round int, st loadStats, srv, gen procs.CPUUse, busyServer, busyAll time.Duration, pinned bool) result {
 	el := st.elapsed.Seconds()
 	r := result{
 		Target: t.name, Size: f.label, Bytes: f.size, Round: round,
@@ -53,21 +55,21 @@ func newResult(t target, f file, round int, st loadStats, srv, gen cpuUse, busyS
 		P50Ms:       ms(st.lat.Quantile(0.50)),
 		P99Ms:       ms(st.lat.Quantile(0.99)),
 		MeanMs:      ms(st.lat.Mean()),
-		ServerCores: srv.total().Seconds() / el,
-		LoadCores:   gen.total().Seconds() / el,
+		ServerCores: srv.Total().Seconds() / el,
+		LoadCores:   gen.Total().Seconds() / el,
 	}
 	r.MBps = r.RPS * float64(f.size) / 1e6
 	if st.requests > 0 {
-		r.ServerUsPerReq = float64(srv.total()) / 1e3 / float64(st.requests)
+		r.ServerUsPerReq = float64(srv.Total()) / 1e3 / float64(st.requests)
 	}
-	if srv.total() > 0 {
-		r.KernelShare = srv.sys.Seconds() / srv.total().Seconds()
-		r.PerCoreRPS = float64(st.requests) / srv.total().Seconds()
+	if srv.Total() > 0 {
+		r.KernelShare = srv.Sys.Seconds() / srv.Total().Seconds()
+		r.PerCoreRPS = float64(st.requests) / srv.Total().Seconds()
 	}
 	if pinned {
-		r.OthersOnServerCPUs = max(0, (busyServer-srv.total()).Seconds()/el)
+		r.OthersOnServerCPUs = max(0, (busyServer-srv.Total()).Seconds()/el)
 	}
-	r.OthersAll = max(0, (busyAll-srv.total()-gen.total()).Seconds()/el)
+	r.OthersAll = max(0, (busyAll-srv.Total()-gen.Total()).Seconds()/el)
 	r.LoadBound = r.LoadCores >= 0.9 && r.ServerCores < 0.85
 	return r
 }

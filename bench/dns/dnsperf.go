@@ -227,15 +227,3 @@ func machineCPU() (busy, total time.Duration, err error) {
 	tick := func(v int64) time.Duration { return time.Duration(v) * time.Second / clockTicks }
 	return tick(sum - idle), tick(sum), nil
 }
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}

@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 // The target: Meridian's queries per second at least half Knot's.
@@ -163,13 +165,13 @@ func drive(ctx context.Context, o options) error {
 	workers := runtime.NumCPU()
 	var srvPin, perfPin []string
 	if srvCPUs != "" {
-		workers = cpuCount(srvCPUs)
+		workers = procs.CPUCount(srvCPUs)
 		srvPin = []string{"taskset", "-c", srvCPUs}
 		perfPin = []string{"taskset", "-c", perfCPUs}
 	}
 	perfThreads := runtime.NumCPU()
 	if perfCPUs != "" {
-		perfThreads = cpuCount(perfCPUs)
+		perfThreads = procs.CPUCount(perfCPUs)
 	}
 
 	dir, err := os.MkdirTemp("", "dns-bench-")
@@ -207,7 +209,7 @@ func drive(ctx context.Context, o options) error {
 	fmt.Printf("dns bench: zone meridian.test, %d record sets, %d records (Knot: the static equivalent); %d queries in the mix, %.0f%% EDNS0, %.0f%% with ECS\n",
 		sets, rrs, len(qs), 100*o.edns, 100*o.edns*o.ecs)
 	fmt.Printf("dnsperf %s: -c %d -q %d -T %d -t %v, %v per run (+%v warm-up), %d rounds, from %s; %d CPUs, load average %s\n",
-		perfVersion, o.clients, o.inflight, perfThreads, o.timeout, o.dur, o.warm, o.rounds, o.source, runtime.NumCPU(), loadavg())
+		perfVersion, o.clients, o.inflight, perfThreads, o.timeout, o.dur, o.warm, o.rounds, o.source, runtime.NumCPU(), procs.Loadavg())
 	if srvCPUs != "" {
 		fmt.Printf("pinning: both servers to CPU %s (Knot udp-workers %d, Meridian GOMAXPROCS %d), dnsperf to CPU %s\n",
 			srvCPUs, workers, workers, perfCPUs)
@@ -297,7 +299,7 @@ func drive(ctx context.Context, o options) error {
 		byName[s.name] = s
 	}
 
-	rep := report{Load: loadavg(), CPUs: runtime.NumCPU(), ServerCPUs: srvCPUs, DnsperfCPUs: perfCPUs,
+	rep := report{Load: procs.Loadavg(), CPUs: runtime.NumCPU(), ServerCPUs: srvCPUs, DnsperfCPUs: perfCPUs,
 		Workers: workers, Queries: len(qs), RecordSets: sets, Records: rrs}
 	if k, m := byName["knot"], byName["meridian"]; o.verifyLimit > 0 && k.addr != "" && m.addr != "" {
 		v, err := verify(ctx, o, z, qs, k.addr, m.addr)
@@ -430,7 +432,7 @@ func cpuLayout(o options) (servers, dnsperf string, err error) {
 		return "", "", nil
 	}
 	n := runtime.NumCPU()
-	cpus, err := allowedCPUs()
+	cpus, err := procs.AllowedCPUs()
 	if err != nil || len(cpus) != n {
 		cpus = nil
 		for i := range n {
@@ -442,63 +444,18 @@ func cpuLayout(o options) (servers, dnsperf string, err error) {
 		if n < 2 {
 			return "", "", nil
 		}
-		servers = cpuList(cpus[n/2:])
+		servers = procs.CPUList(cpus[n/2:])
 	}
 	if dnsperf == "auto" {
 		if n < 2 {
 			return "", "", nil
 		}
-		dnsperf = cpuList(cpus[:n/2])
+		dnsperf = procs.CPUList(cpus[:n/2])
 	}
-	if cpuCount(servers) == 0 || cpuCount(dnsperf) == 0 {
+	if procs.CPUCount(servers) == 0 || procs.CPUCount(dnsperf) == 0 {
 		return "", "", fmt.Errorf("cpu lists %q and %q: want taskset -c lists like 1 or 2-3", servers, dnsperf)
 	}
 	return servers, dnsperf, nil
-}
-
-// allowedCPUs is this process's CPU affinity, from /proc/self/status.
-func allowedCPUs() ([]int, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return nil, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
-			return parseCPUList(strings.TrimSpace(v)), nil
-		}
-	}
-	return nil, errors.New("no Cpus_allowed_list")
-}
-
-func parseCPUList(s string) []int {
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return nil
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil
-			}
-		}
-		for i := a; i <= b; i++ {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
-func cpuCount(s string) int { return len(parseCPUList(s)) }
-
-func cpuList(cpus []int) string {
-	var parts []string
-	for _, c := range cpus {
-		parts = append(parts, strconv.Itoa(c))
-	}
-	return strings.Join(parts, ",")
 }
 
 // freeAddr finds a port free for both UDP and TCP on host.
@@ -639,5 +596,5 @@ func (m measurement) printLine(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  %-12s%-8s %9.0f q/s  lost %d/%d  avg %.3f ms  max %.1f ms%s  resp %d B  cpu: server %.2f dnsperf %.2f others %.2f  (%s)\n",
 		m.Server, round, m.QPS, m.Lost, m.Sent, msf(m.AvgLatency), msf(m.MaxLatency), pct, m.RespBytes,
-		m.ServerCores, m.DnsperfCores, m.OtherCores, loadavg())
+		m.ServerCores, m.DnsperfCores, m.OtherCores, procs.Loadavg())
 }

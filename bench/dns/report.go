@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 type report struct {
@@ -163,9 +165,9 @@ func (rep report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "Meridian q/s / Knot q/s: %.2f (rounds %.2f–%.2f) (target >= %.2f: %s); per server core: %.2f\n",
 		rep.Ratio, rep.RatioMin, rep.RatioMax, targetRatio, verdict, rep.RatioPerCore)
-	if k := rep.get("knot"); k != nil && rep.DnsperfCPUs != "" && k.DnsperfCores >= 0.9*float64(cpuCount(rep.DnsperfCPUs)) {
+	if k := rep.get("knot"); k != nil && rep.DnsperfCPUs != "" && k.DnsperfCores >= 0.9*float64(procs.CPUCount(rep.DnsperfCPUs)) {
 		fmt.Fprintf(w, "note: dnsperf used %.2f of its %d CPU(s) against Knot: the load generator may be the limit, so Knot's q/s is a lower bound and the ratio an upper bound\n",
-			k.DnsperfCores, cpuCount(rep.DnsperfCPUs))
+			k.DnsperfCores, procs.CPUCount(rep.DnsperfCPUs))
 	}
 	for _, s := range rep.Summary {
 		if s.OtherCores > 0.5 && !strings.Contains(s.Server, "rrl") {

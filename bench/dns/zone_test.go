@@ -9,6 +9,8 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/meridian-platform/meridian/internal/dns"
+
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 func TestZonesAreValidForBothServers(t *testing.T) {
@@ -111,8 +113,8 @@ func TestParseCPUList(t *testing.T) {
 		in   string
 		want int
 	}{{"1", 1}, {"0-3", 4}, {"0,2-3", 3}, {"x", 0}, {"3-1", 0}} {
-		if got := cpuCount(c.in); got != c.want {
-			t.Errorf("cpuCount(%q) = %d, want %d", c.in, got, c.want)
+		if got := procs.CPUCount(c.in); got != c.want {
+			t.Errorf("procs.CPUCount(%q) = %d, want %d", c.in, got, c.want)
 		}
 	}
 }

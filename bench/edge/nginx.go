@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 // nginxProc is nginx in the foreground with a config in a temp dir.
@@ -251,7 +253,7 @@ func cpuLayout(o options) (proxy, load string, err error) {
 		fmt.Println("taskset not found (util-linux): nothing is pinned")
 		return "", "", nil
 	}
-	cpus := parseCPUList(allCPUs())
+	cpus := procs.ParseCPUList(allCPUs())
 	n := len(cpus)
 	proxy, load = o.proxyCPUs, o.loadCPUs
 	if proxy == "auto" || load == "auto" {
@@ -260,12 +262,12 @@ func cpuLayout(o options) (proxy, load string, err error) {
 		}
 	}
 	if proxy == "auto" {
-		proxy = cpuList(cpus[n/2:])
+		proxy = procs.CPUList(cpus[n/2:])
 	}
 	if load == "auto" {
-		load = cpuList(cpus[:n/2])
+		load = procs.CPUList(cpus[:n/2])
 	}
-	if cpuCount(proxy) == 0 || cpuCount(load) == 0 {
+	if procs.CPUCount(proxy) == 0 || procs.CPUCount(load) == 0 {
 		return "", "", fmt.Errorf("cpu lists %q and %q: want taskset -c lists like 1 or 2-3", proxy, load)
 	}
 	return proxy, load, nil
@@ -283,35 +285,4 @@ func allCPUs() string {
 		}
 	}
 	return fmt.Sprintf("0-%d", runtime.NumCPU()-1)
-}
-
-func parseCPUList(s string) []int {
-	var out []int
-	for part := range strings.SplitSeq(s, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return nil
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil
-			}
-		}
-		for i := a; i <= b; i++ {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
-func cpuCount(s string) int { return len(parseCPUList(s)) }
-
-func cpuList(cpus []int) string {
-	var parts []string
-	for _, c := range cpus {
-		parts = append(parts, strconv.Itoa(c))
-	}
-	return strings.Join(parts, ",")
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"maps"
-	"slices"
 	"testing"
 )
 
@@ -22,22 +21,5 @@ meridian_edge_upstream_duration_seconds_bucket{region="us-east",le="0.001"} 3
 	want := map[string]float64{"retries": 7, "fail_connect": 5, "fail_reset": 2, "ejections": 1}
 	if !maps.Equal(got, want) {
 		t.Errorf("parseCounters(us-east) = %v, want %v", got, want)
-	}
-}
-
-func TestParseCPUList(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []int
-	}{
-		{"0", []int{0}},
-		{"0-1", []int{0, 1}},
-		{"0,2-3", []int{0, 2, 3}},
-		{"3-1", nil},
-		{"x", nil},
-	} {
-		if got := parseCPUList(tc.in); !slices.Equal(got, tc.want) {
-			t.Errorf("parseCPUList(%q) = %v, want %v", tc.in, got, tc.want)
-		}
 	}
 }

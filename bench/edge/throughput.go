@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -11,90 +10,25 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-platform/meridian/bench/internal/latency"
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 	"github.com/meridian-platform/meridian/internal/edgeproxy"
 )
 
 // regionIDs name the backends as the edge's regions.
 var regionIDs = []string{"us-east", "eu-west", "ap-south", "us-west", "eu-central", "ap-east"}
 
-// child is a process of this program in another role; it prints "ADDR x"
-// lines when ready and exits when its stdin closes.
-type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	addrs []string
-}
-
-// startChild runs this program with args, behind a taskset prefix when pin
-// is not empty.
-func startChild(ctx context.Context, want int, pin []string, args ...string) (*child, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	argv := append(append(slices.Clone(pin), self), args...)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %v: %w", argv, err)
-	}
-	c := &child{cmd: cmd, stdin: stdin}
-	sc := bufio.NewScanner(stdout)
-	for len(c.addrs) < want && sc.Scan() {
-		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-			c.addrs = append(c.addrs, a)
-		}
-	}
-	if len(c.addrs) < want {
-		c.stop()
-		return nil, fmt.Errorf("child %v exited before it was ready", argv)
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	return c, nil
-}
-
-func (c *child) stop() {
-	_ = c.stdin.Close()
-	done := make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// untilStdinCloses returns a context cancelled when the parent goes away.
-func untilStdinCloses(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
-	return ctx, cancel
-}
-
 // serveBackends runs o.backends trivial HTTP servers answering a body of
 // o.bodyBytes, as bench/lb's backends do.
 func serveBackends(ctx context.Context, o options) error {
-	ctx, cancel := untilStdinCloses(ctx)
+	ctx, cancel := procs.UntilStdinCloses(ctx)
 	defer cancel()
 	body := []byte(strings.Repeat("x", o.bodyBytes-1) + "\n")
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +63,7 @@ func serveBackends(ctx context.Context, o options) error {
 // tolerance, so they share the traffic as nginx's round robin does),
 // metrics on a registry, warnings logged.
 func serveEdge(ctx context.Context, o options) error {
-	ctx, cancel := untilStdinCloses(ctx)
+	ctx, cancel := procs.UntilStdinCloses(ctx)
 	defer cancel()
 	targets := strings.Split(o.targets, ",")
 	if len(targets) > len(regionIDs) {
@@ -184,11 +118,11 @@ func throughput(ctx context.Context, o options) (*throughputReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	ncpu := float64(max(cpuCount(allCPUs()), 1)) // before pinning this process
+	ncpu := float64(max(procs.CPUCount(allCPUs()), 1)) // before pinning this process
 	workers := 0
 	var proxyPin, loadPin []string
 	if proxyCPUs != "" {
-		workers = cpuCount(proxyCPUs)
+		workers = procs.CPUCount(proxyCPUs)
 		proxyPin = []string{"taskset", "-c", proxyCPUs}
 		loadPin = []string{"taskset", "-c", loadCPUs}
 		// This process is the load generator: all its threads on the
@@ -208,31 +142,31 @@ func throughput(ctx context.Context, o options) (*throughputReport, error) {
 	fmt.Printf("%d backends (%d B bodies), %d keep-alive clients, %v per run (+%v warm-up), %d rounds, Host: %s\n",
 		o.backends, o.bodyBytes, o.concurrency, o.dur, o.warm, o.tpRounds, shopHost)
 
-	backends, err := startChild(ctx, o.backends, loadPin, "-role", "backends", "-backends", strconv.Itoa(o.backends),
+	backends, err := procs.StartChild(ctx, o.backends, loadPin, nil, "-role", "backends", "-backends", strconv.Itoa(o.backends),
 		"-body", strconv.Itoa(o.bodyBytes))
 	if err != nil {
 		return rep, err
 	}
-	defer backends.stop()
-	eargs := []string{"-role", "edge", "-targets", strings.Join(backends.addrs, ",")}
+	defer backends.Stop()
+	eargs := []string{"-role", "edge", "-targets", strings.Join(backends.Addrs, ",")}
 	if workers > 0 {
 		eargs = append(eargs, "-procs", strconv.Itoa(workers))
 	}
 	if o.edgeProfile != "" {
 		eargs = append(eargs, "-edge-cpuprofile", o.edgeProfile)
 	}
-	edgeProc, err := startChild(ctx, 1, proxyPin, eargs...)
+	edgeProc, err := procs.StartChild(ctx, 1, proxyPin, nil, eargs...)
 	if err != nil {
 		return rep, err
 	}
-	defer edgeProc.stop()
+	defer edgeProc.Stop()
 
 	targets := []proxyTarget{
-		{name: "direct", urls: urls(backends.addrs)},
-		{name: "edge", urls: urls(edgeProc.addrs), pids: func() []int { return []int{edgeProc.cmd.Process.Pid} }},
+		{name: "direct", urls: urls(backends.Addrs)},
+		{name: "edge", urls: urls(edgeProc.Addrs), pids: func() []int { return []int{edgeProc.Cmd.Process.Pid} }},
 	}
 	if !o.skipNginx {
-		ng, err := startNginx(ctx, o, backends.addrs, workers, proxyPin)
+		ng, err := startNginx(ctx, o, backends.Addrs, workers, proxyPin)
 		if err != nil {
 			return rep, err
 		}
@@ -253,7 +187,7 @@ func throughput(ctx context.Context, o options) (*throughputReport, error) {
 				pids = t.pids()
 			}
 			cpu0 := cpuOf(pids)
-			load0 := cpuOf([]int{self, backends.cmd.Process.Pid})
+			load0 := cpuOf([]int{self, backends.Cmd.Process.Pid})
 			busy0, total0, _ := machineCPU()
 			r, err := load(ctx, t.urls, o.concurrency, o.dur)
 			if err != nil {
@@ -262,7 +196,7 @@ func throughput(ctx context.Context, o options) (*throughputReport, error) {
 			el := r.elapsed.Seconds()
 			busy1, total1, _ := machineCPU()
 			r.ProxyCores = (cpuOf(pids) - cpu0).Seconds() / el
-			r.LoadCores = (cpuOf([]int{self, backends.cmd.Process.Pid}) - load0).Seconds() / el
+			r.LoadCores = (cpuOf([]int{self, backends.Cmd.Process.Pid}) - load0).Seconds() / el
 			if total1 > total0 {
 				r.OtherCores = max(0, (busy1-busy0).Seconds()/(total1-total0).Seconds()*ncpu-r.ProxyCores-r.LoadCores)
 			}

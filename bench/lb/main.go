@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 // Issue 4's targets.
@@ -98,73 +100,8 @@ func run(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown role %q", o.role)
 }
 
-// child is a process of this program in another role; it prints "ADDR x"
-// lines when ready and exits when its stdin closes.
-type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	addrs []string
-}
-
-// startChild runs this program with args, behind the pin prefix (taskset)
-// when there is one, with env added to its environment.
-func startChild(ctx context.Context, want int, pin, env []string, args ...string) (*child, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	argv := append(append(slices.Clone(pin), self), args...)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %v: %w", args, err)
-	}
-	c := &child{cmd: cmd, stdin: stdin}
-	sc := bufio.NewScanner(stdout)
-	for len(c.addrs) < want && sc.Scan() {
-		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-			c.addrs = append(c.addrs, a)
-		}
-	}
-	if len(c.addrs) < want {
-		c.stop()
-		return nil, fmt.Errorf("child %v exited before it was ready", args)
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	return c, nil
-}
-
-func (c *child) stop() {
-	_ = c.stdin.Close()
-	done := make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// untilStdinCloses returns a context cancelled when the parent goes away.
-func untilStdinCloses(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
-	return ctx, cancel
-}
-
 func serveBackends(ctx context.Context, o options) error {
-	ctx, cancel := untilStdinCloses(ctx)
+	ctx, cancel := procs.UntilStdinCloses(ctx)
 	defer cancel()
 	body := []byte(strings.Repeat("x", o.bodyBytes-1) + "\n")
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -194,49 +131,49 @@ func serveBackends(ctx context.Context, o options) error {
 }
 
 func drive(ctx context.Context, o options) error {
-	lay, err := cpuLayout(o.proxyCPUs, o.loadCPUs)
+	lay, err := procs.NewLayout(o.proxyCPUs, o.loadCPUs)
 	if err != nil {
 		return err
 	}
-	if err := pinSelf(lay.load); err != nil {
+	if err := procs.PinSelf(lay.Load); err != nil {
 		return err
 	}
 	fmt.Printf("lb bench: %d backends, %d clients, %v per run (+%v warm-up), %d rounds, %d B bodies, %d CPUs\n",
 		o.backends, o.concurrency, o.dur, o.warm, o.rounds, o.bodyBytes, runtime.NumCPU())
-	if lay.pinned() {
+	if lay.Pinned() {
 		fmt.Printf("pinned: nginx (worker_processes %d) and Meridian (GOMAXPROCS %d) on CPU %s; load generator and backends on CPU %s\n",
-			lay.workers(), lay.workers(), lay.proxy, lay.load)
+			lay.Workers(), lay.Workers(), lay.Server, lay.Load)
 	} else {
 		fmt.Printf("not pinned: nginx worker_processes %d, Meridian GOMAXPROCS %d, all sharing every CPU\n",
-			lay.workers(), lay.workers())
+			lay.Workers(), lay.Workers())
 	}
 	var loadEnv []string
-	if lay.pinned() {
-		loadEnv = []string{fmt.Sprintf("GOMAXPROCS=%d", cpuCount(lay.load))}
+	if lay.Pinned() {
+		loadEnv = []string{fmt.Sprintf("GOMAXPROCS=%d", procs.CPUCount(lay.Load))}
 	}
-	backends, err := startChild(ctx, o.backends, lay.prefix(lay.load), loadEnv,
+	backends, err := procs.StartChild(ctx, o.backends, lay.Prefix(lay.Load), loadEnv,
 		"-role", "backends", "-backends", fmt.Sprint(o.backends), "-body", fmt.Sprint(o.bodyBytes))
 	if err != nil {
 		return err
 	}
-	defer backends.stop()
+	defer backends.Stop()
 
-	margs := []string{"-role", "meridian", "-targets", strings.Join(backends.addrs, ",")}
+	margs := []string{"-role", "meridian", "-targets", strings.Join(backends.Addrs, ",")}
 	if o.lbProfile != "" {
 		margs = append(margs, "-lb-cpuprofile", o.lbProfile)
 	}
-	meridian, err := startChild(ctx, 1, lay.prefix(lay.proxy), []string{fmt.Sprintf("GOMAXPROCS=%d", lay.workers())}, margs...)
+	meridian, err := procs.StartChild(ctx, 1, lay.Prefix(lay.Server), []string{fmt.Sprintf("GOMAXPROCS=%d", lay.Workers())}, margs...)
 	if err != nil {
 		return err
 	}
-	defer meridian.stop()
+	defer meridian.Stop()
 
 	targets := []target{
-		{name: "direct", addrs: backends.addrs},
-		{name: "meridian", addrs: meridian.addrs, pid: meridian.cmd.Process.Pid},
+		{name: "direct", addrs: backends.Addrs},
+		{name: "meridian", addrs: meridian.Addrs, pid: meridian.Cmd.Process.Pid},
 	}
 	if !o.skipNginx {
-		ng, err := startNginx(ctx, o, lay, backends.addrs)
+		ng, err := startNginx(ctx, o, lay, backends.Addrs)
 		if err != nil {
 			return err
 		}
@@ -258,20 +195,20 @@ func drive(ctx context.Context, o options) error {
 			if _, err := load(ctx, t.addrs, o.concurrency, o.warm); err != nil {
 				return err
 			}
-			var cpu0 cpuUse
+			var cpu0 procs.CPUUse
 			if t.pid != 0 {
-				cpu0 = cpuTime(t.pid, t.children)
+				cpu0 = procs.CPUTime(t.pid, t.children)
 			}
 			r, err := load(ctx, t.addrs, o.concurrency, o.dur)
 			if err != nil {
 				return err
 			}
 			if t.pid != 0 {
-				cpu := cpuTime(t.pid, t.children).sub(cpu0)
+				cpu := procs.CPUTime(t.pid, t.children).Sub(cpu0)
 				perReq := func(d time.Duration) float64 { return float64(d) / 1e3 / float64(r.Requests) }
-				r.CPUPerReqUs = perReq(cpu.user + cpu.sys)
-				r.SysPerReqUs = perReq(cpu.sys)
-				r.CPUCores = (cpu.user + cpu.sys).Seconds() / r.Elapsed.Seconds()
+				r.CPUPerReqUs = perReq(cpu.User + cpu.Sys)
+				r.SysPerReqUs = perReq(cpu.Sys)
+				r.CPUCores = (cpu.User + cpu.Sys).Seconds() / r.Elapsed.Seconds()
 			}
 			r.Target, r.Round = t.name, round
 			results = append(results, r)
@@ -328,7 +265,7 @@ func loud(format string, args ...any) {
 	fmt.Printf("%s\n!!! %s\n%s\n", line, fmt.Sprintf(format, args...), line)
 }
 
-func startNginx(ctx context.Context, o options, lay layout, backends []string) (*nginxProc, error) {
+func startNginx(ctx context.Context, o options, lay procs.Layout, backends []string) (*nginxProc, error) {
 	bin, err := findNginx(o)
 	if err != nil {
 		if o.noInstall || os.Geteuid() != 0 {
@@ -390,12 +327,12 @@ http {
     }
   }
 }
-`, dir, servers.String(), addr, lay.workers())
+`, dir, servers.String(), addr, lay.Workers())
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	argv := append(lay.prefix(lay.proxy), bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
+	argv := append(lay.Prefix(lay.Server), bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...) // taskset execs nginx: same pid
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -421,7 +358,7 @@ http {
 	}
 	out, _ := exec.Command(bin, "-v").CombinedOutput()
 	fmt.Printf("nginx: %s (%s), worker_processes %d, access_log off, keepalive 256 to the backends, on %s\n",
-		strings.TrimSpace(string(out)), bin, lay.workers(), addr)
+		strings.TrimSpace(string(out)), bin, lay.Workers(), addr)
 	return n, nil
 }
 

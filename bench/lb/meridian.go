@@ -13,12 +13,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-platform/meridian/internal/lb"
+
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 // serveMeridian runs the balancer in front of the backends, with metrics on
 // (a registry nobody scrapes) and warnings logged, as a region would.
 func serveMeridian(ctx context.Context, o options) error {
-	ctx, cancel := untilStdinCloses(ctx)
+	ctx, cancel := procs.UntilStdinCloses(ctx)
 	defer cancel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
