@@ -29,6 +29,7 @@ func deployment(t testing.TB) (*topology.Topology, map[string]string) {
 		Edges:   []topology.Edge{{Name: "edge-1", Host: "127.0.83.3", Location: "na"}},
 		Clients: topology.Clients{Latency: []topology.LocationLatency{{Location: "na", Region: "east", RTT: 10 * time.Millisecond}}},
 		WAN:     topology.WAN{Latency: []topology.Link{{A: "east", B: "west", RTT: 60 * time.Millisecond}}},
+		Chaos:   true,
 	}
 	top.SetDefaults()
 	if err := top.Validate(); err != nil {
@@ -191,5 +192,36 @@ func TestLoadRejectsACorruptFile(t *testing.T) {
 	}
 	if s, err := Load(t.TempDir()); err != nil || len(s.Partitions)+len(s.Latency)+len(s.Stopped) != 0 {
 		t.Fatalf("Load without a file: got %+v, %v want the zero state", s, err)
+	}
+}
+
+// TestChaosOffByDefault: a topology that does not turn chaos on ignores the
+// state file and refuses PUT /admin/chaos, so an admin port reachable from
+// elsewhere cannot be used to cut a region off.
+func TestChaosOffByDefault(t *testing.T) {
+	top, addrs := deployment(t)
+	top.Chaos = false
+	var s State
+	s.Partition("east", "west", false)
+	if err := Save(top.DataDir, s); err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFabric(top, "east-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(t, f, addrs["127.0.83.2"], 5*time.Second); err != nil {
+		t.Fatalf("east-1 to west-1 with chaos off and a partition in chaos.json: %v", err)
+	}
+	srv := httptest.NewServer(f.Handler())
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/admin/chaos", strings.NewReader(`{"partitions":[{"from":"east","to":"west"}]}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || len(f.State().Partitions) != 0 {
+		t.Errorf("PUT /admin/chaos with chaos off: %s, state %+v; want 403 and no fault", resp.Status, f.State())
 	}
 }

@@ -30,7 +30,8 @@ type Fabric struct {
 }
 
 // NewFabric builds the network of self (a node or edge of t) with t's WAN
-// latencies and the faults in the state file of t's data directory.
+// latencies and, when t.Chaos is on, the faults in the state file of t's
+// data directory.
 func NewFabric(t *topology.Topology, self string, log *slog.Logger) (*Fabric, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -43,9 +44,12 @@ func NewFabric(t *topology.Topology, self string, log *slog.Logger) (*Fabric, er
 		n.Register(e.Name, e.Host)
 	}
 	f := &Fabric{topo: t, self: self, log: log.With("component", "chaos"), net: n, dial: n.Dialer(self)}
-	s, err := Load(t.DataDir)
-	if err != nil {
-		return nil, err
+	var s State
+	if t.Chaos {
+		var err error
+		if s, err = Load(t.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	if err := f.Apply(s); err != nil {
 		return nil, fmt.Errorf("%s: %w", File, err)
@@ -131,7 +135,13 @@ func pair(a, b string) [2]string {
 }
 
 // Handler serves GET and PUT /admin/chaos: the State in force, as JSON.
+// Unless the topology turns chaos on, it answers 403 and changes nothing.
 func (f *Fabric) Handler() http.Handler {
+	if !f.topo.Chaos {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "fault injection is off: set chaos: true in the topology (meridian up does)"})
+		})
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/chaos", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, f.State())

@@ -251,6 +251,7 @@ func newTopology(cfg Config, dir string) (*topology.Topology, error) {
 		return nil, err
 	}
 	t.Secrets.BootstrapCredentials = filepath.Join(dir, CredentialsFile)
+	t.Chaos = true // a local deployment is for game days
 	for r := range t.Regions {
 		t.Regions[r].Groups = []compute.GroupSpec{ShopGroup()}
 		t.Regions[r].LoadBalancer = topology.LoadBalancer{Rules: []topology.Rule{{PathPrefix: "/", Group: ShopGroup().Name}}}

@@ -84,6 +84,12 @@ type Topology struct {
 	CDN CDN `yaml:"cdn,omitempty"`
 	// WAN describes the simulated network between regions and edges.
 	WAN WAN `yaml:"wan,omitempty"`
+	// Chaos lets `meridian chaos` inject faults (partitions, latency) into
+	// the running processes through their admin ports (PUT /admin/chaos)
+	// and DATA_DIR/chaos.json. `meridian up` turns it on for its local
+	// deployment; leave it off where the admin ports are reachable by
+	// anyone who should not be able to cut a region off.
+	Chaos bool `yaml:"chaos,omitempty"`
 }
 
 // TLS configures mutual TLS between nodes.

@@ -106,7 +106,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "typo at top level",
 			in:   "version: 1\nreplcation: {batch_records: 1}\n" + regions,
-			want: `line 2: unknown field "replcation" (known fields here: version, cluster, data_dir, tls, secrets, clock, replication, health, regions, edges, clients, dns, cdn, wan)`,
+			want: `line 2: unknown field "replcation" (known fields here: version, cluster, data_dir, tls, secrets, clock, replication, health, regions, edges, clients, dns, cdn, wan, chaos)`,
 		},
 		{
 			name: "typo in a node",
@@ -116,7 +116,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "two typos",
 			in:   "version: 1\nclok: {}\nhealth: {intervl: 1s}\n" + regions,
-			want: "line 2: unknown field \"clok\" (known fields here: version, cluster, data_dir, tls, secrets, clock, replication, health, regions, edges, clients, dns, cdn, wan)\n" +
+			want: "line 2: unknown field \"clok\" (known fields here: version, cluster, data_dir, tls, secrets, clock, replication, health, regions, edges, clients, dns, cdn, wan, chaos)\n" +
 				"line 3: unknown field \"intervl\" (known fields here: interval, threshold, checks)",
 		},
 		{
