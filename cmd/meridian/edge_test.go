@@ -115,7 +115,7 @@ func TestEdgesRouteAndFailOver(t *testing.T) {
 	}
 	// Stand-ins for clients in North America, Europe and Asia-Pacific.
 	clients := map[string]string{"us-east": "127.0.10.9", "eu-west": "127.0.20.9", "ap-south": "127.0.30.9"}
-	awaitHealthy(t, eps, 60*time.Second)
+	awaitHealthy(t, eps, 90*time.Second) // shops start slowly under -race on a busy machine
 	t.Logf("every edge sees every region healthy %s after start", time.Since(u.start).Round(time.Millisecond))
 
 	t.Run("latency answers per client network", func(t *testing.T) {
