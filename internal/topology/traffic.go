@@ -554,9 +554,14 @@ func (t *Topology) HealthChecks() ([]health.Check, []health.Peer) {
 		peers = append(peers, health.Peer{Name: e.Name, URL: "http://" + e.AdminAddr()})
 	}
 	for _, c := range t.Health.Checks {
-		hc := probe(c.ID, c.URL)
-		hc.Type, hc.SearchString, hc.Addr, hc.Invert = health.Type(c.Type), c.SearchString, c.Addr, c.Invert
-		hc.Children, hc.HealthyThreshold = c.Children, c.HealthyThreshold
+		hc := health.Check{ID: c.ID, Type: health.Type(c.Type), Invert: c.Invert}
+		switch hc.Type {
+		case health.Calculated: // no probes of its own: it counts its children
+			hc.Children, hc.HealthyThreshold = c.Children, c.HealthyThreshold
+		default:
+			hc = probe(c.ID, c.URL)
+			hc.Type, hc.SearchString, hc.Addr, hc.Invert = health.Type(c.Type), c.SearchString, c.Addr, c.Invert
+		}
 		checks = append(checks, hc)
 	}
 	return checks, peers

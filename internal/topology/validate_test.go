@@ -1,9 +1,12 @@
 package topology
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meridian-platform/meridian/internal/health"
 )
 
 func TestValidateAcceptsExample(t *testing.T) {
@@ -188,5 +191,49 @@ func TestValidateTrafficErrors(t *testing.T) {
 				t.Errorf("Validate:\ngot  %q\nwant %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestHealthChecks: the built-in checks (each node's deep health, each
+// region as one of its nodes, each edge) and the configured ones come out
+// as the checkers run them, and a health checker accepts them.
+func TestHealthChecks(t *testing.T) {
+	top, err := Default(nil, "/data", WANNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top.Health.Checks = []HealthCheck{
+		{ID: "catalog", Type: "http", URL: "http://127.0.1.1:8080/", SearchString: "Catalog"},
+		{ID: "two-regions", Type: "calculated", Children: []string{"us-east", "eu-west", "ap-south"}, HealthyThreshold: 2, Invert: true},
+	}
+	if err := top.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	checks, peers := top.HealthChecks()
+	byID := map[string]health.Check{}
+	for _, c := range checks {
+		byID[c.ID] = c
+	}
+	for id, want := range map[string]health.Check{
+		"us-east-1":   {Type: health.HTTP, URL: "http://127.0.1.1:9000/healthz/deep"},
+		"us-east":     {Type: health.Calculated, Children: []string{"us-east-1"}, HealthyThreshold: 1},
+		"edge-2":      {Type: health.HTTP, URL: "http://127.0.2.2:9000/healthz"},
+		"catalog":     {Type: health.HTTP, URL: "http://127.0.1.1:8080/", SearchString: "Catalog"},
+		"two-regions": {Type: health.Calculated, Children: []string{"us-east", "eu-west", "ap-south"}, HealthyThreshold: 2, Invert: true},
+	} {
+		got, ok := byID[id]
+		if !ok || got.Type != want.Type || got.URL != want.URL || got.SearchString != want.SearchString ||
+			!slices.Equal(got.Children, want.Children) || got.HealthyThreshold != want.HealthyThreshold || got.Invert != want.Invert {
+			t.Errorf("check %s: got %+v want %+v", id, got, want)
+		}
+		if got.Type == health.HTTP && (got.Interval != time.Second || got.FailureThreshold != 3) {
+			t.Errorf("check %s: interval %v threshold %d, want the topology's 1s and 3", id, got.Interval, got.FailureThreshold)
+		}
+	}
+	if len(peers) != 6 {
+		t.Errorf("checkers: got %d (%v) want every node and edge (6)", len(peers), peers)
+	}
+	if err := (health.Config{Name: "edge-1", Checks: checks, Peers: peers}).Validate(); err != nil {
+		t.Errorf("a health checker refuses the deployment's checks: %v", err)
 	}
 }
