@@ -136,32 +136,38 @@ func (e *Edge) Run(ctx context.Context) error {
 		}
 		defer func() { _ = cache.Close() }()
 	}
-	proxy, err := edgeproxy.New(edgeproxy.Config{
-		Name:       e.self.Name,
-		Regions:    proxyRegions(t),
-		Health:     checker,
-		RTT:        measured,
-		Dial:       fabric.DialContext,
-		Logger:     e.log,
-		Registerer: e.reg,
-		Wrap: func(proxy http.Handler) http.Handler {
-			if cache == nil {
-				return proxy
-			}
-			return newRouter(t, cache, proxy)
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("edge %s: %w", e.self.Name, err)
+	// serveHTTP serves the edge's HTTP port: the accelerator with the cache
+	// in front, or the cache alone where no region runs a load balancer (a
+	// deployment of DNS and buckets only), or nothing.
+	var serveHTTP func(ctx context.Context, ln net.Listener) error
+	var proxy *edgeproxy.Proxy
+	regions := proxyRegions(t)
+	switch {
+	case len(regions) > 0:
+		if proxy, err = e.newProxy(t, regions, checker, measured, fabric, cache); err != nil {
+			return err
+		}
+		serveHTTP = proxy.Serve
+	case cache != nil:
+		e.log.Info("no region runs a load balancer: the edge's HTTP port serves the cache only", "component", "edge")
+		serveHTTP = func(ctx context.Context, ln net.Listener) error {
+			return serveCache(ctx, ln, newRouter(t, cache, noRegion{}))
+		}
+	default:
+		e.log.Info("no region runs a load balancer and no distribution is configured: the edge serves DNS only", "component", "edge")
 	}
 
-	httpLn, err := net.Listen("tcp", e.self.HTTPAddr())
-	if err != nil {
-		return fmt.Errorf("listening on the edge's HTTP port: %w", err)
+	var httpLn net.Listener
+	if serveHTTP != nil {
+		if httpLn, err = net.Listen("tcp", e.self.HTTPAddr()); err != nil {
+			return fmt.Errorf("listening on the edge's HTTP port: %w", err)
+		}
 	}
 	adminLn, err := net.Listen("tcp", e.self.AdminAddr())
 	if err != nil {
-		_ = httpLn.Close()
+		if httpLn != nil {
+			_ = httpLn.Close()
+		}
 		return fmt.Errorf("listening on the edge's admin port: %w", err)
 	}
 	admin := &http.Server{
@@ -172,7 +178,9 @@ func (e *Edge) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return checker.Run(gctx) })
 	g.Go(func() error { return dnsSrv.Run(gctx) })
-	g.Go(func() error { return proxy.Serve(gctx, httpLn) })
+	if serveHTTP != nil {
+		g.Go(func() error { return serveHTTP(gctx, httpLn) })
+	}
 	g.Go(func() error {
 		if err := admin.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("admin server: %w", err)
@@ -205,6 +213,58 @@ func (e *Edge) Run(ctx context.Context) error {
 	return err
 }
 
+// newProxy builds the accelerator to regions, with the cache in front.
+func (e *Edge) newProxy(t *topology.Topology, regions []edgeproxy.Region, checker *health.Checker, measured measuredRTT, fabric *chaos.Fabric, cache *cdn.Cache) (*edgeproxy.Proxy, error) {
+	proxy, err := edgeproxy.New(edgeproxy.Config{
+		Name:       e.self.Name,
+		Regions:    regions,
+		Health:     checker,
+		RTT:        measured,
+		Dial:       fabric.DialContext,
+		Logger:     e.log,
+		Registerer: e.reg,
+		Wrap: func(proxy http.Handler) http.Handler {
+			if cache == nil {
+				return proxy
+			}
+			return newRouter(t, cache, proxy)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("edge %s: %w", e.self.Name, err)
+	}
+	return proxy, nil
+}
+
+// noRegion answers the requests no distribution takes when no region runs
+// a load balancer.
+type noRegion struct{}
+
+func (noRegion) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "no region runs a load balancer behind this edge", http.StatusServiceUnavailable)
+}
+
+// serveCache serves h on ln with the proxy's default limits until ctx ends.
+func serveCache(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: edgeproxy.DefaultReadHeaderTimeout,
+		ReadTimeout:       edgeproxy.DefaultReadTimeout,
+		IdleTimeout:       edgeproxy.DefaultIdleTimeout,
+		MaxHeaderBytes:    edgeproxy.DefaultMaxHeaderBytes,
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), edgeproxy.DefaultShutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("edge cache server: %w", err)
+	}
+	return nil
+}
+
 // Status is what the edge's /admin/status reports.
 type Status struct {
 	Edge     string                   `json:"edge"`
@@ -233,7 +293,10 @@ func (e *Edge) adminHandler(fabric *chaos.Fabric, checker *health.Checker, proxy
 		mux.Handle("/cdn/", cache.AdminHandler())
 	}
 	mux.HandleFunc("GET /admin/status", func(w http.ResponseWriter, _ *http.Request) {
-		s := Status{Edge: e.self.Name, Location: e.self.Location, Health: checker.Status(), Regions: proxy.Status(), Chaos: fabric.State()}
+		s := Status{Edge: e.self.Name, Location: e.self.Location, Health: checker.Status(), Regions: []edgeproxy.RegionStatus{}, Chaos: fabric.State()}
+		if proxy != nil {
+			s.Regions = proxy.Status()
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s) // the client went away; nothing to do
 	})
