@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/meridian-platform/meridian/internal/traceparent"
 )
 
 // ServeHTTP forwards one request to a region, failing over to the next
@@ -50,7 +52,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			p.m.retries.WithLabelValues(last.r.cfg.ID).Inc()
-			p.limit.log("retry_"+last.r.cfg.ID, "region failed a request before answering; trying the next region",
+			p.limit.Log("retry_"+last.r.cfg.ID, "region failed a request before answering; trying the next region",
 				"region", last.r.cfg.ID, "next", rg.cfg.ID, "failure", last.kind, "err", last.errText())
 		}
 		start := p.cfg.Now()
@@ -171,7 +173,7 @@ func (p *Proxy) giveUp(w http.ResponseWriter, r *http.Request, f *failure, reaso
 	if f.kind == "timeout" {
 		code = http.StatusGatewayTimeout
 	}
-	p.limit.log("give_up", "request failed: no region answered it", "region", f.r.cfg.ID,
+	p.limit.Log("give_up", "request failed: no region answered it", "region", f.r.cfg.ID,
 		"method", r.Method, "failure", f.kind, "code", code, "reason", reason)
 	w.Header().Set("X-Meridian-Edge", p.cfg.Name)
 	msg := fmt.Sprintf("region %s failed before answering (%s); %s", f.r.cfg.ID, failureText(f), reason)
@@ -392,8 +394,8 @@ func (p *Proxy) outgoing(r *http.Request, retryable bool) (*http.Request, *reqBo
 	}
 	h["X-Forwarded-Proto"] = []string{proto}
 	h["X-Forwarded-Host"] = []string{r.Host}
-	if tp := h["Traceparent"]; len(tp) != 1 || !validTraceparent(tp[0]) {
-		h["Traceparent"] = []string{newTraceparent()}
+	if tp := h["Traceparent"]; len(tp) != 1 || !traceparent.Valid(tp[0]) {
+		h["Traceparent"] = []string{traceparent.New()}
 		delete(h, "Tracestate") // state belongs to the trace being replaced
 	}
 	if _, ok := h["User-Agent"]; !ok {
@@ -528,7 +530,7 @@ func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, 
 		}
 		if rerr != nil {
 			p.m.failures.WithLabelValues(rg.cfg.ID, "body").Inc()
-			p.limit.log("body_"+rg.cfg.ID, "region broke off its response; resetting the client's connection",
+			p.limit.Log("body_"+rg.cfg.ID, "region broke off its response; resetting the client's connection",
 				"region", rg.cfg.ID, "err", rerr)
 			// Abort the client's connection so it cannot take a truncated
 			// body for a whole one.

@@ -125,12 +125,12 @@ func (p *Proxy) failed(set *regionSet, r *region, why string) {
 		}
 	}
 	if others == 0 {
-		p.limit.log("eject_last_"+r.cfg.ID, "not ejecting a failing region: no other healthy region is left",
+		p.limit.Log("eject_last_"+r.cfg.ID, "not ejecting a failing region: no other healthy region is left",
 			"region", r.cfg.ID, "failures", n, "last_failure", why)
 		return
 	}
 	if (ejected+1)*100 > o.MaxEjectionPercent*len(set.list) {
-		p.limit.log("eject_limit_"+r.cfg.ID, "not ejecting a failing region: max ejection percent reached",
+		p.limit.Log("eject_limit_"+r.cfg.ID, "not ejecting a failing region: max ejection percent reached",
 			"region", r.cfg.ID, "failures", n, "ejected", ejected, "max_ejection_percent", o.MaxEjectionPercent,
 			"last_failure", why)
 		return

@@ -81,6 +81,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meridian-platform/meridian/internal/loglimit"
 )
 
 // Proxy is an edge proxy. It is an http.Handler; Serve serves it on a
@@ -89,7 +91,7 @@ type Proxy struct {
 	cfg   Config
 	log   *slog.Logger
 	m     *metrics
-	limit *logLimiter
+	limit *loglimit.Limiter
 	seed  uint64
 	set   atomic.Pointer[regionSet]
 	bufs  sync.Pool
@@ -127,7 +129,7 @@ func New(cfg Config) (*Proxy, error) {
 		p.seed = binary.LittleEndian.Uint64(b[:])
 	}
 	p.rng = mrand.New(mrand.NewPCG(p.seed, p.seed^0x9e3779b97f4a7c15))
-	p.limit = newLogLimiter(p.log, cfg.Now)
+	p.limit = loglimit.New(p.log, cfg.Now)
 	if err := p.SetRegions(cfg.Regions); err != nil {
 		return nil, err
 	}
@@ -322,49 +324,4 @@ func (p *Proxy) connectTimeout(id string) time.Duration {
 		t = min(t, max(MinConnectTimeout, 4*rtt+100*time.Millisecond))
 	}
 	return t
-}
-
-// logLimiter logs at most one line per key per second, counting the rest,
-// so a flapping region cannot flood the log.
-type logLimiter struct {
-	out *slog.Logger
-	now func() time.Time
-	mu  sync.Mutex
-	by  map[string]*limitState
-}
-
-type limitState struct {
-	last       time.Time
-	suppressed int
-}
-
-const logEvery = time.Second
-
-func newLogLimiter(log *slog.Logger, now func() time.Time) *logLimiter {
-	return &logLimiter{out: log, now: now, by: map[string]*limitState{}}
-}
-
-func (ll *logLimiter) log(key, msg string, args ...any) {
-	now := ll.now()
-	ll.mu.Lock()
-	s := ll.by[key]
-	if s == nil {
-		if len(ll.by) > 1000 { // keys come from region IDs; this is a backstop
-			clear(ll.by)
-		}
-		s = &limitState{}
-		ll.by[key] = s
-	} else if now.Sub(s.last) < logEvery {
-		s.suppressed++
-		ll.mu.Unlock()
-		return
-	}
-	s.last = now
-	suppressed := s.suppressed
-	s.suppressed = 0
-	ll.mu.Unlock()
-	if suppressed > 0 {
-		args = append(args, "suppressed", suppressed)
-	}
-	ll.out.Warn(msg, args...)
 }

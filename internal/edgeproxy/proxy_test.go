@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meridian-platform/meridian/internal/traceparent"
 )
 
 func TestNearestRegionByRTT(t *testing.T) {
@@ -541,7 +543,7 @@ func TestHeaders(t *testing.T) {
 	if err := json.Unmarshal([]byte(got.body), &ec); err != nil {
 		t.Fatal(err)
 	}
-	if tp := ec.Header.Get("Traceparent"); !validTraceparent(tp) || strings.Contains(tp, "00f067aa0ba902b7") {
+	if tp := ec.Header.Get("Traceparent"); !traceparent.Valid(tp) || strings.Contains(tp, "00f067aa0ba902b7") {
 		t.Errorf("replacement traceparent %q is not a valid new trace", tp)
 	}
 	if ec.Header.Get("Tracestate") != "" {

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-platform/meridian/internal/loglimit"
 )
 
 // LB is a regional load balancer. Its methods are safe for concurrent use.
@@ -35,7 +37,7 @@ type LB struct {
 	groups map[string]*group
 	srv    *server
 	probe  *http.Client
-	limit  *logLimiter
+	limit  *loglimit.Limiter
 
 	mu      sync.Mutex
 	running bool
@@ -56,7 +58,7 @@ func New(cfg Config) (*LB, error) {
 		groups: map[string]*group{},
 		kick:   make(chan struct{}, 1),
 	}
-	l.limit = newLogLimiter(l.log, cfg.Now)
+	l.limit = loglimit.New(l.log, cfg.Now)
 	for _, gc := range cfg.TargetGroups {
 		l.groups[gc.Name] = newGroup(l, gc)
 	}

@@ -2,15 +2,15 @@ package lb
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/meridian-platform/meridian/internal/traceparent"
 )
 
 type rule struct {
@@ -169,7 +169,7 @@ func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request
 			break
 		}
 		tried = append(tried, t)
-		l.limit.log("upstream_retry", "retrying request on another target",
+		l.limit.Log("upstream_retry", "retrying request on another target",
 			"group", g.cfg.Name, "target", t.id, "method", r.Method, "err", err)
 		if attempt < l.cfg.MaxAttempts && g.pick(tried) != nil {
 			l.m.retries.WithLabelValues(g.cfg.Name).Inc()
@@ -183,7 +183,7 @@ func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request
 	if errKind(lastErr) == "timeout" {
 		code = http.StatusGatewayTimeout
 	}
-	l.limit.log("upstream_error", "request failed upstream", "group", g.cfg.Name,
+	l.limit.Log("upstream_error", "request failed upstream", "group", g.cfg.Name,
 		"method", r.Method, "path", r.URL.Path, "code", code, "err", lastErr)
 	plain(w, code, http.StatusText(code))
 	return code, nil
@@ -278,8 +278,8 @@ func (l *LB) outgoing(r *http.Request, own bool) (*http.Request, *trackedBody) {
 	h["X-Forwarded-For"] = vals[0:1:1]
 	h["X-Forwarded-Proto"] = vals[1:2:2]
 	h["X-Forwarded-Host"] = vals[2:3:3]
-	if tp := h["Traceparent"]; len(tp) != 1 || !validTraceparent(tp[0]) {
-		vals[3] = newTraceparent()
+	if tp := h["Traceparent"]; len(tp) != 1 || !traceparent.Valid(tp[0]) {
+		vals[3] = traceparent.New()
 		h["Traceparent"] = vals[3:4:4]
 		delete(h, "Tracestate") // state belongs to the trace being replaced
 	}
@@ -375,7 +375,7 @@ func (l *LB) respond(w http.ResponseWriter, resp *http.Response, t *target, g *g
 		}
 		if rerr != nil {
 			l.m.upstream.WithLabelValues(g.cfg.Name, "body").Inc()
-			l.limit.log("upstream_body", "target broke off its response", "group", g.cfg.Name,
+			l.limit.Log("upstream_body", "target broke off its response", "group", g.cfg.Name,
 				"target", t.id, "err", rerr)
 			// Abort the client's connection so it cannot take a truncated
 			// body for a whole one.
@@ -386,53 +386,6 @@ func (l *LB) respond(w http.ResponseWriter, resp *http.Response, t *target, g *g
 		h[k] = v
 	}
 	return resp.StatusCode
-}
-
-// validTraceparent checks a W3C trace context header, version 00 layout:
-// 2 hex version (not ff), 32 hex trace id, 16 hex parent id, 2 hex flags,
-// ids not all zero. Higher versions may append fields after a dash.
-func validTraceparent(s string) bool {
-	if len(s) < 55 || (len(s) > 55 && (s[0:2] == "00" || s[55] != '-')) {
-		return false
-	}
-	if s[2] != '-' || s[35] != '-' || s[52] != '-' {
-		return false
-	}
-	if !lowerHex(s[0:2]) || s[0:2] == "ff" || !lowerHex(s[3:35]) || !lowerHex(s[36:52]) || !lowerHex(s[53:55]) {
-		return false
-	}
-	return strings.Trim(s[3:35], "0") != "" && strings.Trim(s[36:52], "0") != ""
-}
-
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// newTraceparent starts a trace: random trace and span ids, sampled.
-func newTraceparent() string {
-	var b [24]byte
-	for {
-		a, c, d := rand.Uint64(), rand.Uint64(), rand.Uint64()
-		for i := range 8 {
-			b[i], b[8+i], b[16+i] = byte(a>>(8*i)), byte(c>>(8*i)), byte(d>>(8*i))
-		}
-		if a|c != 0 && d != 0 {
-			break
-		}
-	}
-	var s [55]byte
-	copy(s[:], "00-")
-	hex.Encode(s[3:35], b[:16])
-	s[35] = '-'
-	hex.Encode(s[36:52], b[16:])
-	copy(s[52:], "-01")
-	return string(s[:])
 }
 
 // Compile-time check.

@@ -76,7 +76,7 @@ func (s *server) serve(ln net.Listener) error {
 			}
 			// Out of file descriptors and the like: back off and retry.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.l.limit.log("accept_error", "accepting a connection failed", "err", err, "retry_in", delay)
+			s.l.limit.Log("accept_error", "accepting a connection failed", "err", err, "retry_in", delay)
 			time.Sleep(delay)
 			continue
 		}
@@ -430,7 +430,7 @@ func (sc *srvConn) closeWriteAndWait() {
 func (sc *srvConn) count(reason, msg string) {
 	l := sc.s.l
 	l.m.rejected.WithLabelValues(reason).Inc()
-	l.limit.log("client_"+reason, msg, "reason", reason, "client", sc.remote)
+	l.limit.Log("client_"+reason, msg, "reason", reason, "client", sc.remote)
 }
 
 // armWatch starts the watch for the client hanging up if the request is

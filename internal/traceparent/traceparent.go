@@ -1,4 +1,7 @@
-package edgeproxy
+// Package traceparent validates and starts W3C trace context headers, for
+// the proxies that pass a request's trace on (the regional load balancer
+// and the edge) or start one. It imports nothing of Meridian's.
+package traceparent
 
 import (
 	"encoding/hex"
@@ -6,10 +9,10 @@ import (
 	"strings"
 )
 
-// validTraceparent checks a W3C trace context header (version 00 layout):
+// Valid checks a W3C trace context header (version 00 layout):
 // 2 hex version (not ff), 32 hex trace id, 16 hex parent id, 2 hex flags,
 // ids not all zero. Later versions may append fields after a dash.
-func validTraceparent(s string) bool {
+func Valid(s string) bool {
 	if len(s) < 55 || (len(s) > 55 && (s[0:2] == "00" || s[55] != '-')) {
 		return false
 	}
@@ -31,10 +34,10 @@ func lowerHex(s string) bool {
 	return true
 }
 
-// newTraceparent starts a trace: random trace and parent ids, sampled. The
-// ids need to be unique, not secret, and must not repeat across proxies in
-// one process, so they come from the runtime's generator, not the seeded one.
-func newTraceparent() string {
+// New starts a trace: random trace and parent ids, sampled. The ids need to
+// be unique, not secret, and must not repeat across proxies in one process,
+// so they come from the runtime's generator, not a seeded one.
+func New() string {
 	var b [24]byte
 	for {
 		a, c, d := rand.Uint64(), rand.Uint64(), rand.Uint64()
