@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -223,8 +222,8 @@ func drive(ctx context.Context, o options) error {
 
 	var servers []server
 	startM := func(name, addr string, rrl bool, prof, exp string) error {
-		args := append(append([]string(nil), srvPin...), "", "-role", "meridian", "-addr", addr,
-			"-zone-hosts", strconv.Itoa(o.hosts), "-seed", strconv.FormatUint(o.seed, 10))
+		args := []string{"-role", "meridian", "-addr", addr,
+			"-zone-hosts", strconv.Itoa(o.hosts), "-seed", strconv.FormatUint(o.seed, 10)}
 		if exp != "" {
 			args = append(args, "-experiment", exp)
 		}
@@ -234,11 +233,11 @@ func drive(ctx context.Context, o options) error {
 		if prof != "" {
 			args = append(args, "-cpuprofile", prof)
 		}
-		c, err := startChild(ctx, args, "GOMAXPROCS="+strconv.Itoa(workers))
+		c, err := procs.StartChild(ctx, 1, srvPin, []string{"GOMAXPROCS=" + strconv.Itoa(workers)}, args...)
 		if err != nil {
 			return err
 		}
-		servers = append(servers, server{name: name, addr: c.addr, pid: c.pid, stop: c.stop})
+		servers = append(servers, server{name: name, addr: c.Addrs[0], pid: func() int { return c.Cmd.Process.Pid }, stop: c.Stop})
 		return nil
 	}
 	defer func() {
@@ -478,79 +477,6 @@ func freeAddr(host string) (string, error) {
 
 func splitAddr(addr string) (host, port string, err error) {
 	return net.SplitHostPort(addr)
-}
-
-// child is a process of this program in another role; it prints "ADDR x"
-// when ready and exits when its stdin closes.
-type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	addr  string
-}
-
-// startChild runs args, where the empty argument stands for this program
-// (args may start with a taskset prefix).
-func startChild(ctx context.Context, args []string, env ...string) (*child, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	args = slices.Clone(args)
-	for i, a := range args {
-		if a == "" {
-			args[i] = self
-			break
-		}
-	}
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %v: %w", args, err)
-	}
-	c := &child{cmd: cmd, stdin: stdin}
-	sc := bufio.NewScanner(stdout)
-	for c.addr == "" && sc.Scan() {
-		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-			c.addr = a
-		}
-	}
-	if c.addr == "" {
-		c.stop()
-		return nil, fmt.Errorf("child %v exited before it was ready", args)
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	return c, nil
-}
-
-func (c *child) pid() int { return c.cmd.Process.Pid }
-
-func (c *child) stop() {
-	_ = c.stdin.Close()
-	done := make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// untilStdinCloses returns a context cancelled when the parent goes away.
-func untilStdinCloses(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
-	return ctx, cancel
 }
 
 // mix prints the query mix's composition.

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-platform/meridian/internal/dns"
+
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 // serveMeridian runs Meridian's DNS server on o.addr (UDP and TCP) with the
@@ -20,7 +22,7 @@ import (
 // -rrl asks for it (its defaults: 100 responses/s per /24, burst 200).
 // It prints "ADDR x" when ready and stops when stdin closes.
 func serveMeridian(ctx context.Context, o options) error {
-	ctx, cancel := untilStdinCloses(ctx)
+	ctx, cancel := procs.UntilStdinCloses(ctx)
 	defer cancel()
 	z := buildZone(o.hosts)
 	checks := z.healthChecks()
