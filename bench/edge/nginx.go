@@ -4,157 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/meridian-platform/meridian/bench/internal/nginx"
 	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
-// nginxProc is nginx in the foreground with a config in a temp dir.
-type nginxProc struct {
-	cmd     *exec.Cmd
-	dir     string
-	addr    string
-	version string
-}
-
-func findNginx(o options) (string, error) {
-	if o.nginx != "" {
-		return o.nginx, nil
-	}
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx", nil
-	}
-	return "", errors.New("nginx not found")
-}
-
-func loud(format string, args ...any) {
-	line := strings.Repeat("!", 78)
-	fmt.Printf("%s\n!!! %s\n%s\n", line, fmt.Sprintf(format, args...), line)
-}
-
-// startNginx runs nginx in front of the backends with the config bench/lb
-// uses (keep-alive both sides, the same forwarded headers the edge sets),
-// workers worker processes (auto when 0), behind pin.
-func startNginx(ctx context.Context, o options, backends []string, workers int, pin []string) (*nginxProc, error) {
-	bin, err := findNginx(o)
+// startNginx starts the baseline proxy in front of the backends (nil when
+// nginx is not installed: the run measures the edge alone).
+func startNginx(ctx context.Context, o options, backends []string, workers int, pin []string) (*nginx.Proc, error) {
+	bin, err := nginx.Find(o.nginx)
 	if err != nil {
-		loud("NGINX IS NOT INSTALLED: measuring without it (apt-get install -y nginx)")
+		nginx.Loud("NGINX IS NOT INSTALLED: measuring without it (apt-get install -y nginx)")
 		return nil, nil
 	}
-	dir, err := os.MkdirTemp("", "edge-bench-nginx-")
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	var servers strings.Builder
-	for _, b := range backends {
-		fmt.Fprintf(&servers, "    server %s;\n", b)
-	}
-	wp := "auto"
-	if workers > 0 {
-		wp = strconv.Itoa(workers)
-	}
-	conf := fmt.Sprintf(`worker_processes %[4]s;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  keepalive_requests 100000;
-  upstream backends {
-%[2]s    keepalive 256;
-    keepalive_requests 100000;
-  }
-  server {
-    listen %[3]s;
-    location / {
-      proxy_pass http://backends;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_next_upstream error timeout;
-    }
-  }
-}
-`, dir, servers.String(), addr, wp)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	argv := append(slices.Clone(pin), bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting nginx: %w", err)
-	}
-	n := &nginxProc{cmd: cmd, dir: dir, addr: addr}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			n.stop()
-			return nil, fmt.Errorf("nginx did not answer on %s (see %s/error.log): %v", addr, dir, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	out, _ := exec.Command(bin, "-v").CombinedOutput()
-	n.version = strings.TrimSpace(string(out))
-	fmt.Printf("nginx: %s (%s), worker_processes %s, keepalive 256 to the backends, on %s\n", n.version, bin, wp, addr)
-	return n, nil
+	return nginx.StartProxy(ctx, bin, backends, workers, pin)
 }
 
-// pids are nginx's master and its workers.
-func (n *nginxProc) pids() []int {
-	master := n.cmd.Process.Pid
+// nginxPids are nginx's master and its workers.
+func nginxPids(n *nginx.Proc) []int {
+	master := n.Cmd.Process.Pid
 	return append([]int{master}, childrenOf(master)...)
-}
-
-func (n *nginxProc) stop() {
-	_ = n.cmd.Process.Signal(syscall.SIGQUIT)
-	done := make(chan struct{})
-	go func() { _ = n.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-done
-	}
-	_ = os.RemoveAll(n.dir)
 }
 
 // childrenOf lists the processes whose parent is pid.

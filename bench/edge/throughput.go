@@ -171,9 +171,9 @@ func throughput(ctx context.Context, o options) (*throughputReport, error) {
 			return rep, err
 		}
 		if ng != nil {
-			defer ng.stop()
-			rep.Nginx = ng.version
-			targets = []proxyTarget{targets[0], {name: "nginx", urls: urls([]string{ng.addr}), pids: ng.pids}, targets[1]}
+			defer ng.Stop()
+			rep.Nginx = ng.Version
+			targets = []proxyTarget{targets[0], {name: "nginx", urls: urls([]string{ng.Addr}), pids: func() []int { return nginxPids(ng) }}, targets[1]}
 		}
 	}
 	self := os.Getpid()

@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -32,6 +31,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/meridian-platform/meridian/bench/internal/nginx"
 	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
@@ -178,8 +178,8 @@ func drive(ctx context.Context, o options) error {
 			return err
 		}
 		if ng != nil {
-			defer ng.stop()
-			targets = []target{targets[0], {name: "nginx", addrs: []string{ng.addr}, pid: ng.cmd.Process.Pid, children: true}, targets[1]}
+			defer ng.Stop()
+			targets = []target{targets[0], {name: "nginx", addrs: []string{ng.Addr}, pid: ng.Cmd.Process.Pid, children: true}, targets[1]}
 		}
 	}
 
@@ -240,139 +240,27 @@ type target struct {
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
-// nginxProc is nginx in the foreground with a config in a temp dir.
-type nginxProc struct {
-	cmd  *exec.Cmd
-	dir  string
-	addr string
-}
-
-func findNginx(o options) (string, error) {
-	if o.nginx != "" {
-		return o.nginx, nil
-	}
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx", nil
-	}
-	return "", errors.New("nginx not found")
-}
-
-func loud(format string, args ...any) {
-	line := strings.Repeat("!", 78)
-	fmt.Printf("%s\n!!! %s\n%s\n", line, fmt.Sprintf(format, args...), line)
-}
-
-func startNginx(ctx context.Context, o options, lay procs.Layout, backends []string) (*nginxProc, error) {
-	bin, err := findNginx(o)
+// startNginx starts the baseline, installing the Debian package first
+// when it is missing and this runs as root (unless -no-install).
+func startNginx(ctx context.Context, o options, lay procs.Layout, backends []string) (*nginx.Proc, error) {
+	bin, err := nginx.Find(o.nginx)
 	if err != nil {
 		if o.noInstall || os.Geteuid() != 0 {
-			loud("NGINX IS NOT INSTALLED: measuring without it (apt-get install -y nginx)")
+			nginx.Loud("NGINX IS NOT INSTALLED: measuring without it (apt-get install -y nginx)")
 			return nil, nil
 		}
-		loud("NGINX IS NOT INSTALLED: running apt-get install -y nginx")
+		nginx.Loud("NGINX IS NOT INSTALLED: running apt-get install -y nginx")
 		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "nginx")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
-			loud("apt-get install nginx failed (%v): measuring without it", err)
+			nginx.Loud("apt-get install nginx failed (%v): measuring without it", err)
 			return nil, nil
 		}
-		if bin, err = findNginx(o); err != nil {
+		if bin, err = nginx.Find(o.nginx); err != nil {
 			return nil, err
 		}
 	}
-	dir, err := os.MkdirTemp("", "lb-bench-nginx-")
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	var servers strings.Builder
-	for _, b := range backends {
-		fmt.Fprintf(&servers, "    server %s;\n", b)
-	}
-	conf := fmt.Sprintf(`worker_processes %[4]d;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  keepalive_requests 100000;
-  upstream backends {
-%[2]s    keepalive 256;
-    keepalive_requests 100000;
-  }
-  server {
-    listen %[3]s;
-    location / {
-      proxy_pass http://backends;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_next_upstream error timeout;
-    }
-  }
-}
-`, dir, servers.String(), addr, lay.Workers())
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	argv := append(lay.Prefix(lay.Server), bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...) // taskset execs nginx: same pid
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting nginx: %w", err)
-	}
-	n := &nginxProc{cmd: cmd, dir: dir, addr: addr}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			n.stop()
-			return nil, fmt.Errorf("nginx did not answer on %s (see %s/error.log): %v", addr, dir, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	out, _ := exec.Command(bin, "-v").CombinedOutput()
-	fmt.Printf("nginx: %s (%s), worker_processes %d, access_log off, keepalive 256 to the backends, on %s\n",
-		strings.TrimSpace(string(out)), bin, lay.Workers(), addr)
-	return n, nil
-}
-
-func (n *nginxProc) stop() {
-	_ = n.cmd.Process.Signal(syscall.SIGQUIT)
-	done := make(chan struct{})
-	go func() { _ = n.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-done
-	}
-	_ = os.RemoveAll(n.dir)
+	return nginx.StartProxy(ctx, bin, backends, lay.Workers(), lay.Prefix(lay.Server))
 }
 
 type result struct {

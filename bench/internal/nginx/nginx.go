@@ -1,0 +1,155 @@
+// Package nginx runs nginx (the Debian package) as the baseline reverse
+// proxy the benchmarks compare Meridian's proxies with: in the foreground,
+// with a generated config in a temp dir, keep-alive on both sides, access
+// log off and the forwarded headers Meridian's proxies set.
+//
+// Imported by the programs under bench/ only.
+package nginx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Find returns path if given, else nginx on PATH or /usr/sbin/nginx.
+func Find(path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx", nil
+	}
+	return "", errors.New("nginx not found")
+}
+
+// Loud prints a banner a reader cannot miss (nginx missing, and so on).
+func Loud(format string, args ...any) {
+	line := strings.Repeat("!", 78)
+	fmt.Printf("%s\n!!! %s\n%s\n", line, fmt.Sprintf(format, args...), line)
+}
+
+// Proc is a running nginx.
+type Proc struct {
+	Cmd     *exec.Cmd
+	Addr    string
+	Version string
+	dir     string
+}
+
+// StartProxy runs nginx from bin as a reverse proxy to backends on a free
+// port of 127.0.0.1, with workers worker processes (auto when 0), behind the
+// pin prefix (taskset, which execs nginx: same pid), and waits until it
+// answers 200.
+func StartProxy(ctx context.Context, bin string, backends []string, workers int, pin []string) (*Proc, error) {
+	dir, err := os.MkdirTemp("", "bench-nginx-")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	var servers strings.Builder
+	for _, b := range backends {
+		fmt.Fprintf(&servers, "    server %s;\n", b)
+	}
+	wp := "auto"
+	if workers > 0 {
+		wp = strconv.Itoa(workers)
+	}
+	conf := fmt.Sprintf(`worker_processes %[4]s;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  keepalive_requests 100000;
+  upstream backends {
+%[2]s    keepalive 256;
+    keepalive_requests 100000;
+  }
+  server {
+    listen %[3]s;
+    location / {
+      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_next_upstream error timeout;
+    }
+  }
+}
+`, dir, servers.String(), addr, wp)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	argv := append(slices.Clone(pin), bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting nginx: %w", err)
+	}
+	n := &Proc{Cmd: cmd, dir: dir, Addr: addr}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			n.Stop()
+			return nil, fmt.Errorf("nginx did not answer on %s (see %s/error.log): %v", addr, dir, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, _ := exec.Command(bin, "-v").CombinedOutput()
+	n.Version = strings.TrimSpace(string(out))
+	fmt.Printf("nginx: %s (%s), worker_processes %s, access_log off, keepalive 256 to the backends, on %s\n", n.Version, bin, wp, addr)
+	return n, nil
+}
+
+// Stop asks nginx to quit gracefully (SIGQUIT), kills it after 10 s, and
+// removes its temp dir.
+func (n *Proc) Stop() {
+	_ = n.Cmd.Process.Signal(syscall.SIGQUIT)
+	done := make(chan struct{})
+	go func() { _ = n.Cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = n.Cmd.Process.Kill()
+		<-done
+	}
+	_ = os.RemoveAll(n.dir)
+}
