@@ -8,13 +8,15 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/meridian-platform/meridian/internal/h1"
 )
 
 // region is a configured region with what the proxy keeps for it.
 type region struct {
 	cfg    Region
 	target *url.URL
-	up     *upstream
+	up     *h1.Pool
 	out    *outlier
 	weight float64 // > 0
 	dial   float64 // 0..1

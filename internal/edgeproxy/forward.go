@@ -11,15 +11,13 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/meridian-platform/meridian/internal/h1"
 	"github.com/meridian-platform/meridian/internal/traceparent"
 )
 
 // ServeHTTP forwards one request to a region, failing over to the next
 // regions where safe (see the package doc).
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if c, ok := r.Context().Value(connKey{}).(*conn); ok {
-		c.handled.Add(1)
-	}
 	if r.Method == http.MethodConnect {
 		p.reject(w, "connect", http.StatusMethodNotAllowed, "the edge is not a forward proxy: CONNECT is not supported")
 		return
@@ -67,7 +65,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			req = req.WithContext(ctx)
 			rg.out.track(&cancel)
 		}
-		resp, err := rg.up.tr.RoundTrip(req)
+		resp, err := rg.up.RoundTrip(req.Context(), req, retryable && body.replay)
 		if cancel != nil {
 			rg.out.untrack(&cancel)
 		}
@@ -249,7 +247,7 @@ func isIdempotent(m string) bool {
 
 // errKind classifies a RoundTrip error.
 func errKind(err error) string {
-	var ce *connectError
+	var ce *h1.ConnectError
 	var ne net.Error
 	switch {
 	case errors.As(err, &ce):

@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"region"}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meridian_edge_rejected_requests_total",
-			Help: "Client requests refused without trying a region, by reason: refused (the server cut a request with slow, malformed or oversized headers), no_request (a connection closed before the server could read a request from it: the client left, or was too slow to send even its start), upgrade, connect, bad_body.",
+			Help: "Client requests refused without trying a region, by reason: header_too_large, malformed, not_implemented (a transfer coding other than chunked), status_505 (not HTTP/1.x), status_417 (an Expect other than 100-continue), header_timeout (headers begun and not finished in time), no_request (a connection closed or timed out before its first byte), upgrade, connect, bad_body.",
 		}, []string{"reason"}),
 	}
 	if reg != nil {

@@ -63,15 +63,16 @@
 // region changes, and (at most once a second per region) when requests are
 // failed over; never one line per request.
 //
-// Only the edge process (internal/cli) imports this package; it imports
-// nothing of Meridian's (its tests use internal/netsim).
+// Only the edge process (internal/cli) imports this package; of Meridian's
+// packages it imports only the leaves it shares with the regional balancer
+// (internal/h1, its HTTP/1.1 server and upstream pool, loglimit and
+// traceparent); its tests use internal/netsim.
 package edgeproxy
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -82,6 +83,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meridian-platform/meridian/internal/h1"
 	"github.com/meridian-platform/meridian/internal/loglimit"
 )
 
@@ -95,6 +97,7 @@ type Proxy struct {
 	seed  uint64
 	set   atomic.Pointer[regionSet]
 	bufs  sync.Pool
+	srv   *h1.Server
 
 	mu  sync.Mutex // guards rng
 	rng *mrand.Rand
@@ -103,7 +106,7 @@ type Proxy struct {
 
 	setMu     sync.Mutex // serializes SetRegions; guards outliers and upstreams
 	outliers  map[string]*outlier
-	upstreams map[string]*upstream // by region URL
+	upstreams map[string]*h1.Pool // by region URL
 
 	primary atomic.Pointer[string] // the nearest available region, for logging changes
 }
@@ -120,7 +123,22 @@ func New(cfg Config) (*Proxy, error) {
 		m:         newMetrics(cfg.Registerer),
 		seed:      cfg.Seed,
 		outliers:  map[string]*outlier{},
-		upstreams: map[string]*upstream{},
+		upstreams: map[string]*h1.Pool{},
+	}
+	var h http.Handler = p
+	if cfg.Wrap != nil {
+		h = cfg.Wrap(p)
+	}
+	p.srv = &h1.Server{
+		Handler:              h,
+		MaxHeaderBytes:       cfg.MaxHeaderBytes,
+		ReadHeaderTimeout:    cfg.ReadHeaderTimeout,
+		ReadTimeout:          cfg.ReadTimeout,
+		IdleTimeout:          cfg.IdleTimeout,
+		HTTP2:                true,
+		MaxConcurrentStreams: 250,
+		Rejected:             func(reason string) { p.m.rejections.WithLabelValues(reason).Inc() },
+		Logger:               p.log,
 	}
 	p.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	for p.seed == 0 {
@@ -152,13 +170,13 @@ func (p *Proxy) SetRegions(regions []Region) error {
 	defer p.setMu.Unlock()
 	set := &regionSet{byID: make(map[string]*region, len(regions))}
 	outliers := make(map[string]*outlier, len(regions))
-	upstreams := make(map[string]*upstream, len(regions))
+	upstreams := make(map[string]*h1.Pool, len(regions))
 	for _, rc := range regions {
 		u, _ := url.Parse(rc.URL) // validated
 		key := u.Scheme + "://" + u.Host
 		up := p.upstreams[key]
 		if up == nil {
-			up = p.newUpstream(rc.ID)
+			up = p.newUpstream(rc.ID, u.Host)
 		}
 		upstreams[key] = up
 		out := p.outliers[rc.ID]
@@ -176,7 +194,7 @@ func (p *Proxy) SetRegions(regions []Region) error {
 	}
 	for key, up := range p.upstreams {
 		if upstreams[key] == nil {
-			up.tr.CloseIdleConnections()
+			up.CloseIdle(true)
 		}
 	}
 	for id := range p.outliers {
@@ -224,90 +242,49 @@ func (p *Proxy) Status() []RegionStatus {
 // and closes ln. It returns nil after a shutdown, else why serving failed.
 // Serve may run on several listeners at once.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	protos.SetUnencryptedHTTP2(true)
-	var h http.Handler = p
-	if p.cfg.Wrap != nil {
-		h = p.cfg.Wrap(p)
-	}
-	srv := &http.Server{
-		Handler:           h,
-		Protocols:         &protos,
-		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
-		ReadHeaderTimeout: p.cfg.ReadHeaderTimeout,
-		ReadTimeout:       p.cfg.ReadTimeout,
-		IdleTimeout:       p.cfg.IdleTimeout,
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 250},
-		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
-		ConnState:         p.connState,
-		ConnContext:       connContext,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
 	p.log.Info("edge proxy serving", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(listener{ln}) }() // ends when srv is shut down or closed, below
+	go func() { errc <- p.srv.Serve(ln) }() // ends at Shutdown, below
 	select {
 	case err := <-errc:
 		return fmt.Errorf("edge proxy serving on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := p.srv.Shutdown(p.cfg.ShutdownTimeout); err != nil {
 		p.log.Warn("edge proxy shutdown cut in-flight requests short", "err", err)
-		_ = srv.Close()
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := <-errc; err != nil {
 		return fmt.Errorf("edge proxy serving on %s: %w", ln.Addr(), err)
 	}
 	p.setMu.Lock()
 	for _, up := range p.upstreams {
-		up.tr.CloseIdleConnections()
+		up.CloseIdle(false)
 	}
 	p.setMu.Unlock()
 	return nil
 }
 
-// upstream is the keep-alive connection pool to one region's balancer.
-type upstream struct {
-	tr *http.Transport
-}
-
-// connectError marks a failure to connect: nothing of the request was sent.
-type connectError struct{ err error }
-
-func (e *connectError) Error() string { return "connecting: " + e.err.Error() }
-func (e *connectError) Unwrap() error { return e.err }
-
-// newUpstream builds the pool to region id's balancer.
-func (p *Proxy) newUpstream(id string) *upstream {
+// newUpstream builds the pool to region id's balancer at addr.
+func (p *Proxy) newUpstream(id, addr string) *h1.Pool {
 	dial := p.cfg.Dial
 	if dial == nil {
 		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
 	}
-	return &upstream{tr: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return &h1.Pool{
+		Addr: addr,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, p.connectTimeout(id))
 			defer cancel()
-			c, err := dial(ctx, network, addr)
-			if err != nil {
-				return nil, &connectError{err: err}
-			}
-			return c, nil
+			return dial(ctx, network, addr)
 		},
-		Proxy:               nil,
-		MaxIdleConnsPerHost: p.cfg.MaxIdlePerRegion,
+		HeaderTimeout: p.cfg.UpstreamTimeout,
+		MaxIdle:       p.cfg.MaxIdlePerRegion,
 		// Below the regional balancer's keep-alive timeout (60s), so that the
 		// edge, not the balancer, closes idle connections: a request sent on
 		// a connection the balancer is closing fails in a way that cannot be
 		// retried unless the request is idempotent.
-		IdleConnTimeout:        30 * time.Second,
-		ResponseHeaderTimeout:  p.cfg.UpstreamTimeout,
-		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: 1 << 20,
-		DisableCompression:     true,
-	}}
+		IdleTimeout: 30 * time.Second,
+	}
 }
 
 // connectTimeout bounds a dial to region id: ConnectTimeout, or less where

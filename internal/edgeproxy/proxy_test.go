@@ -684,11 +684,8 @@ func TestSlowlorisCutOff(t *testing.T) {
 	if a.hits.Load() != 10 {
 		t.Errorf("region got %d requests, want only the 10 complete ones", a.hits.Load())
 	}
-	// Connections cut before the server could tell HTTP/1.1 from h2c (24
-	// bytes) count as no_request.
 	waitFor(t, "the refusals counted", func() bool {
-		return e.counter(e.m.rejections.WithLabelValues("refused"))+
-			e.counter(e.m.rejections.WithLabelValues("no_request")) == float64(len(slow))
+		return e.counter(e.m.rejections.WithLabelValues("header_timeout")) == float64(len(slow))
 	})
 }
 
@@ -708,7 +705,7 @@ func TestOversizedHeadersRefused(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || a.hits.Load() != 0 {
 		t.Fatalf("got %d (region hits %d), want 431", resp.StatusCode, a.hits.Load())
 	}
-	waitFor(t, "the refusal counted", func() bool { return e.counter(e.m.rejections.WithLabelValues("refused")) == 1 })
+	waitFor(t, "the refusal counted", func() bool { return e.counter(e.m.rejections.WithLabelValues("header_too_large")) == 1 })
 }
 
 // TestSetRegionsUnderTraffic swaps the configuration while requests run (for

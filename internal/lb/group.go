@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-platform/meridian/internal/h1"
 )
 
 // State is a target's state in its group.
@@ -46,7 +48,7 @@ type TargetStats struct {
 type target struct {
 	id, addr string
 	g        *group
-	up       *upstream
+	up       *h1.Pool
 
 	inflight atomic.Int64
 	requests atomic.Uint64
@@ -296,7 +298,7 @@ func (g *group) setStateLocked(t *target, s State, reason string) {
 	}
 	g.rebuildLocked()
 	if s != StateHealthy && prev == StateHealthy {
-		t.up.closeIdle(false)
+		t.up.CloseIdle(false)
 	}
 	g.lb.m.transitns.WithLabelValues(g.cfg.Name, string(s)).Inc()
 	log := g.lb.log.With("group", g.cfg.Name, "target", t.id, "addr", t.addr, "from", string(prev), "to", string(s))
@@ -323,10 +325,3 @@ func (g *group) stats() []TargetStats {
 	}
 	return out
 }
-
-// connectError marks a failure to connect to a target: the request was not
-// sent, so it can be retried on another target whatever its method.
-type connectError struct{ err error }
-
-func (e *connectError) Error() string { return "connecting to target: " + e.err.Error() }
-func (e *connectError) Unwrap() error { return e.err }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meridian-platform/meridian/internal/h1"
 	"github.com/meridian-platform/meridian/internal/loglimit"
 )
 
@@ -35,7 +36,7 @@ type LB struct {
 	rules  []rule
 	def    *group
 	groups map[string]*group
-	srv    *server
+	srv    *h1.Server
 	probe  *http.Client
 	limit  *loglimit.Limiter
 
@@ -71,7 +72,15 @@ func New(cfg Config) (*LB, error) {
 			DialContext: (&net.Dialer{}).DialContext},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	l.srv = newServer(l)
+	l.srv = &h1.Server{
+		Handler:           l,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		Rejected:          func(reason string) { l.m.rejected.WithLabelValues(reason).Inc() },
+		Logger:            l.log,
+	}
 	return l, nil
 }
 
@@ -99,7 +108,7 @@ func (l *LB) Run(ctx context.Context) error {
 	defer stopChecks()
 	var checkers sync.WaitGroup
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- l.srv.serve(ln) }()
+	go func() { serveErr <- l.srv.Serve(ln) }()
 
 	var err error
 loop:
@@ -114,7 +123,7 @@ loop:
 			l.startCheckers(checkCtx, &checkers)
 		}
 	}
-	if serr := l.srv.shutdown(l.cfg.ShutdownTimeout); serr != nil {
+	if serr := l.srv.Shutdown(l.cfg.ShutdownTimeout); serr != nil {
 		l.log.Warn("load balancer shutdown cut in-flight requests short", "err", serr)
 	}
 	if err == nil {
@@ -127,7 +136,7 @@ loop:
 	for _, g := range l.groups {
 		g.mu.Lock()
 		for _, t := range g.targets {
-			t.up.closeIdle(false)
+			t.up.CloseIdle(false)
 		}
 		g.mu.Unlock()
 	}
@@ -224,7 +233,7 @@ func (l *LB) Register(group, id, addr string) error {
 		g.mu.Unlock()
 		return nil
 	}
-	t := &target{id: id, addr: addr, g: g, up: l.newUpstream(addr), state: StateInitial, drained: make(chan struct{})}
+	t := &target{id: id, addr: addr, g: g, up: l.newPool(addr), state: StateInitial, drained: make(chan struct{})}
 	g.targets = append(g.targets, t)
 	if old != nil {
 		// A new address for the same id: the old one is gone (its process
@@ -241,7 +250,7 @@ func (l *LB) Register(group, id, addr string) error {
 				break
 			}
 		}
-		old.up.closeIdle(true)
+		old.up.CloseIdle(true)
 	}
 	g.rebuildLocked()
 	g.mu.Unlock()
@@ -310,7 +319,7 @@ func (l *LB) Deregister(ctx context.Context, group, id string) error {
 	}
 	g.rebuildLocked()
 	g.mu.Unlock()
-	t.up.closeIdle(true)
+	t.up.CloseIdle(true)
 	l.m.requests.DeletePartialMatch(prometheus.Labels{"group": group, "target": id})
 	l.log.Info("target deregistered", "group", group, "target", id)
 	return err
@@ -353,4 +362,10 @@ func (l *LB) WaitHealthy(ctx context.Context, group, id string) error {
 		case <-changed:
 		}
 	}
+}
+
+// newPool is the keep-alive connection pool to a target.
+func (l *LB) newPool(addr string) *h1.Pool {
+	d := &net.Dialer{Timeout: l.cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	return &h1.Pool{Addr: addr, Dial: d.DialContext, HeaderTimeout: l.cfg.UpstreamTimeout, MaxIdle: l.cfg.MaxIdlePerTarget}
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-platform/meridian/internal/h1"
 	"github.com/meridian-platform/meridian/internal/traceparent"
 )
 
@@ -773,11 +774,11 @@ func TestPipelinedRequestsAreAnsweredInOrder(t *testing.T) {
 	if _, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * watchAfter)
+	time.Sleep(2 * h1.WatchAfter)
 	if _, err := io.WriteString(c, "GET /two HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * watchAfter)
+	time.Sleep(2 * h1.WatchAfter)
 	b.unblock()
 	br := bufio.NewReader(c)
 	for _, want := range []string{"slow done", "hello from b"} {

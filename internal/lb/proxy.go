@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/meridian-platform/meridian/internal/h1"
 	"github.com/meridian-platform/meridian/internal/traceparent"
 )
 
@@ -87,14 +88,14 @@ func removeHopHeaders(h http.Header) {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // ServeHTTP proxies one request; LB is an http.Handler so it can also be
-// mounted elsewhere (Run serves with its own HTTP/1.1 server).
+// mounted elsewhere (Run serves it with internal/h1's server).
 func (l *LB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	l.serve(r.Context(), w, r, false)
+	l.serve(r.Context(), w, r, h1.Owned(w))
 }
 
 // serve proxies one request; ctx ends when the client goes away.
 //
-// With own, r came from the balancer's server and may be reused as the
+// With own, r came from internal/h1's server and may be reused as the
 // request to the target.
 func (l *LB) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, own bool) {
 	start := l.cfg.Now()
@@ -149,7 +150,7 @@ func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request
 		}
 		attempt++
 		out.URL.Host = t.addr
-		resp, err := t.up.roundTrip(ctx, out, idempotent && body == nil)
+		resp, err := t.up.RoundTrip(ctx, out, idempotent && body == nil)
 		if err == nil {
 			code := l.respond(w, resp, t, g)
 			t.release()
@@ -191,7 +192,7 @@ func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request
 
 // errKind classifies a RoundTrip error.
 func errKind(err error) string {
-	var ce *connectError
+	var ce *h1.ConnectError
 	var ne net.Error
 	switch {
 	case errors.As(err, &ce):
@@ -326,16 +327,12 @@ func (b *trackedBody) closeOrig() {
 	}
 }
 
-// headerTaker is a ResponseWriter that can take over a header map.
-type headerTaker interface{ takeHeader(http.Header) }
-
 // respond copies a target's response to the client and returns its code.
 func (l *LB) respond(w http.ResponseWriter, resp *http.Response, t *target, g *group) int {
 	defer func() { _ = resp.Body.Close() }()
 	removeHopHeaders(resp.Header)
 	var h http.Header
-	if ht, ok := w.(headerTaker); ok && len(w.Header()) == 0 {
-		ht.takeHeader(resp.Header)
+	if h1.TakeHeader(w, resp.Header) {
 		h = resp.Header
 	} else {
 		h = w.Header()

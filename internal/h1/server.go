@@ -1,4 +1,22 @@
-package lb
+// Package h1 is the HTTP/1.1 server and upstream connection pool that
+// Meridian's proxies (the regional load balancer, internal/lb, and the edge
+// accelerator, internal/edgeproxy) serve and forward with.
+//
+// They replace net/http's Server and Transport on the proxies' hot path
+// because of what those do per request on top of the proxying. The server:
+// a goroutine that watches for the client hanging up (a read that fails
+// with EAGAIN, then two deadline changes to stop it), the ConnState hooks
+// and a response writer built for handlers in general. The transport: a
+// reader and a writer goroutine per connection that every request is
+// handed to and back from. Here each client connection's requests run on
+// its own goroutine and are parsed by net/http's ReadRequest (the same
+// header syntax checks), with net/http's other server checks (Host,
+// protocol version, Expect, header size) redone; whether the client is
+// still there is watched only for a request that has not been answered
+// within WatchAfter; and a request to an upstream runs on the calling
+// goroutine. Connections that open with the HTTP/2 preface (h2c with prior
+// knowledge) are handed to a net/http server when Server.HTTP2 is set.
+package h1
 
 import (
 	"bufio"
@@ -6,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -14,47 +33,98 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meridian-platform/meridian/internal/loglimit"
 )
 
-// server is the balancer's HTTP/1.1 server. It replaces net/http's Server
-// because of what that one does per request on top of the proxying:
-// a goroutine that watches for the client hanging up (a read that fails
-// with EAGAIN, then two deadline changes to stop it), a context, the
-// ConnState hooks and a response writer built for handlers in general.
-// Here each connection's requests run on its own goroutine and are parsed
-// by net/http's ReadRequest (the same header syntax checks), with the
-// server's other checks (Host, protocol version, Expect, header size)
-// redone below. Whether the client is still there is watched only for a
-// request whose target has not answered within watchAfter.
-type server struct {
-	l *LB
+// Server serves Handler over HTTP/1.x (and h2c with prior knowledge when
+// HTTP2 is set). Set its fields before the first Serve.
+//
+// A request's context is cancelled when the client goes away while the
+// request is waiting for its answer. A handler may abort the response
+// (closing the connection) by panicking with http.ErrAbortHandler; any
+// other panic is logged with its stack and does the same.
+type Server struct {
+	Handler http.Handler
+
+	// MaxHeaderBytes bounds a request's header block; larger ones get 431.
+	MaxHeaderBytes int
+	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout
+	// the whole request with its body, IdleTimeout a keep-alive
+	// connection's wait for its next request.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+
+	// HTTP2 serves connections that begin with the HTTP/2 client preface
+	// with a net/http server (same handler, limits and timeouts; at most
+	// MaxConcurrentStreams streams each).
+	HTTP2                bool
+	MaxConcurrentStreams uint32
+
+	// Rejected, when set, counts requests and connections the server
+	// answered or closed itself, by reason: header_too_large, malformed,
+	// not_implemented, status_505, status_417, header_timeout (headers
+	// begun and not finished in time), no_request (a connection closed
+	// or timed out before its first byte).
+	Rejected func(reason string)
+	// Logger gets panics and (at most once a second per reason) refused
+	// requests.
+	Logger *slog.Logger
+
+	initOnce sync.Once
+	limit    *loglimit.Limiter
+	h2       *http.Server
+	h2ln     *connListener
 
 	mu      sync.Mutex
 	conns   map[*srvConn]struct{}
 	closing bool
-	ln      net.Listener
+	lns     []net.Listener
 	wg      sync.WaitGroup
 
 	date atomic.Pointer[dateCache]
 }
 
-// watchAfter is how long a request waits for its target before its
+// WatchAfter is how long a request waits for its answer before its
 // connection is watched for the client going away (which cancels the
-// request, counted as 499).
-const watchAfter = 50 * time.Millisecond
+// request's context).
+const WatchAfter = 50 * time.Millisecond
 
 // maxDrain is how much of an unread request body is read past to keep the
 // connection (as net/http does); a longer one closes it.
 const maxDrain = 256 << 10
 
-func newServer(l *LB) *server {
-	return &server{l: l, conns: map[*srvConn]struct{}{}}
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		if s.Logger == nil {
+			s.Logger = slog.New(slog.DiscardHandler)
+		}
+		s.limit = loglimit.New(s.Logger, time.Now)
+		s.conns = map[*srvConn]struct{}{}
+		if s.HTTP2 {
+			var protos http.Protocols
+			protos.SetUnencryptedHTTP2(true)
+			s.h2ln = newConnListener()
+			s.h2 = &http.Server{
+				Handler:           s.Handler,
+				Protocols:         &protos,
+				MaxHeaderBytes:    s.MaxHeaderBytes,
+				ReadHeaderTimeout: s.ReadHeaderTimeout,
+				ReadTimeout:       s.ReadTimeout,
+				IdleTimeout:       s.IdleTimeout,
+				HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: int(s.MaxConcurrentStreams)},
+				ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+			}
+			go func() { _ = s.h2.Serve(s.h2ln) }() // ends at Shutdown
+		}
+	})
 }
 
-// serve accepts connections until shutdown closes ln.
-func (s *server) serve(ln net.Listener) error {
+// Serve accepts connections on ln until Shutdown; it returns nil then, or
+// why accepting failed. Serve may run on several listeners at once.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
 	s.mu.Lock()
-	s.ln = ln
+	s.lns = append(s.lns, ln)
 	closing := s.closing
 	s.mu.Unlock()
 	if closing {
@@ -65,10 +135,7 @@ func (s *server) serve(ln net.Listener) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
+			if s.isClosing() {
 				return nil
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -76,7 +143,7 @@ func (s *server) serve(ln net.Listener) error {
 			}
 			// Out of file descriptors and the like: back off and retry.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.l.limit.Log("accept_error", "accepting a connection failed", "err", err, "retry_in", delay)
+			s.limit.Log("accept_error", "accepting a connection failed", "err", err, "retry_in", delay)
 			time.Sleep(delay)
 			continue
 		}
@@ -95,14 +162,15 @@ func (s *server) serve(ln net.Listener) error {
 	}
 }
 
-// shutdown stops accepting, closes idle connections, lets active ones
+// Shutdown stops accepting, closes idle connections, lets active ones
 // finish their request and waits for them up to timeout; then it closes the
 // rest and says so.
-func (s *server) shutdown(timeout time.Duration) error {
+func (s *Server) Shutdown(timeout time.Duration) error {
+	s.init()
 	s.mu.Lock()
 	s.closing = true
-	if s.ln != nil {
-		_ = s.ln.Close()
+	for _, ln := range s.lns {
+		_ = ln.Close()
 	}
 	for sc := range s.conns {
 		if sc.state.CompareAndSwap(connIdle, connClosed) {
@@ -110,13 +178,24 @@ func (s *server) shutdown(timeout time.Duration) error {
 		}
 	}
 	s.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	var h2err error
+	if s.h2 != nil {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		h2err = s.h2.Shutdown(ctx)
+		cancel()
+		if h2err != nil {
+			_ = s.h2.Close()
+			h2err = errors.New("HTTP/2 connections still busy after " + timeout.String())
+		}
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
-	t := time.NewTimer(timeout)
+	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
 	case <-done:
-		return nil
+		return h2err
 	case <-t.C:
 	}
 	s.mu.Lock()
@@ -126,13 +205,19 @@ func (s *server) shutdown(timeout time.Duration) error {
 	}
 	s.mu.Unlock()
 	<-done
-	return errors.New(strconv.Itoa(n) + " connections still busy after " + timeout.String())
+	return errors.Join(h2err, errors.New(strconv.Itoa(n)+" connections still busy after "+timeout.String()))
 }
 
-func (s *server) isClosing() bool {
+func (s *Server) isClosing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closing
+}
+
+func (s *Server) reject(reason string) {
+	if s.Rejected != nil {
+		s.Rejected(reason)
+	}
 }
 
 type dateCache struct {
@@ -141,7 +226,7 @@ type dateCache struct {
 }
 
 // dateLine is the Date header line, formatted once a second.
-func (s *server) dateLine() []byte {
+func (s *Server) dateLine() []byte {
 	now := time.Now()
 	if d := s.date.Load(); d != nil && d.sec == now.Unix() {
 		return d.val
@@ -163,7 +248,7 @@ const (
 
 // srvConn is one client connection.
 type srvConn struct {
-	s      *server
+	s      *Server
 	c      net.Conn
 	remote string
 	state  atomic.Int32
@@ -173,7 +258,7 @@ type srvConn struct {
 	bw *bufio.Writer
 
 	// The watch for a client hanging up while its request waits on a
-	// target: timer starts it after watchAfter; watchMu orders its start
+	// target: timer starts it after WatchAfter; watchMu orders its start
 	// against stopWatch.
 	timer    *time.Timer
 	cancel   context.CancelFunc
@@ -182,6 +267,8 @@ type srvConn struct {
 	stopped  bool
 	watched  chan struct{}
 	gone     atomic.Bool
+
+	handedOff bool // to the HTTP/2 server, which closes it
 }
 
 // connReader is the connection as the request reader sees it: with a limit
@@ -228,7 +315,9 @@ func (sc *srvConn) serve() {
 	sc.cancel = cancel
 	defer func() {
 		cancel()
-		_ = sc.c.Close()
+		if !sc.handedOff {
+			_ = sc.c.Close()
+		}
 		s.mu.Lock()
 		delete(s.conns, sc)
 		s.mu.Unlock()
@@ -281,18 +370,18 @@ func (sc *srvConn) serve() {
 	}
 }
 
-// handle runs the balancer on one request; it reports whether the response
+// handle runs the handler on one request; it reports whether the response
 // was aborted (the connection must be closed without finishing it).
 func (sc *srvConn) handle(ctx context.Context, w *respWriter, req *http.Request) (aborted bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			aborted = true
 			if v != http.ErrAbortHandler { //nolint:errorlint // the sentinel itself is what is panicked
-				sc.s.l.log.Error("panic serving a request", "client", sc.remote, "panic", v, "stack", string(debug.Stack()))
+				sc.s.Logger.Error("panic serving a request", "client", sc.remote, "panic", v, "stack", string(debug.Stack()))
 			}
 		}
 	}()
-	sc.s.l.serve(ctx, w, req, true)
+	sc.s.Handler.ServeHTTP(w, req.WithContext(ctx))
 	return false
 }
 
@@ -300,11 +389,10 @@ func (sc *srvConn) handle(ctx context.Context, w *respWriter, req *http.Request)
 // and counting the ones refused. It returns false when the connection is
 // done.
 func (sc *srvConn) readRequest(served int, lastPost bool) (*http.Request, bool) {
-	l := sc.s.l
-	cfg := &l.cfg
+	s := sc.s
 	if served > 0 {
 		// Idle between requests: shutdown may close the connection.
-		_ = sc.c.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		_ = sc.c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
 		sc.cr.read = 0
 		if _, err := sc.br.Peek(1); err != nil {
 			return nil, false
@@ -317,12 +405,16 @@ func (sc *srvConn) readRequest(served int, lastPost bool) (*http.Request, bool) 
 	if served == 0 || !headerBuffered(sc.br) {
 		// (A header block already in the buffer needs no more reads,
 		// and the idle deadline still bounds the connection.)
-		_ = sc.c.SetReadDeadline(t0.Add(cfg.ReadHeaderTimeout))
+		_ = sc.c.SetReadDeadline(t0.Add(s.ReadHeaderTimeout))
 	}
-	sc.cr.limited, sc.cr.remain, sc.cr.hit = true, int64(cfg.MaxHeaderBytes)+4096-int64(sc.br.Buffered()), false
 	if served == 0 {
 		sc.cr.read = 0
+		if s.HTTP2 && sc.h2Preface() {
+			sc.handOff()
+			return nil, false
+		}
 	}
+	sc.cr.limited, sc.cr.remain, sc.cr.hit = true, int64(s.MaxHeaderBytes)+4096-int64(sc.br.Buffered()), false
 	if lastPost {
 		// RFC 9112 §2.2: tolerate a CRLF an old client sent after a body.
 		if peek, _ := sc.br.Peek(2); len(peek) > 0 {
@@ -342,13 +434,14 @@ func (sc *srvConn) readRequest(served int, lastPost bool) (*http.Request, bool) 
 			sc.refuse(http.StatusRequestHeaderFieldsTooLarge, "header_too_large", "")
 		case strings.Contains(err.Error(), "unsupported transfer encoding"):
 			sc.refuse(http.StatusNotImplemented, "not_implemented", "Unsupported transfer encoding")
-		case errors.As(err, &ne) && ne.Timeout():
+		case errors.As(err, &ne) && ne.Timeout(),
+			s.ReadHeaderTimeout > 0 && time.Since(t0) >= s.ReadHeaderTimeout: // (a timeout may surface as a garbled line)
 			if sc.cr.read > 0 || sc.br.Buffered() > 0 {
 				sc.count("header_timeout", "closed a client connection that did not send its request headers in time")
 			} else if served == 0 {
 				// Connected and sent nothing (a pre-opened connection, or
 				// a slow client): counted, not worth a log line.
-				l.m.rejected.WithLabelValues("no_request").Inc()
+				s.reject("no_request")
 			}
 		case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), isReadError(err):
 			// The client hung up between requests.
@@ -378,7 +471,7 @@ func (sc *srvConn) readRequest(served int, lastPost bool) (*http.Request, bool) 
 	}
 	req.RemoteAddr = sc.remote
 	if req.Body != http.NoBody && req.Body != nil {
-		_ = sc.c.SetReadDeadline(t0.Add(cfg.ReadTimeout))
+		_ = sc.c.SetReadDeadline(t0.Add(s.ReadTimeout))
 		rb := &reqBody{r: req.Body, sc: sc}
 		rb.expect = hasExpect && req.ProtoAtLeast(1, 1) && req.ContentLength != 0
 		req.Body = rb
@@ -428,18 +521,17 @@ func (sc *srvConn) closeWriteAndWait() {
 }
 
 func (sc *srvConn) count(reason, msg string) {
-	l := sc.s.l
-	l.m.rejected.WithLabelValues(reason).Inc()
-	l.limit.Log("client_"+reason, msg, "reason", reason, "client", sc.remote)
+	sc.s.reject(reason)
+	sc.s.limit.Log("client_"+reason, msg, "reason", reason, "client", sc.remote)
 }
 
 // armWatch starts the watch for the client hanging up if the request is
-// still being served after watchAfter.
+// still being served after WatchAfter.
 func (sc *srvConn) armWatch() {
 	sc.watchMu.Lock()
 	sc.watching, sc.stopped = false, false
 	sc.watchMu.Unlock()
-	sc.timer.Reset(watchAfter)
+	sc.timer.Reset(WatchAfter)
 }
 
 // watch reads from the client while its request waits: an error means it
@@ -560,14 +652,6 @@ func (w *respWriter) reset(req *http.Request, closeAfter bool) {
 }
 
 func (w *respWriter) Header() http.Header { return w.h }
-
-// takeHeader makes h the response's header map (instead of copying a
-// target's headers into it).
-func (w *respWriter) takeHeader(h http.Header) {
-	if !w.wrote {
-		w.h = h
-	}
-}
 
 func (w *respWriter) WriteHeader(code int) {
 	if w.wrote {
@@ -738,3 +822,97 @@ var (
 	_ http.ResponseWriter = (*respWriter)(nil)
 	_ http.Flusher        = (*respWriter)(nil)
 )
+
+// Owned reports whether w is this package's response writer: the request
+// it answers was read by a Server and is read by nothing after the
+// handler returns, so a proxy may reuse it (its Header, URL and Body) as
+// the request it sends on.
+func Owned(w http.ResponseWriter) bool {
+	_, ok := w.(*respWriter)
+	return ok
+}
+
+// TakeHeader makes h the response's header map instead of copying h into
+// Header(), when w is this package's response writer with no header set
+// and nothing written yet; it reports whether it did.
+func TakeHeader(w http.ResponseWriter, h http.Header) bool {
+	rw, ok := w.(*respWriter)
+	if !ok || rw.wrote || len(rw.h) > 0 {
+		return false
+	}
+	rw.h = h
+	return true
+}
+
+// h2Preface reports whether the connection opens with the HTTP/2 client
+// preface, reading no further than the first byte that differs from it
+// (an HTTP/1 request may be shorter than the preface).
+func (sc *srvConn) h2Preface() bool {
+	const preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+	for n := 1; n <= len(preface); n++ {
+		b, err := sc.br.Peek(n)
+		if err != nil || b[n-1] != preface[n-1] {
+			return false
+		}
+	}
+	return true
+}
+
+// handOff gives the connection, with what was read of it, to the HTTP/2
+// server.
+func (sc *srvConn) handOff() {
+	buf, _ := sc.br.Peek(sc.br.Buffered())
+	c := &prefixConn{Conn: sc.c, r: io.MultiReader(bytes.NewReader(bytes.Clone(buf)), sc.c)}
+	_ = sc.c.SetReadDeadline(time.Time{})
+	sc.handedOff = sc.s.h2ln.deliver(c)
+}
+
+// prefixConn is a connection whose first bytes were already read.
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// connListener hands connections to the HTTP/2 server.
+type connListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newConnListener() *connListener {
+	return &connListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return h2cAddr{} }
+
+// deliver passes c to the server; false when it is shut down.
+func (l *connListener) deliver(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+type h2cAddr struct{}
+
+func (h2cAddr) Network() string { return "h2c" }
+func (h2cAddr) String() string  { return "h2c" }

@@ -1,4 +1,4 @@
-package lb
+package h1
 
 import (
 	"bufio"
@@ -13,42 +13,57 @@ import (
 	"time"
 )
 
-// upstream is the keep-alive connection pool to one target. Unlike
+// Pool is a keep-alive connection pool to one upstream address. Unlike
 // http.Transport it runs a request on the calling goroutine (no per
 // connection reader and writer goroutines to hand off to), which is most of
-// the proxy's cost at small responses.
-type upstream struct {
-	addr    string
-	dialer  *net.Dialer
-	timeout time.Duration // for the response headers
-	maxIdle int
+// a proxy's cost at small responses. Set its fields before the first
+// RoundTrip.
+type Pool struct {
+	// Addr is the upstream's host:port.
+	Addr string
+	// Dial connects to Addr, bounding the time it takes itself (default: a
+	// net.Dialer with a 30 s keep-alive and no timeout). Its errors are
+	// returned wrapped in a *ConnectError.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// HeaderTimeout bounds the wait for the response headers (0: none).
+	HeaderTimeout time.Duration
+	// MaxIdle is how many idle connections are kept (0: none).
+	MaxIdle int
+	// IdleTimeout closes connections idle longer than this (0: never). Set
+	// it below the upstream's own keep-alive timeout, so that the pool,
+	// not the upstream, closes idle connections.
+	IdleTimeout time.Duration
 
 	mu     sync.Mutex
 	idle   []*upConn
 	closed bool
 }
 
+// ConnectError marks a failure to connect: nothing of the request was sent.
+type ConnectError struct{ Err error }
+
+func (e *ConnectError) Error() string { return "connecting: " + e.Err.Error() }
+func (e *ConnectError) Unwrap() error { return e.Err }
+
 type upConn struct {
 	c     net.Conn
 	rc    syscall.RawConn
 	br    *bufio.Reader
 	bw    *bufio.Writer
-	abort func() // breaks off the exchange under way (the client went away)
+	abort func()    // breaks off the exchange under way (the client went away)
+	since time.Time // idle since
 }
 
-func (l *LB) newUpstream(addr string) *upstream {
-	return &upstream{addr: addr, timeout: l.cfg.UpstreamTimeout, maxIdle: l.cfg.MaxIdlePerTarget,
-		dialer: &net.Dialer{Timeout: l.cfg.ConnectTimeout, KeepAlive: 30 * time.Second}}
-}
+var defaultDialer = &net.Dialer{KeepAlive: 30 * time.Second}
 
 // get returns a pooled connection or a new one. A pooled one is checked
-// for being closed by the target only when the request cannot be sent
+// for being closed by the upstream only when the request cannot be sent
 // again: a replayable request that finds it dead is retried on a fresh
-// connection (roundTrip), which costs less over many requests than a
+// connection (RoundTrip), which costs less over many requests than a
 // system call each.
 //
 // The connection's read deadline is set to deadline (the check reads).
-func (u *upstream) get(ctx context.Context, replayable bool, deadline time.Time) (*upConn, bool, error) {
+func (u *Pool) get(ctx context.Context, replayable bool, deadline time.Time) (*upConn, bool, error) {
 	for {
 		u.mu.Lock()
 		n := len(u.idle)
@@ -60,15 +75,23 @@ func (u *upstream) get(ctx context.Context, replayable bool, deadline time.Time)
 		u.idle[n-1] = nil
 		u.idle = u.idle[:n-1]
 		u.mu.Unlock()
+		if u.IdleTimeout > 0 && time.Since(pc.since) > u.IdleTimeout {
+			pc.close()
+			continue
+		}
 		_ = pc.c.SetReadDeadline(deadline)
 		if pc.br.Buffered() == 0 && (replayable || pc.alive()) {
 			return pc, true, nil
 		}
 		pc.close()
 	}
-	c, err := u.dialer.DialContext(ctx, "tcp", u.addr)
+	dial := u.Dial
+	if dial == nil {
+		dial = defaultDialer.DialContext
+	}
+	c, err := dial(ctx, "tcp", u.Addr)
 	if err != nil {
-		return nil, false, &connectError{err: err}
+		return nil, false, &ConnectError{Err: err}
 	}
 	pc := &upConn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}
 	pc.abort = func() { _ = c.SetDeadline(longAgo) }
@@ -102,9 +125,12 @@ func (pc *upConn) alive() bool {
 
 func (pc *upConn) close() { _ = pc.c.Close() }
 
-func (u *upstream) put(pc *upConn) {
+func (u *Pool) put(pc *upConn) {
+	if u.IdleTimeout > 0 {
+		pc.since = time.Now()
+	}
 	u.mu.Lock()
-	if u.closed || len(u.idle) >= u.maxIdle {
+	if u.closed || len(u.idle) >= u.MaxIdle {
 		u.mu.Unlock()
 		pc.close()
 		return
@@ -113,9 +139,9 @@ func (u *upstream) put(pc *upConn) {
 	u.mu.Unlock()
 }
 
-// closeIdle closes the pooled connections; with forever, later returned
-// connections are closed too.
-func (u *upstream) closeIdle(forever bool) {
+// CloseIdle closes the pooled connections; with forever, connections
+// returned later are closed too.
+func (u *Pool) CloseIdle(forever bool) {
 	u.mu.Lock()
 	idle := u.idle
 	u.idle = nil
@@ -130,16 +156,27 @@ func (u *upstream) closeIdle(forever bool) {
 
 var longAgo = time.Unix(1, 0)
 
-// roundTrip sends req (with URL.Host and Host set) and reads the response
-// headers. The response body returns the connection to the pool once read
-// to its end, or closes it when closed early. A pooled connection that
-// turns out dead before any response byte is replaced by a fresh one when
-// req can be sent again (replayable).
-func (u *upstream) roundTrip(ctx context.Context, req *http.Request, replayable bool) (*http.Response, error) {
-	for {
+// RoundTrip sends req to Addr (its request line from req.URL, its Host
+// header from req.Host) and reads the response headers. The response body
+// returns the connection to the pool once read to its end, or closes it
+// when closed early. A pooled connection that turns out dead before any
+// response byte is replaced by a fresh one when req can be sent again
+// (replayable; a request with a body then needs GetBody).
+//
+// When ctx ends, the exchange (or the body's reading) is broken off and
+// the error is ctx's cause.
+func (u *Pool) RoundTrip(ctx context.Context, req *http.Request, replayable bool) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
 		var deadline time.Time
-		if u.timeout > 0 {
-			deadline = time.Now().Add(u.timeout)
+		if u.HeaderTimeout > 0 {
+			deadline = time.Now().Add(u.HeaderTimeout)
+		}
+		if attempt > 0 && req.Body != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			req.Body = body
 		}
 		pc, reused, err := u.get(ctx, replayable, deadline)
 		if err != nil {
@@ -150,12 +187,15 @@ func (u *upstream) roundTrip(ctx context.Context, req *http.Request, replayable 
 		if err != nil {
 			stop()
 			pc.close()
-			if reused && replayable && ctx.Err() == nil && errKind(err) == "reset" {
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			if reused && replayable && (req.Body == nil || req.GetBody != nil) && isReset(err) {
 				continue
 			}
 			return nil, err
 		}
-		if u.timeout > 0 && (resp.ContentLength < 0 || int64(pc.br.Buffered()) < resp.ContentLength) {
+		if u.HeaderTimeout > 0 && (resp.ContentLength < 0 || int64(pc.br.Buffered()) < resp.ContentLength) {
 			// The body is still to come, and may take longer than the
 			// headers were given. (One already buffered is read without
 			// touching the connection; the next request sets a deadline.)
@@ -163,7 +203,7 @@ func (u *upstream) roundTrip(ctx context.Context, req *http.Request, replayable 
 		}
 		// (Not reused per connection: the handler may still Close this
 		// body after the connection went back to the pool.)
-		resp.Body = &upBody{r: resp.Body, pc: pc, u: u, stop: stop, reuse: !resp.Close}
+		resp.Body = &upBody{r: resp.Body, pc: pc, u: u, ctx: ctx, stop: stop, reuse: !resp.Close}
 		return resp, nil
 	}
 }
@@ -230,7 +270,8 @@ func writeBodiless(bw *bufio.Writer, req *http.Request) {
 type upBody struct {
 	r     io.ReadCloser
 	pc    *upConn
-	u     *upstream
+	u     *Pool
+	ctx   context.Context
 	stop  func() bool
 	reuse bool
 	done  bool
@@ -243,6 +284,8 @@ func (b *upBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err == io.EOF {
 		b.finish(true)
+	} else if err != nil && b.ctx.Err() != nil {
+		err = context.Cause(b.ctx)
 	}
 	return n, err
 }
@@ -261,4 +304,12 @@ func (b *upBody) finish(complete bool) {
 		return
 	}
 	b.u.put(b.pc)
+}
+
+// isReset reports whether err is the connection breaking (closed or reset
+// by the peer) rather than a timeout or a malformed answer.
+func isReset(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed)
 }
