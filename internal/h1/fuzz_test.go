@@ -1,0 +1,86 @@
+package h1
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzServer sends arbitrary bytes to a server as one client connection.
+// Whatever the server writes back must be a sequence of well-formed
+// HTTP/1.1 responses, and the server must neither panic nor hang.
+//
+//	go test -fuzz FuzzServer ./internal/h1
+func FuzzServer(f *testing.F) {
+	for _, seed := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+		"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n1\r\na\r\n0\r\n\r\n",
+		"POST /p HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+		"GET / HTTP/1.0\r\n\r\n",
+		"HEAD /chunked HTTP/1.1\r\nHost: x\r\n\r\n",
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+		"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := &Server{
+		Handler:           http.HandlerFunc(echo),
+		MaxHeaderBytes:    4 << 10,
+		ReadHeaderTimeout: time.Second,
+		ReadTimeout:       time.Second,
+		IdleTimeout:       time.Second,
+	}
+	go func() { _ = s.Serve(ln) }()
+	f.Cleanup(func() { _ = s.Shutdown(time.Second) })
+
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		go func() {
+			_, _ = c.Write(in)
+			_ = c.(*net.TCPConn).CloseWrite()
+		}()
+		br := bufio.NewReader(c)
+		for {
+			if _, err := br.Peek(1); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Fatalf("server still holds the connection after 5s (input %q)", in)
+				}
+				return // EOF or reset: the server closed the connection
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("malformed answer to %q: %v", in, err)
+			}
+			if resp.StatusCode < 100 || resp.StatusCode > 599 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			// A body cut by the server closing (a panic) is allowed; a
+			// response the client cannot find the end of is not.
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) &&
+				!strings.Contains(err.Error(), "connection reset") {
+				t.Fatalf("reading a body for %q: %v", in, err)
+			}
+			resp.Body.Close()
+		}
+	})
+}

@@ -1,0 +1,192 @@
+package h1
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// upstreamServer is an httptest server that counts the connections it
+// accepted.
+type upstreamServer struct {
+	*httptest.Server
+	conns atomic.Int64
+}
+
+func newUpstream(t *testing.T, h http.HandlerFunc) *upstreamServer {
+	t.Helper()
+	u := &upstreamServer{}
+	u.Server = httptest.NewUnstartedServer(h)
+	u.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			u.conns.Add(1)
+		}
+	}
+	u.Start()
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstreamServer) addr() string { return u.Listener.Addr().String() }
+
+func get(t *testing.T, p *Pool, ctx context.Context, path string, replayable bool) (string, error) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.Addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := p.RoundTrip(ctx, req, replayable)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func TestPoolReusesConnections(t *testing.T) {
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = io.WriteString(w, r.Method+" "+r.URL.RequestURI()+" "+r.Host+" "+string(b))
+	})
+	p := &Pool{Addr: u.addr(), MaxIdle: 4}
+	defer p.CloseIdle(true)
+	for i := range 10 {
+		got, err := get(t, p, context.Background(), "/q?i=1", i%2 == 0)
+		if err != nil || got != "GET /q?i=1 "+u.addr()+" " {
+			t.Fatalf("request %d: %q, %v", i, got, err)
+		}
+	}
+	// A body goes through Request.Write.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+u.addr()+"/post", strings.NewReader("payload"))
+	req.Host = "shop.example"
+	resp, err := p.RoundTrip(context.Background(), req, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "POST /post shop.example payload" {
+		t.Fatalf("POST: got %q", b)
+	}
+	if n := u.conns.Load(); n != 1 {
+		t.Fatalf("11 sequential requests used %d connections, want 1", n)
+	}
+}
+
+// TestPoolReplacesDeadConnection: a pooled connection the upstream closed
+// is replaced, for replayable requests after the failed write and for the
+// others before it.
+func TestPoolReplacesDeadConnection(t *testing.T) {
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	p := &Pool{Addr: u.addr(), MaxIdle: 4}
+	defer p.CloseIdle(true)
+	for i, replayable := range []bool{true, false} {
+		if got, err := get(t, p, context.Background(), "/", replayable); err != nil || got != "ok" {
+			t.Fatalf("first request: %q, %v", got, err)
+		}
+		u.CloseClientConnections() // the pooled connection dies under the pool
+		if got, err := get(t, p, context.Background(), "/", replayable); err != nil || got != "ok" {
+			t.Fatalf("replayable %v: after the upstream closed the pooled connection: %q, %v", replayable, got, err)
+		}
+		if n := u.conns.Load(); n != int64(i+2) { // the first request of a round reuses the last one's
+			t.Fatalf("connections: %d, want %d", n, i+2)
+		}
+	}
+}
+
+// TestPoolCancel: ending the context breaks off the wait for the answer,
+// and the error is the context's cause.
+func TestPoolCancel(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	p := &Pool{Addr: u.addr(), MaxIdle: 4}
+	defer p.CloseIdle(true)
+	ejected := errors.New("ejected")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go func() {
+		time.Sleep(50 * time.Millisecond) // the request is on its way
+		cancel(ejected)
+	}()
+	start := time.Now()
+	_, err := get(t, p, ctx, "/", true)
+	if !errors.Is(err, ejected) {
+		t.Fatalf("got %v, want the cause", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("cancel took %v", el)
+	}
+}
+
+func TestPoolHeaderTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	p := &Pool{Addr: u.addr(), HeaderTimeout: 100 * time.Millisecond}
+	_, err := get(t, p, context.Background(), "/", true)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("got %v, want a timeout", err)
+	}
+}
+
+func TestPoolConnectError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := &Pool{Addr: addr}
+	_, err = get(t, p, context.Background(), "/", true)
+	var ce *ConnectError
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v, want a *ConnectError", err)
+	}
+}
+
+// TestPoolBodyDecidesReuse: a body read to its end gives the connection
+// back; one closed early closes it; IdleTimeout retires old ones.
+func TestPoolBodyDecidesReuse(t *testing.T) {
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, strings.Repeat("x", 100<<10))
+	})
+	p := &Pool{Addr: u.addr(), MaxIdle: 4, IdleTimeout: time.Hour}
+	defer p.CloseIdle(true)
+	if _, err := get(t, p, context.Background(), "/", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(t, p, context.Background(), "/", true); err != nil {
+		t.Fatal(err)
+	}
+	if n := u.conns.Load(); n != 1 {
+		t.Fatalf("read bodies: %d connections, want 1", n)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+u.addr()+"/", nil)
+	resp, err := p.RoundTrip(context.Background(), req, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // unread: the connection cannot be reused
+	if _, err := get(t, p, context.Background(), "/", true); err != nil {
+		t.Fatal(err)
+	}
+	if n := u.conns.Load(); n != 2 {
+		t.Fatalf("after a body closed unread: %d connections, want 2", n)
+	}
+	p.IdleTimeout = time.Nanosecond
+	if _, err := get(t, p, context.Background(), "/", true); err != nil {
+		t.Fatal(err)
+	}
+	if n := u.conns.Load(); n != 3 {
+		t.Fatalf("after the idle timeout: %d connections, want 3", n)
+	}
+}
