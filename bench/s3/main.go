@@ -27,6 +27,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +40,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 	"github.com/meridian-platform/meridian/internal/awsapi"
 	"github.com/meridian-platform/meridian/internal/iam"
 	"github.com/meridian-platform/meridian/internal/pki"
@@ -62,6 +65,7 @@ type options struct {
 	skipGB                    bool
 	childNode, childBaseline  string
 	config, baselineDir, addr string
+	only, cpuprofile          string
 }
 
 func run(ctx context.Context, args []string) error {
@@ -74,12 +78,29 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.lagObjects, "lag-objects", 50, "1 MB objects written to measure replication lag")
 	fs.Int64Var(&o.gb, "big", 1<<30, "size of the big object of the RSS step")
 	fs.BoolVar(&o.skipGB, "skip-gb", false, "skip the big-object RSS step")
+	fs.StringVar(&o.only, "only", "", "run only these throughput steps, e.g. \"PUT-64KB,GET-64KB\" (default: all)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write each node's and the baseline's CPU profile (whole run) into this directory")
 	fs.StringVar(&o.childNode, "child-node", "", "internal: run this region node of -config")
 	fs.StringVar(&o.config, "config", "", "internal: topology file of -child-node")
 	fs.StringVar(&o.childBaseline, "child-baseline", "", "internal: run the baseline server on this address")
 	fs.StringVar(&o.baselineDir, "baseline-dir", "", "internal: the baseline server's directory")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.cpuprofile != "" && (o.childNode != "" || o.childBaseline != "") {
+		name := o.childNode
+		if name == "" {
+			name = "baseline"
+		}
+		f, err := os.Create(filepath.Join(o.cpuprofile, name+".cpu"))
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	switch {
 	case o.childNode != "":
@@ -267,6 +288,17 @@ func bench(ctx context.Context, o options) error {
 	if err := os.WriteFile(cfg, raw, 0o600); err != nil {
 		return err
 	}
+	var prof []string
+	if o.cpuprofile != "" {
+		abs, err := filepath.Abs(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(abs, 0o700); err != nil {
+			return err
+		}
+		prof = []string{"-cpuprofile", abs}
+	}
 	nodes := map[string]*proc{}
 	defer func() {
 		for _, p := range nodes {
@@ -274,7 +306,7 @@ func bench(ctx context.Context, o options) error {
 		}
 	}()
 	for _, ref := range topo.Nodes() {
-		p, err := start(ctx, ref.Region, "-child-node", ref.Node.Name, "-config", cfg)
+		p, err := start(ctx, ref.Region, append([]string{"-child-node", ref.Node.Name, "-config", cfg}, prof...)...)
 		if err != nil {
 			return err
 		}
@@ -285,7 +317,7 @@ func bench(ctx context.Context, o options) error {
 		return err
 	}
 	baseAddr := o.hosts + ".9:4599"
-	base, err := start(ctx, "baseline", "-child-baseline", baseAddr, "-baseline-dir", baseDir)
+	base, err := start(ctx, "baseline", append([]string{"-child-baseline", baseAddr, "-baseline-dir", baseDir}, prof...)...)
 	if err != nil {
 		return err
 	}
@@ -322,7 +354,15 @@ func bench(ctx context.Context, o options) error {
 	var rows []row
 	plain := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	ps := s3.NewPresignClient(east)
+	want := func(op string, size int) bool {
+		return o.only == "" || slices.Contains(strings.Split(o.only, ","), op+"-"+strings.ReplaceAll(human(size), " ", ""))
+	}
+	basePids := []int{base.cmd.Process.Pid}
+	nodePids := []int{nodes["us-east"].cmd.Process.Pid, nodes["eu-west"].cmd.Process.Pid}
 	for _, size := range []int{64 << 10, 8 << 20} {
+		if !want("PUT", size) && !want("GET", size) {
+			continue
+		}
 		data := payload(size)
 		// Presigned URLs (unsigned payload) let a plain HTTP client talk S3,
 		// which separates the server's cost from the SDK's.
@@ -346,19 +386,29 @@ func bench(ctx context.Context, o options) error {
 			}
 		}
 		for _, op := range []string{"PUT", "GET"} {
+			if !want(op, size) {
+				continue
+			}
 			method := map[string]string{"PUT": http.MethodPut, "GET": http.MethodGet}[op]
 			urls := putURLs
 			if op == "GET" {
 				urls = getURLs
 			}
-			b := measure(ctx, o.duration, o.concurrency, func(i int) error {
+			b := measure(ctx, o.duration, o.concurrency, basePids, func(i int) error {
 				return urlOp(ctx, plain, method, fmt.Sprintf("http://%s/obj-%d-%d", baseAddr, size, i), data)
 			})
-			p := measure(ctx, o.duration, o.concurrency, func(i int) error { return urlOp(ctx, plain, method, urls[i], data) })
-			m := measure(ctx, o.duration, o.concurrency, func(i int) error { return s3Op(ctx, east, op, i, data) })
+			p := measure(ctx, o.duration, o.concurrency, nodePids, func(i int) error { return urlOp(ctx, plain, method, urls[i], data) })
+			if p.drain, err = settle(ctx, east, size); err != nil {
+				return err
+			}
+			m := measure(ctx, o.duration, o.concurrency, nodePids, func(i int) error { return s3Op(ctx, east, op, i, data) })
+			if m.drain, err = settle(ctx, east, size); err != nil {
+				return err
+			}
 			rows = append(rows, row{op: op, size: size, base: b, presigned: p, meridian: m})
 		}
 	}
+	load := procs.Loadavg()
 	lag, err := replicationLag(ctx, east, o.lagObjects)
 	if err != nil {
 		return fmt.Errorf("replication lag: %w", err)
@@ -370,7 +420,7 @@ func bench(ctx context.Context, o options) error {
 			return fmt.Errorf("big object: %w", err)
 		}
 	}
-	printTable(rows, lag, big, o)
+	printTable(rows, lag, big, o, load)
 	return nil
 }
 
@@ -406,12 +456,30 @@ type result struct {
 	secs float64
 	errs int
 	err  error
+	// cpu is the CPU time of the servers measured (the baseline, or both
+	// region nodes) during the step; busy the whole machine's.
+	cpu, busy time.Duration
+	// drain is how long replication to eu-west took to catch up after the
+	// step, before the next one started.
+	drain time.Duration
+}
+
+// cpuPerOp is the servers' CPU time per operation, in ms.
+func (r result) cpuPerOp() float64 {
+	return float64(r.cpu.Microseconds()) / 1000 / float64(max(r.ops, 1))
 }
 
 func (r result) opsPerSec() float64 { return float64(r.ops) / r.secs }
 
 // measure runs op from n goroutines for d and counts completions.
-func measure(ctx context.Context, d time.Duration, n int, op func(i int) error) result {
+func measure(ctx context.Context, d time.Duration, n int, pids []int, op func(i int) error) result {
+	cpu := func() (t time.Duration) {
+		for _, p := range pids {
+			t += procs.CPUTime(p, false).Total()
+		}
+		return t
+	}
+	cpu0, busy0 := cpu(), procs.CPUsBusy(nil)
 	var ops, errs atomic.Int64
 	var first atomic.Value
 	var seq atomic.Int64
@@ -431,7 +499,7 @@ func measure(ctx context.Context, d time.Duration, n int, op func(i int) error) 
 		})
 	}
 	wg.Wait()
-	r := result{ops: int(ops.Load()), errs: int(errs.Load()), secs: time.Since(start).Seconds()}
+	r := result{ops: int(ops.Load()), errs: int(errs.Load()), secs: time.Since(start).Seconds(), cpu: cpu() - cpu0, busy: procs.CPUsBusy(nil) - busy0}
 	if e, ok := first.Load().(error); ok {
 		r.err = e
 	}
@@ -439,6 +507,31 @@ func measure(ctx context.Context, d time.Duration, n int, op func(i int) error) 
 }
 
 const keysPerSize = 64
+
+// settle waits until every object of a size written in us-east has
+// replicated (each key's current version is COMPLETED), so a step's
+// replication backlog does not run during the next step, and returns how
+// long that took.
+func settle(ctx context.Context, east *s3.Client, size int) (time.Duration, error) {
+	start := time.Now()
+	for i := range keysPerSize {
+		key := fmt.Sprintf("obj-%d-%d", size, i)
+		for {
+			h, err := east.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("bench"), Key: aws.String(key)})
+			if err != nil {
+				return 0, err
+			}
+			if h.ReplicationStatus == "COMPLETED" {
+				break
+			}
+			if time.Since(start) > 2*time.Minute {
+				return 0, fmt.Errorf("%s not replicated within 2 minutes (status %s)", key, h.ReplicationStatus)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return time.Since(start), nil
+}
 
 // urlOp PUTs data to, or GETs and checks the length of, a URL.
 func urlOp(ctx context.Context, c *http.Client, method, url string, data []byte) error {
@@ -622,8 +715,8 @@ func human(n int) string {
 	return fmt.Sprintf("%d KB", n>>10)
 }
 
-func printTable(rows []row, lag []time.Duration, big *bigResult, o options) {
-	fmt.Printf("S3 throughput, %d clients, %s per step (baseline: plain net/http, temp file + fsync + rename, same disk)\n", o.concurrency, o.duration)
+func printTable(rows []row, lag []time.Duration, big *bigResult, o options, load string) {
+	fmt.Printf("S3 throughput, %d clients, %s per step (baseline: plain net/http, temp file + fsync + rename, same disk); load average after: %s\n", o.concurrency, o.duration, load)
 	fmt.Printf("%-4s %-6s %11s %11s %11s %11s %11s %11s\n", "op", "size", "base ops/s", "base MB/s", "url ops/s", "url/base", "sdk ops/s", "sdk/base")
 	for _, r := range rows {
 		fmt.Printf("%-4s %-6s %11.0f %11.1f %11.0f %11.2f %11.0f %11.2f", r.op, human(r.size), r.base.opsPerSec(), float64(r.base.ops*r.size)/r.base.secs/(1<<20),
@@ -637,8 +730,18 @@ func printTable(rows []row, lag []time.Duration, big *bigResult, o options) {
 	}
 	fmt.Println("url: S3 through presigned URLs and a plain HTTP client (server cost); sdk: aws-sdk-go-v2 with its default checksums and payload signing")
 	fmt.Println("each S3 PUT is also copied to eu-west, on the same disk and CPUs, during the PUT steps; the baseline keeps one copy")
-	fmt.Printf("replication lag, 1 MB objects us-east→eu-west, ack → COMPLETED at the source (n=%d): p50 %s  p99 %s  max %s\n",
-		len(lag), quantile(lag, 0.5).Round(time.Millisecond), quantile(lag, 0.99).Round(time.Millisecond), quantile(lag, 1).Round(time.Millisecond))
+	ncpu := float64(runtime.NumCPU())
+	fmt.Printf("\nserver CPU ms per op (baseline process; both region nodes), machine CPU busy %% (of %.0f CPUs), replication catch-up after the step\n", ncpu)
+	fmt.Printf("%-4s %-6s %9s %9s %9s %7s %7s %7s %9s %9s\n", "op", "size", "base cpu", "url cpu", "sdk cpu", "base %", "url %", "sdk %", "url drain", "sdk drain")
+	busy := func(r result) float64 { return 100 * r.busy.Seconds() / r.secs / ncpu }
+	for _, r := range rows {
+		fmt.Printf("%-4s %-6s %9.2f %9.2f %9.2f %7.0f %7.0f %7.0f %9s %9s\n", r.op, human(r.size), r.base.cpuPerOp(), r.presigned.cpuPerOp(), r.meridian.cpuPerOp(),
+			busy(r.base), busy(r.presigned), busy(r.meridian), r.presigned.drain.Round(time.Millisecond), r.meridian.drain.Round(time.Millisecond))
+	}
+	if len(lag) > 0 {
+		fmt.Printf("\nreplication lag, 1 MB objects us-east→eu-west, ack → COMPLETED at the source (n=%d): p50 %s  p99 %s  max %s\n",
+			len(lag), quantile(lag, 0.5).Round(time.Millisecond), quantile(lag, 0.99).Round(time.Millisecond), quantile(lag, 1).Round(time.Millisecond))
+	}
 	if big != nil {
 		fmt.Printf("big object %d MB: PUT %.1f s (%.0f MB/s), GET %.1f s (%.0f MB/s), checksum ok %v, replicated in %.1f s more\n",
 			big.size>>20, big.putSecs, float64(big.size)/big.putSecs/(1<<20), big.getSecs, float64(big.size)/big.getSecs/(1<<20), big.sumOK, big.replicated)
