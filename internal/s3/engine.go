@@ -119,6 +119,7 @@ type Engine struct {
 	retries  map[string]*retry
 	kick     chan struct{}
 	locks    uploadLocks
+	buffers  sync.Pool // of *[copyBuffer]byte
 }
 
 var _ store.Indexer = (*Engine)(nil)

@@ -206,7 +206,7 @@ func (e *Engine) receive(b Body, limit int64) (*received, error) {
 			discard(tmp)
 		}
 	}()
-	n, err := copyStream(io.MultiWriter(tmp, d), io.LimitReader(b.R, limit+1))
+	n, err := e.copyStream(io.MultiWriter(tmp, d), io.LimitReader(b.R, limit+1))
 	if err != nil {
 		return nil, readErr(err)
 	}
@@ -515,10 +515,7 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 			_ = f.Close()
 			return nil, err
 		}
-		return struct {
-			io.Reader
-			io.Closer
-		}{io.LimitReader(f, n), f}, nil
+		return &fileRange{LimitedReader: io.LimitedReader{R: f, N: n}, f: f}, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -531,6 +528,18 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 	o.e.m.proxied.Inc()
 	return o.e.fetchRange(ctx, o.Version, off, n)
 }
+
+// fileRange is a range of a local file.
+type fileRange struct {
+	io.LimitedReader
+	f *os.File
+}
+
+func (r *fileRange) Close() error { return r.f.Close() }
+
+// Direct returns the range as the *io.LimitedReader of an *os.File that
+// net/http's response writer sends with sendfile(2).
+func (r *fileRange) Direct() io.Reader { return &r.LimitedReader }
 
 // DeleteResult says what a DeleteObject did.
 type DeleteResult struct {

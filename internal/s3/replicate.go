@@ -387,7 +387,8 @@ func (e *Engine) downloadFrom(ctx context.Context, base string, v *Version) erro
 		return err
 	}
 	cr := &crcReader{r: io.LimitReader(resp.Body, v.Size+1), crc: crc64.New(nvme)}
-	if _, err := copyStream(tmp, cr); err != nil {
+	// Hide tmp's ReadFrom, which would copy through a fresh 32 KB buffer.
+	if _, err := e.copyStream(struct{ io.Writer }{tmp}, cr); err != nil {
 		discard(tmp)
 		return fmt.Errorf("fetching version %s from %s: %w", v.ID, base, err)
 	}

@@ -332,7 +332,11 @@ func (h *Handler) getObject(q *request) error {
 	}
 	defer func() { _ = r.Close() }()
 	q.w.WriteHeader(status)
-	if _, err := io.CopyBuffer(q.w, r, make([]byte, 256<<10)); err != nil {
+	var src io.Reader = r
+	if d, ok := r.(interface{ Direct() io.Reader }); ok {
+		src = d.Direct() // a local file: sendfile
+	}
+	if _, err := io.Copy(q.w, src); err != nil {
 		h.log.Debug("object read ended early", "request_id", q.id, "key", q.key, "err", err)
 	}
 	return nil
@@ -371,7 +375,7 @@ func (h *Handler) serveInternal(q *request, id string) error {
 	q.w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 	q.w.WriteHeader(status)
 	if q.r.Method != http.MethodHead {
-		_, _ = io.CopyBuffer(q.w, io.LimitReader(f, n), make([]byte, 256<<10))
+		_, _ = io.Copy(q.w, io.LimitReader(f, n)) // sendfile
 	}
 	return nil
 }
