@@ -285,6 +285,59 @@ func TestCorruptReplicaIsRefused(t *testing.T) {
 	}
 }
 
+// TestRecordingAReplicaClearsPending: the batch that records this region's
+// copy of a version clears its pending entry, if this node has the bytes;
+// a record made by another node of the region leaves this node's entry.
+func TestRecordingAReplicaClearsPending(t *testing.T) {
+	f := newFixture(t, Config{Regions: []string{"eu-west", "us-east"}})
+	ctx := ctxT(t)
+	if err := f.e.CreateBucket(ctx, "rep"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := f.e.Bucket("rep")
+	record := func(v *Version) {
+		t.Helper()
+		if _, err := f.st.Apply(ctx, store.Mutation{Key: objectKey(b.ID, v.ID), SetAdd: []store.SetOp{{Field: replicasField, Elems: [][]byte{replicaElem(v.ID, "us-east", false)}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := func() int {
+		t.Helper()
+		n, err := f.e.Pending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var vs []*Version
+	for _, id := range []string{"fetchedhere1", "fetchedelsewhere1"} {
+		v := &Version{ID: id, VersionID: nullVersion, Origin: "eu-west", Size: 1, CRC: "0", Replicate: []string{"us-east"}}
+		if _, err := f.st.Apply(ctx, store.Mutation{Key: objectKey(b.ID, id), SetAdd: []store.SetOp{{Field: versionsField, Elems: [][]byte{v.encode()}}}}); err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	if got := pending(); got != 2 {
+		t.Fatalf("pending %d, want 2", got)
+	}
+	// This node fetched the first version's bytes and records them.
+	if err := os.MkdirAll(filepath.Dir(f.e.files.object(vs[0].ID)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.e.files.object(vs[0].ID), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	record(vs[0])
+	if got := pending(); got != 1 {
+		t.Fatalf("after recording the fetched version: pending %d, want 1", got)
+	}
+	// Another node of us-east recorded the second; this one lacks the bytes.
+	record(vs[1])
+	if got := pending(); got != 1 {
+		t.Fatalf("after another node's record: pending %d, want 1", got)
+	}
+}
+
 // TestReadBeforeReplicationIsProxied reads a version whose bytes have not
 // been copied here: the read streams them from the origin, ranges included.
 func TestReadBeforeReplicationIsProxied(t *testing.T) {

@@ -71,7 +71,8 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 		return
 	}
 	region := e.cfg.Region
-	vs := versionsIn(cur, region)
+	all, live := allVersions(cur)
+	vs := visible(all, live, region)
 	lk := listKey(bid, string(k.Hash))
 	if len(vs) == 0 {
 		w.Delete(lk)
@@ -84,16 +85,13 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 	}
 	oldEff := map[string]bool{}
 	full := old == nil
-	if !full {
-		for _, v := range versionsIn(old, region) {
-			oldEff[v.ID] = true
-		}
-	}
-	all, live := allVersions(cur)
 	var seen map[string]bool
 	if !full {
 		var before []*Version
 		before, seen = allVersions(old)
+		for _, v := range visible(before, seen, region) {
+			oldEff[v.ID] = true
+		}
 		// A base version replaced by a later whole-item write is gone from
 		// the state altogether: drop its entries and collect its file.
 		for _, v := range before {
@@ -109,13 +107,27 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 	}
 	ref := refOf(k)
 	woke := false
+	// Versions this node just recorded a replica of (fetch's Apply): their
+	// pending entries go in the same batch.
+	var recorded map[string]bool
+	if !full && len(vs) > 0 {
+		now, before := heldIn(cur, region), heldIn(old, region)
+		for id := range now {
+			if !before[id] {
+				if recorded == nil {
+					recorded = map[string]bool{}
+				}
+				recorded[id] = true
+			}
+		}
+	}
 	for _, v := range all {
 		if _, ok := seen[v.ID]; !ok {
 			w.Set(versionKey(v.ID), ref)
 		}
 		switch {
 		case curEff[v.ID]:
-			if v.DeleteMarker || v.Origin == region || !(full || !oldEff[v.ID]) {
+			if v.DeleteMarker || v.Origin == region || !(full || !oldEff[v.ID] || recorded[v.ID]) {
 				continue
 			}
 			if e.files.exists(v.ID) {

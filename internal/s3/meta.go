@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -187,6 +188,11 @@ func sortVersions(vs []*Version) {
 // regions) only the newest counts; the others are shadowed and left out.
 func versionsIn(st *store.State, region string) []*Version {
 	all, live := allVersions(st)
+	return visible(all, live, region)
+}
+
+// visible is versionsIn of a state already decoded by allVersions.
+func visible(all []*Version, live map[string]bool, region string) []*Version {
 	var out []*Version
 	seenNull := false
 	for _, v := range all {
@@ -226,6 +232,29 @@ func replicaState(st *store.State, id string) (done, failed map[string]bool) {
 		}
 	}
 	return done, failed
+}
+
+// heldIn returns the ids of the versions of st whose bytes region recorded
+// (live, not failed, replica records).
+func heldIn(st *store.State, region string) map[string]bool {
+	if st == nil || len(st.Sets[replicasField]) == 0 {
+		return nil
+	}
+	var out map[string]bool
+	for elem, el := range st.Sets[replicasField] {
+		id, r, ok := strings.Cut(elem, "\x00")
+		if !ok || r != region {
+			continue
+		}
+		if _, live := liveTag(el); !live {
+			continue
+		}
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[id] = true
+	}
+	return out
 }
 
 // Replication statuses (x-amz-replication-status).
@@ -271,8 +300,14 @@ func replicaElem(id, region string, failed bool) []byte {
 	return []byte(s)
 }
 
-// v0ID extracts the id of an encoded version cheaply enough for a lookup.
+// v0ID extracts the id of an encoded version cheaply enough for a lookup:
+// encode writes it first.
 func v0ID(doc []byte) string {
+	if rest, ok := bytes.CutPrefix(doc, []byte(`{"i":"`)); ok {
+		if i := bytes.IndexByte(rest, '"'); i >= 0 && bytes.IndexByte(rest[:i], '\\') < 0 {
+			return string(rest[:i])
+		}
+	}
 	var v struct {
 		ID string `json:"i"`
 	}

@@ -129,15 +129,23 @@ func (e *Engine) collect(ctx context.Context) {
 		}
 		return len(items) < 1000
 	})
+	// Remove the files, then drop their entries in one batch (a crash in
+	// between leaves entries whose files are gone; the next pass drops them).
+	var refs []store.Key
+	seen := map[string]bool{}
 	for _, it := range items {
 		if err := removeIfExists(e.files.object(it.id)); err != nil {
 			e.log.Warn("removing a dead version's file", "id", it.id, "err", err)
 			continue
 		}
 		e.m.collected.Inc()
-		if err := e.st.Reindex(ctx, []store.Key{it.ref}); err != nil {
-			return
+		if r := it.ref.Space + "\x00" + string(it.ref.Hash); !seen[r] {
+			seen[r] = true
+			refs = append(refs, it.ref)
 		}
+	}
+	if len(refs) > 0 {
+		_ = e.st.Reindex(ctx, refs)
 	}
 }
 
@@ -260,13 +268,13 @@ func (e *Engine) fetch(ctx context.Context, v *Version, ref store.Key, st *store
 	e.mu.Lock()
 	delete(e.retries, v.ID)
 	e.mu.Unlock()
-	// Record the replica (the origin computes COMPLETED from it), then clear
-	// the pending entry; a crash in between leaves the entry, and the next
-	// pass finds the file and records again.
+	// Record the replica (the origin computes COMPLETED from it); the
+	// indexer clears the pending entry in the same batch. If the region had
+	// recorded it already (another node of this region, or this one before
+	// a crash), only the pending entry is left to clear.
 	if done, _ := replicaState(st, v.ID); !done[e.cfg.Region] {
-		if _, err := e.st.Apply(ctx, store.Mutation{Key: ref, SetAdd: []store.SetOp{{Field: replicasField, Elems: [][]byte{replicaElem(v.ID, e.cfg.Region, false)}}}}); err != nil {
-			return err
-		}
+		_, err := e.st.Apply(ctx, store.Mutation{Key: ref, SetAdd: []store.SetOp{{Field: replicasField, Elems: [][]byte{replicaElem(v.ID, e.cfg.Region, false)}}}})
+		return err
 	}
 	return e.st.Reindex(ctx, []store.Key{ref})
 }
