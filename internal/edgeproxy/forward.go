@@ -31,7 +31,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	set := p.set.Load()
 	affinity := p.affinityOf(r)
 	retryable := isIdempotent(r.Method) || r.Header.Get("Idempotency-Key") != ""
-	out, body, err := p.outgoing(r, retryable)
+	out, body, err := p.outgoing(r, retryable, h1.Owned(w))
 	if err != nil {
 		p.reject(w, "bad_body", http.StatusBadRequest, "could not read the request body")
 		return
@@ -41,6 +41,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pl := p.choose(set, affinity)
 	p.notePrimary(pl)
 
+	var cancelBuf [4]context.CancelCauseFunc
+	cancels := cancelBuf[:0]
+	defer func() {
+		for _, c := range cancels {
+			c(nil)
+		}
+	}()
 	var last *failure
 	var saved *failure // the last gateway failure answer, for when no region does better
 	for i, rg := range pl.order {
@@ -54,18 +61,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"region", last.r.cfg.ID, "next", rg.cfg.ID, "failure", last.kind, "err", last.errText())
 		}
 		start := p.cfg.Now()
-		req := attemptRequest(out, rg, body)
+		body.attach(out)
+		ctx := r.Context()
 		var cancel context.CancelCauseFunc
 		if retryable {
 			// An ejection of the region aborts the attempt, which then
 			// goes to the next region (see outlier.attempts).
-			var ctx context.Context
-			ctx, cancel = context.WithCancelCause(r.Context())
-			defer cancel(nil) // after the response is relayed
-			req = req.WithContext(ctx)
+			ctx, cancel = context.WithCancelCause(ctx)
+			cancels = append(cancels, cancel) // called after the response is relayed
 			rg.out.track(&cancel)
 		}
-		resp, err := rg.up.RoundTrip(req.Context(), req, retryable && body.replay)
+		resp, err := rg.up.RoundTrip(ctx, out, retryable && body.replay)
 		if cancel != nil {
 			rg.out.untrack(&cancel)
 		}
@@ -82,7 +88,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			kind := errKind(err)
-			if cancel != nil && errors.Is(context.Cause(req.Context()), errEjected) {
+			if cancel != nil && errors.Is(context.Cause(ctx), errEjected) {
 				kind = "ejected"
 			}
 			p.m.failures.WithLabelValues(rg.cfg.ID, kind).Inc()
@@ -211,9 +217,10 @@ func (p *Proxy) notePrimary(pl plan) {
 	}
 	old := p.primary.Load()
 	if old != nil && *old == id {
-		return
+		return // (before any allocation: this runs on every request)
 	}
-	if !p.primary.CompareAndSwap(old, &id) {
+	nid := id
+	if !p.primary.CompareAndSwap(old, &nid) {
 		return
 	}
 	prev := ""
@@ -337,12 +344,20 @@ func (b *trackedBody) clientErr() error {
 	return b.err
 }
 
-// outgoing builds the request sent to regions from the client's request,
-// reading the body into memory when the request may be resent and the body
-// fits in MaxRetryBody.
-func (p *Proxy) outgoing(r *http.Request, retryable bool) (*http.Request, *reqBody, error) {
-	out := new(http.Request)
-	*out = *r
+// outgoing builds the request sent to regions from the client's request (r
+// itself when own: internal/h1's server read it and nothing reads it after
+// the handler), reading the body into memory when the request may be
+// resent and the body fits in MaxRetryBody. The request's URL gives only
+// the request line: each region's pool connects to its own address.
+func (p *Proxy) outgoing(r *http.Request, retryable, own bool) (*http.Request, *reqBody, error) {
+	out := r
+	if !own {
+		out = new(http.Request)
+		*out = *r
+		if te := r.TransferEncoding; len(te) > 0 {
+			out.TransferEncoding = append([]string(nil), te...)
+		}
+	}
 	out.RequestURI = ""
 	out.Close = false
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
@@ -374,8 +389,6 @@ func (p *Proxy) outgoing(r *http.Request, retryable bool) (*http.Request, *reqBo
 		out.ContentLength = int64(len(body.buf))
 		out.TransferEncoding = nil
 		delete(h, "Expect") // the body is here: no need to ask the region first
-	} else if te := r.TransferEncoding; len(te) > 0 {
-		out.TransferEncoding = append([]string(nil), te...)
 	}
 
 	client, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -385,15 +398,20 @@ func (p *Proxy) outgoing(r *http.Request, retryable bool) (*http.Request, *reqBo
 	if prior := h["X-Forwarded-For"]; len(prior) > 0 {
 		client = strings.Join(prior, ", ") + ", " + client
 	}
-	h["X-Forwarded-For"] = []string{client}
 	proto := "http"
 	if r.TLS != nil {
 		proto = "https"
 	}
-	h["X-Forwarded-Proto"] = []string{proto}
-	h["X-Forwarded-Host"] = []string{r.Host}
+	// One backing array for the added values (each slice capped at its
+	// one element, so an append elsewhere copies rather than overwrites).
+	vals := make([]string, 4)
+	vals[0], vals[1], vals[2] = client, proto, r.Host
+	h["X-Forwarded-For"] = vals[0:1:1]
+	h["X-Forwarded-Proto"] = vals[1:2:2]
+	h["X-Forwarded-Host"] = vals[2:3:3]
 	if tp := h["Traceparent"]; len(tp) != 1 || !traceparent.Valid(tp[0]) {
-		h["Traceparent"] = []string{traceparent.New()}
+		vals[3] = traceparent.New()
+		h["Traceparent"] = vals[3:4:4]
 		delete(h, "Tracestate") // state belongs to the trace being replaced
 	}
 	if _, ok := h["User-Agent"]; !ok {
@@ -402,34 +420,28 @@ func (p *Proxy) outgoing(r *http.Request, retryable bool) (*http.Request, *reqBo
 	return out, body, nil
 }
 
-// attemptRequest is out addressed to region rg with a fresh view of the body.
-func attemptRequest(out *http.Request, rg *region, body *reqBody) *http.Request {
-	a := new(http.Request)
-	*a = *out
-	u := *out.URL
-	u.Scheme, u.Host = rg.target.Scheme, rg.target.Host
-	a.URL = &u
+// attach gives out a fresh view of the body for the next attempt.
+func (b *reqBody) attach(out *http.Request) {
 	switch {
-	case !body.replay:
-		a.Body = body.stream
-		// The transport may resend a request on a fresh connection when the
+	case !b.replay:
+		out.Body = b.stream
+		// The pool may resend a request on a fresh connection when the
 		// pooled one turned out closed before anything was written; the
 		// stream can be sent then, as long as none of it was read.
-		st := body.stream
-		a.GetBody = func() (io.ReadCloser, error) {
+		st := b.stream
+		out.GetBody = func() (io.ReadCloser, error) {
 			if st.touched() {
 				return nil, errors.New("the request body was partly sent and cannot be sent again")
 			}
 			return st, nil
 		}
-	case len(body.buf) == 0:
-		a.Body, a.GetBody = nil, nil
+	case len(b.buf) == 0:
+		out.Body, out.GetBody = nil, nil
 	default:
-		buf := body.buf
-		a.Body = io.NopCloser(bytes.NewReader(buf))
-		a.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+		buf := b.buf
+		out.Body = io.NopCloser(bytes.NewReader(buf))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 	}
-	return a
 }
 
 // bufferResponse reads a gateway failure's answer (they are short) so that it
