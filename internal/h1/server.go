@@ -269,6 +269,8 @@ type srvConn struct {
 	gone     atomic.Bool
 
 	handedOff bool // to the HTTP/2 server, which closes it
+
+	resp *respWriter // the response being written
 }
 
 // connReader is the connection as the request reader sees it: with a limit
@@ -329,6 +331,7 @@ func (sc *srvConn) serve() {
 	sc.timer = time.AfterFunc(time.Hour, sc.watch)
 	sc.timer.Stop()
 	w := &respWriter{sc: sc, h: http.Header{}}
+	sc.resp = w
 	lastPost := false
 	for served := 0; ; served++ {
 		req, ok := sc.readRequest(served, lastPost)
@@ -601,6 +604,11 @@ type reqBody struct {
 func (b *reqBody) Read(p []byte) (int, error) {
 	if b.expect {
 		b.expect = false
+		if b.sc.resp.wrote && !b.sc.resp.headPending {
+			// The answer is on its way: too late for 100 Continue (the
+			// client sends the body after a timeout, or not at all).
+			return b.read(p)
+		}
 		if _, err := b.sc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
 			return 0, err
 		}
@@ -608,6 +616,10 @@ func (b *reqBody) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	return b.read(p)
+}
+
+func (b *reqBody) read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err == io.EOF {
 		b.eof = true
@@ -634,21 +646,23 @@ func (b *reqBody) drain() bool {
 // and headers at the first write, then the body with the Content-Length
 // the handler set, or chunked.
 type respWriter struct {
-	sc         *srvConn
-	req        *http.Request
-	h          http.Header
-	wrote      bool
-	noBody     bool
-	chunked    bool
-	cl         int64 // -1: none declared
-	n          int64
-	closeAfter bool
-	err        error
+	sc          *srvConn
+	req         *http.Request
+	h           http.Header
+	head        []byte // the status line and headers, kept across requests
+	headPending bool   // head is not in the connection's buffer yet
+	wrote       bool
+	noBody      bool
+	chunked     bool
+	cl          int64 // -1: none declared
+	n           int64
+	closeAfter  bool
+	err         error
 }
 
 func (w *respWriter) reset(req *http.Request, closeAfter bool) {
 	clear(w.h)
-	*w = respWriter{sc: w.sc, h: w.h, req: req, cl: -1, closeAfter: closeAfter}
+	*w = respWriter{sc: w.sc, h: w.h, head: w.head[:0], req: req, cl: -1, closeAfter: closeAfter}
 }
 
 func (w *respWriter) Header() http.Header { return w.h }
@@ -658,7 +672,6 @@ func (w *respWriter) WriteHeader(code int) {
 		return
 	}
 	w.wrote = true
-	bw := w.sc.bw
 	w.noBody = w.req.Method == http.MethodHead || code == http.StatusNoContent ||
 		code == http.StatusNotModified || code < 200
 	if v := w.h["Content-Length"]; len(v) == 1 {
@@ -673,17 +686,16 @@ func (w *respWriter) WriteHeader(code int) {
 			w.closeAfter = true // the end of the body is the end of the connection
 		}
 	}
-	var line [32]byte
-	b := append(line[:0], "HTTP/1.1 "...)
+	b := append(w.head[:0], "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
-	_, _ = bw.Write(b)
 	if text := http.StatusText(code); text != "" {
-		_, _ = bw.WriteString(text)
+		b = append(b, text...)
 	} else {
-		_, _ = bw.WriteString("status code " + strconv.Itoa(code))
+		b = append(b, "status code "...)
+		b = strconv.AppendInt(b, int64(code), 10)
 	}
-	_, _ = bw.WriteString("\r\n")
+	b = append(b, "\r\n"...)
 	hasDate := false
 	for k, vv := range w.h {
 		switch k {
@@ -701,22 +713,31 @@ func (w *respWriter) WriteHeader(code int) {
 			hasDate = len(vv) > 0
 		}
 		for _, v := range vv {
-			_, _ = bw.WriteString(k)
-			_, _ = bw.WriteString(": ")
-			_, _ = bw.WriteString(headerValue(v))
-			_, _ = bw.WriteString("\r\n")
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, headerValue(v)...)
+			b = append(b, "\r\n"...)
 		}
 	}
 	if !hasDate {
-		_, _ = bw.Write(w.sc.s.dateLine())
+		b = append(b, w.sc.s.dateLine()...)
 	}
 	if w.chunked {
-		_, _ = bw.WriteString("Transfer-Encoding: chunked\r\n")
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	if w.closeAfter {
-		_, _ = bw.WriteString("Connection: close\r\n")
+		b = append(b, "Connection: close\r\n"...)
 	}
-	_, _ = bw.WriteString("\r\n")
+	b = append(b, "\r\n"...)
+	w.head, w.headPending = b, true
+}
+
+// sendHead moves the response head into the connection's buffer.
+func (w *respWriter) sendHead() {
+	if w.headPending {
+		w.headPending = false
+		_, _ = w.sc.bw.Write(w.head)
+	}
 }
 
 // headerValue keeps a value on its line (net/http does the same).
@@ -749,6 +770,21 @@ func (w *respWriter) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	bw := w.sc.bw
+	if w.headPending && !w.chunked && bw.Buffered() == 0 && len(w.head)+len(p) > bw.Available() {
+		// Head and body would take two writes through the buffer: one
+		// writev instead.
+		w.headPending = false
+		bufs := net.Buffers{w.head, p}
+		m, err := bufs.WriteTo(w.sc.c)
+		n := int(max(m-int64(len(w.head)), 0))
+		w.n += int64(n)
+		if err != nil {
+			w.err = err
+			return n, err
+		}
+		return len(p), nil
+	}
+	w.sendHead()
 	if w.chunked {
 		var hdr [20]byte
 		b := strconv.AppendInt(hdr[:0], int64(len(p)), 16)
@@ -770,6 +806,7 @@ func (w *respWriter) Flush() {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.sendHead()
 	if w.err == nil {
 		w.err = w.sc.bw.Flush()
 	}
@@ -783,6 +820,7 @@ func (w *respWriter) finish() error {
 	if w.err != nil {
 		return w.err
 	}
+	w.sendHead()
 	bw := w.sc.bw
 	if w.chunked {
 		_, _ = bw.WriteString("0\r\n")

@@ -83,6 +83,13 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Sum", "42")
 	case "/empty":
 		w.WriteHeader(http.StatusNoContent)
+	case "/big":
+		// Larger than the connection's buffer: head and body go out in
+		// one writev.
+		big := strings.Repeat("0123456789abcdef", 8<<10)
+		w.Header().Set("Content-Length", fmt.Sprint(len(msg)+len(big)))
+		_, _ = io.WriteString(w, big)
+		_, _ = io.WriteString(w, msg)
 	default:
 		w.Header().Set("Content-Length", fmt.Sprint(len(msg)))
 		_, _ = io.WriteString(w, msg)
@@ -94,7 +101,9 @@ func echo(w http.ResponseWriter, r *http.Request) {
 // 204 and trailers.
 func TestServerFraming(t *testing.T) {
 	ts := startServer(t, http.HandlerFunc(echo), nil)
-	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	// (The long ExpectContinueTimeout makes the client wait for the
+	// server's 100 Continue rather than send the body anyway.)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, ExpectContinueTimeout: time.Minute}}
 	defer client.CloseIdleConnections()
 	url := "http://" + ts.addr
 
@@ -140,6 +149,20 @@ func TestServerFraming(t *testing.T) {
 		t.Fatalf("HEAD lost the Content-Length: %d", resp.ContentLength)
 	}
 	do("DELETE", "/empty", nil, 204, "")
+	do("GET", "/big", nil, 200, strings.Repeat("0123456789abcdef", 8<<10)+`GET /big ""`)
+	req, _ := http.NewRequest("PUT", url+"/continue", strings.NewReader("after 100"))
+	req.Header.Set("Expect", "100-continue")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := client.Do(req.WithContext(ctx)) // fails if 100 Continue never comes
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(b), `PUT /continue "after 100"`) {
+		t.Fatalf("Expect: 100-continue: got %q", b)
+	}
 	do("GET", "/e", nil, 200, `GET /e ""`)
 }
 
