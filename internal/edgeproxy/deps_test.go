@@ -36,8 +36,7 @@ func TestImportsNothingOfMeridian(t *testing.T) {
 		for _, imp := range af.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
 			switch path {
-			case "github.com/meridian-platform/meridian/internal/traceparent", "github.com/meridian-platform/meridian/internal/loglimit",
-				"github.com/meridian-platform/meridian/internal/h1":
+			case "github.com/meridian-platform/meridian/internal/h1", "github.com/meridian-platform/meridian/internal/loglimit":
 				continue
 			}
 			if strings.HasPrefix(path, "github.com/meridian-platform/meridian/") {

@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	"github.com/meridian-platform/meridian/internal/h1"
-	"github.com/meridian-platform/meridian/internal/traceparent"
 )
 
 // ServeHTTP forwards one request to a region, failing over to the next
@@ -30,7 +29,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	set := p.set.Load()
 	affinity := p.affinityOf(r)
-	retryable := isIdempotent(r.Method) || r.Header.Get("Idempotency-Key") != ""
+	retryable := h1.Idempotent(r.Method) || r.Header.Get("Idempotency-Key") != ""
 	out, body, err := p.outgoing(r, retryable, h1.Owned(w))
 	if err != nil {
 		p.reject(w, "bad_body", http.StatusBadRequest, "could not read the request body")
@@ -243,15 +242,6 @@ func gatewayFailure(code int) bool {
 	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
 }
 
-func isIdempotent(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
-		http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
-}
-
 // errKind classifies a RoundTrip error.
 func errKind(err error) string {
 	var ce *h1.ConnectError
@@ -263,23 +253,6 @@ func errKind(err error) string {
 		return "timeout"
 	}
 	return "reset" // the connection broke (or the answer was garbage) before response headers
-}
-
-// hopHeaders are removed in both directions (RFC 9110 §7.6.1).
-var hopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings"}
-
-func removeHopHeaders(h http.Header) {
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = http.CanonicalHeaderKey(strings.TrimSpace(f)); f != "" {
-				delete(h, f)
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
 }
 
 // reqBody is the request body as sent to regions: held in memory (replay)
@@ -362,7 +335,6 @@ func (p *Proxy) outgoing(r *http.Request, retryable, own bool) (*http.Request, *
 	out.Close = false
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	h := r.Header // the server gave it to this handler alone
-	removeHopHeaders(h)
 
 	body := &reqBody{replay: true}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
@@ -391,32 +363,7 @@ func (p *Proxy) outgoing(r *http.Request, retryable, own bool) (*http.Request, *
 		delete(h, "Expect") // the body is here: no need to ask the region first
 	}
 
-	client, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		client = r.RemoteAddr
-	}
-	if prior := h["X-Forwarded-For"]; len(prior) > 0 {
-		client = strings.Join(prior, ", ") + ", " + client
-	}
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
-	}
-	// One backing array for the added values (each slice capped at its
-	// one element, so an append elsewhere copies rather than overwrites).
-	vals := make([]string, 4)
-	vals[0], vals[1], vals[2] = client, proto, r.Host
-	h["X-Forwarded-For"] = vals[0:1:1]
-	h["X-Forwarded-Proto"] = vals[1:2:2]
-	h["X-Forwarded-Host"] = vals[2:3:3]
-	if tp := h["Traceparent"]; len(tp) != 1 || !traceparent.Valid(tp[0]) {
-		vals[3] = traceparent.New()
-		h["Traceparent"] = vals[3:4:4]
-		delete(h, "Tracestate") // state belongs to the trace being replaced
-	}
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = nil // don't let the transport add Go's
-	}
+	h1.ForwardHeaders(out)
 	return out, body, nil
 }
 
@@ -483,7 +430,7 @@ func prefetch(resp *http.Response, buf []byte) (head []byte, eof bool, err error
 // body already read (all of it when eof), then the rest.
 func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, affinity string, head []byte, eof bool) {
 	defer func() { _ = resp.Body.Close() }()
-	removeHopHeaders(resp.Header)
+	h1.RemoveHopHeaders(resp.Header)
 	h := w.Header()
 	for k, v := range resp.Header {
 		h[k] = v

@@ -65,8 +65,8 @@
 //
 // Only the edge process (internal/cli) imports this package; of Meridian's
 // packages it imports only the leaves it shares with the regional balancer
-// (internal/h1, its HTTP/1.1 server and upstream pool, loglimit and
-// traceparent); its tests use internal/netsim.
+// (internal/h1: the HTTP/1.1 server, upstream pool and forwarding headers;
+// loglimit); its tests use internal/netsim.
 package edgeproxy
 
 import (

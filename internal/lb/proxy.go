@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/meridian-platform/meridian/internal/h1"
-	"github.com/meridian-platform/meridian/internal/traceparent"
 )
 
 type rule struct {
@@ -68,23 +67,6 @@ func (l *LB) route(r *http.Request) *group {
 	return l.def
 }
 
-// hopHeaders are removed in both directions (RFC 9110 §7.6.1).
-var hopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-func removeHopHeaders(h http.Header) {
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = http.CanonicalHeaderKey(strings.TrimSpace(f)); f != "" {
-				delete(h, f)
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-}
-
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // ServeHTTP proxies one request; LB is an http.Handler so it can also be
@@ -135,7 +117,7 @@ func plain(w http.ResponseWriter, code int, msg string) {
 func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, g *group, own bool) (int, *target) {
 	out, body := l.outgoing(r, own)
 	defer body.closeOrig()
-	idempotent := isIdempotent(r.Method)
+	idempotent := h1.Idempotent(r.Method)
 
 	var tried []*target
 	var lastErr error
@@ -223,15 +205,6 @@ func retryable(kind string, idempotent bool, body *trackedBody) bool {
 	return false
 }
 
-func isIdempotent(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
-		http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
-}
-
 // outgoing builds the request sent to targets from the client's request:
 // a copy, or with own (the balancer's server read r and nothing reads it
 // after the handler) r itself.
@@ -258,35 +231,7 @@ func (l *LB) outgoing(r *http.Request, own bool) (*http.Request, *trackedBody) {
 	}
 	out.RequestURI = ""
 	out.Close = false
-	h := r.Header // the server gave it to this handler alone
-	removeHopHeaders(h)
-
-	client, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		client = r.RemoteAddr
-	}
-	if prior := h["X-Forwarded-For"]; len(prior) > 0 {
-		client = strings.Join(prior, ", ") + ", " + client
-	}
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
-	}
-	// One backing array for the added values (each slice capped at its
-	// one element, so an append elsewhere copies rather than overwrites).
-	vals := make([]string, 4)
-	vals[0], vals[1], vals[2] = client, proto, r.Host
-	h["X-Forwarded-For"] = vals[0:1:1]
-	h["X-Forwarded-Proto"] = vals[1:2:2]
-	h["X-Forwarded-Host"] = vals[2:3:3]
-	if tp := h["Traceparent"]; len(tp) != 1 || !traceparent.Valid(tp[0]) {
-		vals[3] = traceparent.New()
-		h["Traceparent"] = vals[3:4:4]
-		delete(h, "Tracestate") // state belongs to the trace being replaced
-	}
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = nil // don't let the transport add Go's
-	}
+	h1.ForwardHeaders(r) // the server gave r's Header to this handler alone
 	return out, body
 }
 
@@ -330,7 +275,7 @@ func (b *trackedBody) closeOrig() {
 // respond copies a target's response to the client and returns its code.
 func (l *LB) respond(w http.ResponseWriter, resp *http.Response, t *target, g *group) int {
 	defer func() { _ = resp.Body.Close() }()
-	removeHopHeaders(resp.Header)
+	h1.RemoveHopHeaders(resp.Header)
 	var h http.Header
 	if h1.TakeHeader(w, resp.Header) {
 		h = resp.Header
