@@ -120,6 +120,13 @@ type Engine struct {
 	kick     chan struct{}
 	locks    uploadLocks
 	buffers  sync.Pool // of *[copyBuffer]byte
+
+	// collected holds, per object (refOf), the ids whose files the
+	// collector removed, for the reindex that drops their garbage entries:
+	// a version replaced by a whole-item write is no longer in the state, so
+	// a full reindex would not otherwise know of it.
+	collectedMu sync.Mutex
+	collected   map[string]map[string]bool
 }
 
 var _ store.Indexer = (*Engine)(nil)

@@ -438,11 +438,16 @@ func TestOverwritesKeepStateBounded(t *testing.T) {
 			}
 			return nil
 		})
-		if n == 1 && f.e.files.exists(last.ID) {
+		garbage := 0
+		_ = f.st.ScanIndex([]byte(garbagePrefix), prefixEnd([]byte(garbagePrefix)), false, func(_, _ []byte) bool {
+			garbage++
+			return true
+		})
+		if n == 1 && f.e.files.exists(last.ID) && garbage == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d files left after 50 overwrites, want 1", n)
+			t.Fatalf("%d files and %d garbage entries left after 50 overwrites, want 1 and 0", n, garbage)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -132,17 +132,23 @@ func (e *Engine) collect(ctx context.Context) {
 	// Remove the files, then drop their entries in one batch (a crash in
 	// between leaves entries whose files are gone; the next pass drops them).
 	var refs []store.Key
-	seen := map[string]bool{}
 	for _, it := range items {
 		if err := removeIfExists(e.files.object(it.id)); err != nil {
 			e.log.Warn("removing a dead version's file", "id", it.id, "err", err)
 			continue
 		}
 		e.m.collected.Inc()
-		if r := it.ref.Space + "\x00" + string(it.ref.Hash); !seen[r] {
-			seen[r] = true
+		r := string(refOf(it.ref))
+		e.collectedMu.Lock()
+		if e.collected == nil {
+			e.collected = map[string]map[string]bool{}
+		}
+		if e.collected[r] == nil {
+			e.collected[r] = map[string]bool{}
 			refs = append(refs, it.ref)
 		}
+		e.collected[r][it.id] = true
+		e.collectedMu.Unlock()
 	}
 	if len(refs) > 0 {
 		_ = e.st.Reindex(ctx, refs)
