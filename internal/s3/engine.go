@@ -121,13 +121,23 @@ type Engine struct {
 	locks    uploadLocks
 	buffers  sync.Pool // of *[copyBuffer]byte
 
-	// collected holds, per object (refOf), the ids whose files the
-	// collector removed, for the reindex that drops their garbage entries:
-	// a version replaced by a whole-item write is no longer in the state, so
-	// a full reindex would not otherwise know of it.
-	collectedMu sync.Mutex
-	collected   map[string]map[string]bool
+	// The collector's queue. dead lists the ids the indexer marked as
+	// garbage since the collector last looked, so it need not scan the
+	// index (whose deleted entries it would step over one by one); rescan
+	// says the index may hold garbage entries dead does not (at start-up,
+	// after an overflow or a failure). collected holds, per object
+	// (refOf), the ids whose files the collector removed, for the reindex
+	// that drops their entries: a version replaced by a whole-item write is
+	// no longer in the state, so a full reindex would not otherwise know of
+	// it.
+	gcMu      sync.Mutex
+	dead      []string
+	rescan    bool
+	collected map[string]map[string]bool
 }
+
+// maxDead bounds the collector's in-memory queue; beyond it, it scans.
+const maxDead = 10000
 
 var _ store.Indexer = (*Engine)(nil)
 
@@ -177,6 +187,7 @@ func New(cfg Config, st *store.Store) (*Engine, error) {
 		inflight: map[string]bool{},
 		retries:  map[string]*retry{},
 		kick:     make(chan struct{}, 1),
+		rescan:   true,
 	}
 	if cfg.Peers != nil && cfg.Sign == nil {
 		e.log.Warn("replication fetches are not signed, so peers will refuse them; give the engine the cluster's service credentials (Sign)")

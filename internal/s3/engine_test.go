@@ -105,6 +105,10 @@ func TestRecoveryAfterACrash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "tmp", "body-123"), []byte("half a bo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A dead version's file kept for reuse.
+	if err := os.WriteFile(filepath.Join(dir, "tmp", "free-deadversion"), []byte("dead bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +123,79 @@ func TestRecoveryAfterACrash(t *testing.T) {
 	}
 	if _, err := os.Stat(f.e.files.object("orphanid")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("uncommitted bytes were kept: %v", err)
+	}
+}
+
+// TestRecycledFilesHoldOnlyNewBytes: the file of an overwritten version is
+// reused for the next body, which must not keep any of its old bytes.
+func TestRecycledFilesHoldOnlyNewBytes(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := ctxT(t)
+	if err := f.e.CreateBucket(ctx, "rec"); err != nil {
+		t.Fatal(err)
+	}
+	old := putBytes(t, f.e, "rec", "k", bytes.Repeat([]byte("old!"), 25000))
+	putBytes(t, f.e, "rec", "k", []byte("the overwrite"))
+	f.e.collect(ctx)
+	if f.e.files.exists(old.ID) {
+		t.Fatal("the overwritten version's file is still in place")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(f.dir, "tmp")); len(ents) != 1 {
+		t.Fatalf("%d files in tmp, want the one kept for reuse", len(ents))
+	}
+	v := putBytes(t, f.e, "rec", "short", []byte("hello"))
+	if got := readAll(t, f.e, "rec", "short"); string(got) != "hello" {
+		t.Fatalf("a body written to a recycled file reads %d bytes %.20q…, want %q", len(got), got, "hello")
+	}
+	if fi, err := os.Stat(f.e.files.object(v.ID)); err != nil || fi.Size() != 5 {
+		t.Fatalf("file of the new version: %v, %v; want 5 bytes", fi, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(f.dir, "tmp")); len(ents) != 0 {
+		t.Fatalf("%d files in tmp, want the kept one reused", len(ents))
+	}
+}
+
+// TestReaderKeepsItsBytes: a GET that opened a version's file before the
+// version was overwritten and collected reads that version's bytes to the
+// end, however the file is reused.
+func TestReaderKeepsItsBytes(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := ctxT(t)
+	if err := f.e.CreateBucket(ctx, "reads"); err != nil {
+		t.Fatal(err)
+	}
+	first := bytes.Repeat([]byte("first version "), 5000)
+	putBytes(t, f.e, "reads", "k", first)
+	o, err := f.e.HeadObject("reads", "k", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := o.Open(ctx, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 10)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	putBytes(t, f.e, "reads", "k", []byte("replacement"))
+	f.e.collect(ctx)
+	for i := range 4 {
+		putBytes(t, f.e, "reads", fmt.Sprint("other", i), bytes.Repeat([]byte{'X'}, len(first)))
+	}
+	rest, err := io.ReadAll(r)
+	_ = r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := append(head, rest...); !bytes.Equal(got, first) {
+		t.Fatalf("the reader got %d bytes starting %.30q, want the first version's %d", len(got), got, len(first))
+	}
+	// Closed, the next dead file is recycled again.
+	putBytes(t, f.e, "reads", "other0", []byte("y"))
+	f.e.collect(ctx)
+	if ents, _ := os.ReadDir(filepath.Join(f.dir, "tmp")); len(ents) != 1 {
+		t.Fatalf("%d files in tmp, want one kept for reuse", len(ents))
 	}
 }
 

@@ -101,6 +101,7 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 			w.Delete(pendingKey(v.ID))
 			if !v.DeleteMarker && e.files.exists(v.ID) {
 				w.Set(garbageKey(v.ID), refOf(k))
+				e.noteDead(v.ID)
 				e.wake()
 			}
 		}
@@ -110,10 +111,10 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 	if full {
 		// The collector removed these files; versions still in the state
 		// have their entries rewritten below.
-		e.collectedMu.Lock()
+		e.gcMu.Lock()
 		gone := e.collected[string(ref)]
 		delete(e.collected, string(ref))
-		e.collectedMu.Unlock()
+		e.gcMu.Unlock()
 		for id := range gone {
 			if _, in := live[id]; !in && !e.files.exists(id) {
 				w.Delete(garbageKey(id))
@@ -156,6 +157,7 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 			// a concurrent delete of the winner brings it back.
 			if !live[v.ID] && !v.DeleteMarker && e.files.exists(v.ID) {
 				w.Set(garbageKey(v.ID), ref)
+				e.noteDead(v.ID)
 				woke = true
 			} else {
 				w.Delete(garbageKey(v.ID))
@@ -165,6 +167,18 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 	if woke {
 		e.wake()
 	}
+}
+
+// noteDead queues a version whose garbage entry the indexer wrote for the
+// collector.
+func (e *Engine) noteDead(id string) {
+	e.gcMu.Lock()
+	if len(e.dead) < maxDead {
+		e.dead = append(e.dead, id)
+	} else {
+		e.rescan = true
+	}
+	e.gcMu.Unlock()
 }
 
 func (e *Engine) wake() {

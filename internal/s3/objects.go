@@ -503,6 +503,7 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 	if n < 0 {
 		n = o.Size - off
 	}
+	unpin := o.e.files.pin(o.ID)
 	f, err := os.Open(o.e.files.object(o.ID))
 	if errors.Is(err, os.ErrNotExist) {
 		// Committed bytes whose move into place failed are still staged.
@@ -513,10 +514,12 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 	if err == nil {
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			_ = f.Close()
+			unpin()
 			return nil, err
 		}
-		return &fileRange{LimitedReader: io.LimitedReader{R: f, N: n}, f: f}, nil
+		return &fileRange{LimitedReader: io.LimitedReader{R: f, N: n}, f: f, unpin: unpin}, nil
 	}
+	unpin()
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
@@ -529,13 +532,18 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 	return o.e.fetchRange(ctx, o.Version, off, n)
 }
 
-// fileRange is a range of a local file.
+// fileRange is a range of a local file, pinned while open.
 type fileRange struct {
 	io.LimitedReader
-	f *os.File
+	f     *os.File
+	unpin func()
 }
 
-func (r *fileRange) Close() error { return r.f.Close() }
+func (r *fileRange) Close() error {
+	err := r.f.Close()
+	r.unpin()
+	return err
+}
 
 // Direct returns the range as the *io.LimitedReader of an *os.File that
 // net/http's response writer sends with sendfile(2).

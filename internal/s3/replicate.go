@@ -115,43 +115,81 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// collect removes the files of dead versions.
+// collect removes the files of dead versions: those the indexer queued
+// and, when the queue may be incomplete, those a scan of the garbage
+// entries finds.
 func (e *Engine) collect(ctx context.Context) {
-	type item struct {
-		id  string
-		ref store.Key
-	}
-	var items []item
-	_ = e.st.ScanIndex([]byte(garbagePrefix), prefixEnd([]byte(garbagePrefix)), false, func(k, v []byte) bool {
-		ref, ok := parseRef(v)
-		if ok {
-			items = append(items, item{string(k[len(garbagePrefix):]), ref})
+	e.gcMu.Lock()
+	dead, scan := e.dead, e.rescan
+	e.dead, e.rescan = nil, false
+	e.gcMu.Unlock()
+	failed := false
+	defer func() {
+		if failed {
+			e.gcMu.Lock()
+			e.rescan = true
+			e.gcMu.Unlock()
 		}
-		return len(items) < 1000
-	})
+	}()
+	refs := map[string]store.Key{} // by id
+	if scan {
+		err := e.st.ScanIndex([]byte(garbagePrefix), prefixEnd([]byte(garbagePrefix)), false, func(k, v []byte) bool {
+			if ref, ok := parseRef(v); ok {
+				refs[string(k[len(garbagePrefix):])] = ref
+			}
+			return len(refs) < 1000
+		})
+		failed = err != nil || len(refs) >= 1000
+	}
+	if len(refs) == 0 && len(dead) == 0 {
+		return
+	}
+	// Remove files only once the writes that made their versions dead are
+	// durable: the store shows a batch before its fsync ends.
+	if err := e.st.Flush(ctx); err != nil {
+		failed = true
+		return
+	}
+	for _, id := range dead {
+		if _, ok := refs[id]; ok {
+			continue
+		}
+		v, err := e.st.GetIndex(garbageKey(id))
+		if err != nil {
+			failed = true
+			continue
+		}
+		if ref, ok := parseRef(v); ok {
+			refs[id] = ref
+		}
+	}
 	// Remove the files, then drop their entries in one batch (a crash in
-	// between leaves entries whose files are gone; the next pass drops them).
-	var refs []store.Key
-	for _, it := range items {
-		if err := removeIfExists(e.files.object(it.id)); err != nil {
-			e.log.Warn("removing a dead version's file", "id", it.id, "err", err)
+	// between leaves entries whose files are gone; the next start's scan
+	// drops them).
+	var reindex []store.Key
+	for id, ref := range refs {
+		if err := e.files.remove(id); err != nil {
+			e.log.Warn("removing a dead version's file", "id", id, "err", err)
+			failed = true
 			continue
 		}
 		e.m.collected.Inc()
-		r := string(refOf(it.ref))
-		e.collectedMu.Lock()
+		r := string(refOf(ref))
+		e.gcMu.Lock()
 		if e.collected == nil {
 			e.collected = map[string]map[string]bool{}
 		}
 		if e.collected[r] == nil {
 			e.collected[r] = map[string]bool{}
-			refs = append(refs, it.ref)
+			reindex = append(reindex, ref)
 		}
-		e.collected[r][it.id] = true
-		e.collectedMu.Unlock()
+		e.collected[r][id] = true
+		e.gcMu.Unlock()
 	}
-	if len(refs) > 0 {
-		_ = e.st.Reindex(ctx, refs)
+	if len(reindex) > 0 {
+		if err := e.st.Reindex(ctx, reindex); err != nil {
+			failed = true
+		}
 	}
 }
 
@@ -437,18 +475,24 @@ func (e *Engine) fetchRange(ctx context.Context, v *Version, off, n int64) (io.R
 }
 
 // OpenFile opens the local bytes of a version by internal id, for the peer
-// fetch endpoint.
-func (e *Engine) OpenFile(id string) (*os.File, error) {
+// fetch endpoint. Call release after closing the file.
+func (e *Engine) OpenFile(id string) (f *os.File, release func(), err error) {
 	if id == "" || len(id) > 64 {
-		return nil, os.ErrNotExist
+		return nil, nil, os.ErrNotExist
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
-			return nil, os.ErrNotExist
+			return nil, nil, os.ErrNotExist
 		}
 	}
-	return os.Open(e.files.object(id))
+	unpin := e.files.pin(id)
+	f, err = os.Open(e.files.object(id))
+	if err != nil {
+		unpin()
+		return nil, nil, err
+	}
+	return f, unpin, nil
 }
 
 // Pending counts the versions visible here whose bytes this node does not

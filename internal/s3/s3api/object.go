@@ -344,14 +344,14 @@ func (h *Handler) getObject(q *request) error {
 
 // serveInternal answers a peer's fetch of a version's bytes.
 func (h *Handler) serveInternal(q *request, id string) error {
-	f, err := h.e.OpenFile(id)
+	f, release, err := h.e.OpenFile(id)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return &s3.Error{Code: s3.CodeNoSuchVersion, Message: "This node does not hold the bytes of version " + id + "."}
 		}
 		return err
 	}
-	defer func() { _ = f.Close() }()
+	defer func() { _ = f.Close(); release() }()
 	fi, err := f.Stat()
 	if err != nil {
 		return err
