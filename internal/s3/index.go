@@ -98,7 +98,9 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 			if _, still := live[v.ID]; still {
 				continue
 			}
-			w.Delete(pendingKey(v.ID))
+			if v.Origin != region {
+				w.Delete(pendingKey(v.ID))
+			}
 			if !v.DeleteMarker && e.files.exists(v.ID) {
 				w.Set(garbageKey(v.ID), refOf(k))
 				e.noteDead(v.ID)
@@ -151,7 +153,11 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 				woke = true
 			}
 		case full || oldEff[v.ID]:
-			w.Delete(pendingKey(v.ID))
+			// Only versions from elsewhere have pending entries; a blind
+			// delete would leave a tombstone every pass must step over.
+			if v.Origin != region {
+				w.Delete(pendingKey(v.ID))
+			}
 			// A shadowed null version (a concurrent unversioned write that
 			// lost) keeps its file until a later write removes it, in case
 			// a concurrent delete of the winner brings it back.
