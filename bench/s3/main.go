@@ -126,8 +126,10 @@ func runNode(ctx context.Context, cfg, node string) error {
 }
 
 // runBaseline is the baseline: PUT streams the body to a temporary file,
-// fsyncs and renames it (what the node does before it commits metadata),
-// GET streams the file back.
+// fsyncs it, renames it into place and fsyncs the directory, so that, like
+// the node, it answers a PUT only once the object survives a power loss
+// (without the directory fsync the rename may be lost); GET streams the
+// file back.
 func runBaseline(ctx context.Context, addr, dir string) error {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := filepath.Join(dir, strings.ReplaceAll(strings.Trim(r.URL.Path, "/"), "/", "_"))
@@ -145,6 +147,9 @@ func runBaseline(ctx context.Context, addr, dir string) error {
 			_ = f.Close()
 			if err == nil {
 				err = os.Rename(f.Name(), name)
+			}
+			if err == nil {
+				err = syncDir(dir)
 			}
 			if err != nil {
 				_ = os.Remove(f.Name())
@@ -169,6 +174,15 @@ func runBaseline(ctx context.Context, addr, dir string) error {
 		return err
 	}
 	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = d.Close() }()
+	return d.Sync()
 }
 
 type proc struct {
@@ -716,7 +730,7 @@ func human(n int) string {
 }
 
 func printTable(rows []row, lag []time.Duration, big *bigResult, o options, load string) {
-	fmt.Printf("S3 throughput, %d clients, %s per step (baseline: plain net/http, temp file + fsync + rename, same disk); load average after: %s\n", o.concurrency, o.duration, load)
+	fmt.Printf("S3 throughput, %d clients, %s per step (baseline: plain net/http, temp file + fsync + rename + directory fsync, same disk); load average after: %s\n", o.concurrency, o.duration, load)
 	fmt.Printf("%-4s %-6s %11s %11s %11s %11s %11s %11s\n", "op", "size", "base ops/s", "base MB/s", "url ops/s", "url/base", "sdk ops/s", "sdk/base")
 	for _, r := range rows {
 		fmt.Printf("%-4s %-6s %11.0f %11.1f %11.0f %11.2f %11.0f %11.2f", r.op, human(r.size), r.base.opsPerSec(), float64(r.base.ops*r.size)/r.base.secs/(1<<20),
