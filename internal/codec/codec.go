@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // ErrCorrupt is wrapped by every decoding error.
@@ -83,6 +84,17 @@ func (r *Reader) Uvarint() uint64 {
 	return v
 }
 
+// Uvarint32 reads an unsigned varint written from a uint32. A larger value
+// is corruption, reported as such rather than truncated.
+func (r *Reader) Uvarint32() uint32 {
+	v := r.Uvarint()
+	if v > math.MaxUint32 {
+		r.fail(fmt.Sprintf("value %d does not fit in 32 bits", v))
+		return 0
+	}
+	return uint32(v)
+}
+
 // Varint reads a signed varint.
 func (r *Reader) Varint() int64 {
 	if r.err != nil {
@@ -108,11 +120,11 @@ func (r *Reader) Count(minSize int) int {
 	if minSize < 1 {
 		minSize = 1
 	}
-	if n > uint64(r.Len()/minSize) {
+	if n > uint64(r.Len()/minSize) { //nolint:gosec // G115: Len is never negative
 		r.fail(fmt.Sprintf("count %d exceeds remaining input", n))
 		return 0
 	}
-	return int(n)
+	return int(n) //nolint:gosec // G115: n was checked against Len above
 }
 
 // Bytes reads a length-prefixed byte slice. The result aliases the input.
@@ -121,12 +133,13 @@ func (r *Reader) Bytes() []byte {
 	if r.err != nil {
 		return nil
 	}
-	if n > uint64(r.Len()) {
+	if n > uint64(r.Len()) { //nolint:gosec // G115: Len is never negative
 		r.fail(fmt.Sprintf("length %d exceeds remaining input", n))
 		return nil
 	}
-	p := r.buf[r.off : r.off+int(n) : r.off+int(n)]
-	r.off += int(n)
+	m := int(n) //nolint:gosec // G115: n was checked against Len above
+	p := r.buf[r.off : r.off+m : r.off+m]
+	r.off += m
 	return p
 }
 

@@ -92,7 +92,7 @@ func appendTS(b []byte, ts hlc.Timestamp) []byte {
 }
 
 func readTS(r *codec.Reader) hlc.Timestamp {
-	return hlc.Timestamp{WallNanos: r.Varint(), Logical: uint32(r.Uvarint())}
+	return hlc.Timestamp{WallNanos: r.Varint(), Logical: r.Uvarint32()}
 }
 
 func appendStrings(b []byte, ss []string) []byte {

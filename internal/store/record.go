@@ -203,7 +203,7 @@ func UnmarshalRecord(b []byte) (*Record, error) {
 		return nil, fmt.Errorf("decoding change record: unknown version %d", v)
 	}
 	rec := &Record{Origin: r.String(), Seq: r.Uvarint()}
-	rec.TS = hlc.Timestamp{WallNanos: r.Varint(), Logical: uint32(r.Uvarint())}
+	rec.TS = hlc.Timestamp{WallNanos: r.Varint(), Logical: r.Uvarint32()}
 	n := r.Count(6)
 	for range n {
 		m := Mutation{Key: Key{Space: r.String(), Hash: clone(r.Bytes()), Range: clone(r.Bytes())}}

@@ -354,7 +354,7 @@ func appendTag(b []byte, t Tag) []byte {
 }
 
 func readTag(r *codec.Reader) Tag {
-	return Tag{TS: hlc.Timestamp{WallNanos: r.Varint(), Logical: uint32(r.Uvarint())}, Origin: r.String()}
+	return Tag{TS: hlc.Timestamp{WallNanos: r.Varint(), Logical: r.Uvarint32()}, Origin: r.String()}
 }
 
 func appendTags(b []byte, tags []Tag) []byte {
