@@ -33,7 +33,7 @@ func keyID(k store.Key) string {
 
 // BatchGetItem reads up to 100 items from one or more tables. Items that
 // would take the response past 16 MB come back in UnprocessedKeys.
-func (e *Engine) BatchGetItem(ctx context.Context, in *BatchGetItemInput) (*BatchGetItemOutput, error) {
+func (e *Engine) BatchGetItem(_ context.Context, in *BatchGetItemInput) (*BatchGetItemOutput, error) {
 	if len(in.RequestItems) == 0 {
 		return nil, validationf("1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1")
 	}
@@ -252,7 +252,7 @@ func (e *Engine) TransactWriteItems(ctx context.Context, in *TransactWriteItemsI
 		for i, err := range errs {
 			r := CancellationReason{Code: ReasonNone}
 			if err != nil {
-				ae, _ := asError(err).(*Error)
+				ae, _ := asError(err).(*Error) //nolint:errorlint // asError unwraps: it returns a bare *Error
 				switch ae.Code {
 				case CodeConditionalCheckFailed:
 					r = CancellationReason{Code: ReasonConditionalCheckFailed, Message: ae.Message, Item: ae.Item}

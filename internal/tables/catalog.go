@@ -74,18 +74,6 @@ func (t *tableMeta) init() {
 	}
 }
 
-func (t *tableMeta) clone() *tableMeta {
-	c := *t
-	c.Attrs = slices.Clone(t.Attrs)
-	c.Indexes = make([]*indexMeta, len(t.Indexes))
-	for i, ix := range t.Indexes {
-		cp := *ix
-		c.Indexes[i] = &cp
-	}
-	c.init()
-	return &c
-}
-
 func decodeMeta(doc []byte) (*tableMeta, error) {
 	var t tableMeta
 	if err := json.Unmarshal(doc, &t); err != nil {
@@ -617,7 +605,7 @@ func (e *Engine) describe(t *tableMeta) *TableDescription {
 }
 
 // DescribeTable describes a table.
-func (e *Engine) DescribeTable(ctx context.Context, in *DescribeTableInput) (*DescribeTableOutput, error) {
+func (e *Engine) DescribeTable(_ context.Context, in *DescribeTableInput) (*DescribeTableOutput, error) {
 	t, err := e.controlTable(in.TableName)
 	if err != nil {
 		return nil, err
@@ -626,7 +614,7 @@ func (e *Engine) DescribeTable(ctx context.Context, in *DescribeTableInput) (*De
 }
 
 // ListTables lists table names in order, a page at a time.
-func (e *Engine) ListTables(ctx context.Context, in *ListTablesInput) (*ListTablesOutput, error) {
+func (e *Engine) ListTables(_ context.Context, in *ListTablesInput) (*ListTablesOutput, error) {
 	limit := in.Limit
 	switch {
 	case limit == 0:
@@ -841,7 +829,7 @@ func (e *Engine) UpdateTimeToLive(ctx context.Context, in *UpdateTimeToLiveInput
 }
 
 // DescribeTimeToLive reports the TTL setting.
-func (e *Engine) DescribeTimeToLive(ctx context.Context, in *DescribeTimeToLiveInput) (*DescribeTimeToLiveOutput, error) {
+func (e *Engine) DescribeTimeToLive(_ context.Context, in *DescribeTimeToLiveInput) (*DescribeTimeToLiveOutput, error) {
 	t, err := e.controlTable(in.TableName)
 	if err != nil {
 		return nil, err

@@ -13,7 +13,6 @@ import (
 
 func sv(s string) attr.Value { return attr.Value{Kind: attr.KindS, S: s} }
 func nv(s string) attr.Value { return attr.Value{Kind: attr.KindN, N: attr.MustParseNumber(s)} }
-func bv(s string) attr.Value { return attr.Value{Kind: attr.KindB, B: []byte(s)} }
 func ssv(ss ...string) attr.Value {
 	return attr.Value{Kind: attr.KindSS, SS: ss}
 }

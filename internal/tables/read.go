@@ -256,7 +256,7 @@ func concat(a, b []byte) []byte {
 
 // Query reads the items of one partition of a table or index in sort key
 // order.
-func (e *Engine) Query(ctx context.Context, in *QueryInput) (*QueryOutput, error) {
+func (e *Engine) Query(_ context.Context, in *QueryInput) (*QueryOutput, error) {
 	p, err := e.newPage(in.TableName, in.IndexName, in.Select, in.Projection, in.Filter, in.Limit, in.ConsistentRead)
 	if err != nil {
 		return nil, err
@@ -389,7 +389,7 @@ func segmentBuckets(seg, total int) (from, to int) {
 // Scan reads every item of a table or index, a page at a time. Parallel
 // segments are disjoint ranges of the store's hash buckets, so together they
 // cover every item exactly once.
-func (e *Engine) Scan(ctx context.Context, in *ScanInput) (*ScanOutput, error) {
+func (e *Engine) Scan(_ context.Context, in *ScanInput) (*ScanOutput, error) {
 	p, err := e.newPage(in.TableName, in.IndexName, in.Select, in.Projection, in.Filter, in.Limit, in.ConsistentRead)
 	if err != nil {
 		return nil, err
@@ -422,7 +422,7 @@ func (e *Engine) Scan(ctx context.Context, in *ScanInput) (*ScanOutput, error) {
 		return p.result()
 	}
 	if p.ix == nil {
-		err := e.st.ScanSpace(p.t.space(), uint16(from), uint16(to), after, func(k store.Key, st *store.State) bool {
+		err := e.st.ScanSpace(p.t.space(), uint16(from), uint16(to), after, func(k store.Key, st *store.State) bool { //nolint:gosec // G115: bucket numbers are at most NumBuckets (4096)
 			item, err := p.t.materialize(k, st)
 			if err != nil {
 				p.err = internal(err)

@@ -227,7 +227,7 @@ func (e *Engine) PutItem(ctx context.Context, in *PutItemInput) (*PutItemOutput,
 }
 
 // GetItem reads an item.
-func (e *Engine) GetItem(ctx context.Context, in *GetItemInput) (*GetItemOutput, error) {
+func (e *Engine) GetItem(_ context.Context, in *GetItemInput) (*GetItemOutput, error) {
 	t, err := e.table(in.TableName)
 	if err != nil {
 		return nil, err

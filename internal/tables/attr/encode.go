@@ -213,7 +213,7 @@ func (d *decoder) count() (int, error) {
 	if n > uint64(len(d.buf)) {
 		return 0, fmt.Errorf("length %d exceeds the %d bytes left", n, len(d.buf))
 	}
-	return int(n), nil
+	return int(n), nil //nolint:gosec // G115: n was checked against the bytes left above
 }
 
 // uvarint reads a minimally encoded unsigned varint, so each length has one

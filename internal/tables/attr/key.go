@@ -104,7 +104,7 @@ func appendKeyNumber(dst []byte, n Number) []byte {
 		dst = append(dst, keyPos)
 	}
 	adj := int(n.exp) + len(n.digits) - 1
-	dst = append(dst, byte(adj-MinAdjustedExponent)^flip)
+	dst = append(dst, byte(adj-MinAdjustedExponent)^flip) //nolint:gosec // G115: adj is in [MinAdjustedExponent, MaxAdjustedExponent], a span of 256
 	for i := 0; i < len(n.digits); i += 2 {
 		hi := n.digits[i] - '0' + 1
 		var lo byte

@@ -116,7 +116,7 @@ func makeNumber(neg bool, digits string, exp int64) (Number, error) {
 	if adj < MinAdjustedExponent {
 		return Number{}, invalid(msgNumberUnderflow)
 	}
-	return Number{neg: neg, digits: digits, exp: int32(exp)}, nil
+	return Number{neg: neg, digits: digits, exp: int32(exp)}, nil //nolint:gosec // G115: adj, hence exp, was bounded above
 }
 
 // MustParseNumber is ParseNumber for constants in code and tests; it panics
