@@ -2,7 +2,6 @@ package dns
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -126,7 +125,7 @@ func (f locatorFunc) ClientLocation(ip net.IP) string { return f(ip) }
 
 func TestRunOnAddr(t *testing.T) {
 	t.Parallel()
-	s, err := New(Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := New(Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func (t *table) compileFast() error {
 				total += 2 + off - n
 			}
 			if total <= fastMaxRecords {
-				t.fast[string(name[:n])+string([]byte{byte(k.qtype >> 8), byte(k.qtype)})] = rs
+				t.fast[string(name[:n])+string([]byte{byte(k.qtype >> 8), byte(k.qtype)})] = rs //nolint:gosec // G115: the two bytes of qtype, high then low
 			}
 		}
 	}
@@ -208,7 +208,7 @@ func (s *Server) answerFast(q *fastQuery, src net.IP, buf []byte) (_ []byte, ok 
 	b = binary.BigEndian.AppendUint16(b, q.id)
 	b = binary.BigEndian.AppendUint16(b, bitQR|bitAA|q.bits&(bitRD|bitCD))
 	b = binary.BigEndian.AppendUint16(b, 1)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(chosen)))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(chosen))) //nolint:gosec // G115: a fast record set fits in fastMaxRecords bytes
 	b = binary.BigEndian.AppendUint16(b, 0)
 	b = binary.BigEndian.AppendUint16(b, uint16(arcount))
 	b = append(b, q.question...)
@@ -225,13 +225,13 @@ func (s *Server) answerFast(q *fastQuery, src net.IP, buf []byte) (_ []byte, ok 
 			b = append(b, 0, 0)
 		} else {
 			n := len(q.addr)
-			b = binary.BigEndian.AppendUint16(b, uint16(4+4+n))
+			b = binary.BigEndian.AppendUint16(b, uint16(4+4+n)) //nolint:gosec // G115: parseFast keeps addresses of at most 16 bytes
 			b = binary.BigEndian.AppendUint16(b, mdns.EDNS0SUBNET)
-			b = binary.BigEndian.AppendUint16(b, uint16(4+n))
+			b = binary.BigEndian.AppendUint16(b, uint16(4+n)) //nolint:gosec // G115: parseFast keeps addresses of at most 16 bytes
 			b = binary.BigEndian.AppendUint16(b, q.family)
 			sc := uint8(0)
 			if dependsOnLocation && q.mask > 0 {
-				sc = uint8(scope)
+				sc = uint8(scope) //nolint:gosec // G115: scope is a prefix length (at most 128), or -1 and replaced below
 				if scope < 0 {
 					sc = q.mask
 				}

@@ -2,7 +2,6 @@ package dns
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -27,7 +26,7 @@ func newPathPair(t testing.TB, seed uint64, h Health, limit bool) *pathPair {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	build := func() *Server {
 		cfg := Config{Zones: testZones(), Seed: seed, Health: h, Now: func() time.Time { return now },
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			Logger: slog.New(slog.DiscardHandler)}
 		cfg.RateLimit = RateLimit{QPS: 1, Burst: 50, Slip: 2, Disabled: !limit}
 		s, err := New(cfg)
 		if err != nil {

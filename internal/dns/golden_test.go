@@ -3,7 +3,6 @@ package dns
 import (
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -22,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 func newHandler(t testing.TB, seed uint64, h Health) *Server {
 	t.Helper()
 	s, err := New(Config{Zones: testZones(), Seed: seed, Health: h,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +107,7 @@ func TestGoldenZone(t *testing.T) {
 	t.Parallel()
 	zones := append(testZones(), Zone{Name: "other.test", Serial: 7, NameServers: []string{"ns1.meridian.test", "ns2.meridian.test"},
 		Records: []RecordSet{{Name: "@", Type: "A", TTL: time.Minute, Targets: []Target{{Value: "127.0.9.9"}}}}})
-	s, err := New(Config{Zones: zones, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := New(Config{Zones: zones, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

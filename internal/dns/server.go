@@ -102,7 +102,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:   cfg,
 		log:   cfg.Logger.With("component", "dns"),
-		rng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		rng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), //nolint:gosec // G404: a seeded source, so runs repeat (STYLE.md)
 		ready: make(chan struct{}),
 		m:     newMetrics(cfg.Registerer),
 	}
@@ -218,7 +218,7 @@ func (s *Server) Run(ctx context.Context) error {
 	_ = stopUDP(sctx) // errors only say it had already stopped
 	_ = tcp.ShutdownContext(sctx)
 	for ; pending > 0; pending-- {
-		<-errc
+		<-errc //nolint:errcheck // a server's error once shut down says only that it stopped
 	}
 	s.log.Info("dns stopped")
 	return err
@@ -437,7 +437,7 @@ func (s *Server) answer(req *mdns.Msg, src net.IP) *mdns.Msg {
 		out := &mdns.EDNS0_SUBNET{Code: mdns.EDNS0SUBNET, Family: ecs.Family,
 			SourceNetmask: ecs.SourceNetmask, Address: ecs.Address}
 		if dependsOnLocation && ecs.SourceNetmask > 0 {
-			out.SourceScope = uint8(scope)
+			out.SourceScope = uint8(scope) //nolint:gosec // G115: scope is a prefix length (at most 128), or -1 and replaced below
 			if scope < 0 {
 				out.SourceScope = ecs.SourceNetmask
 			}
