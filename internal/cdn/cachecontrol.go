@@ -250,9 +250,9 @@ func parseVary(lines []string) (names []string, star bool) {
 	for _, line := range lines {
 		for f := range strings.SplitSeq(line, ",") {
 			f = strings.TrimSpace(f)
-			switch {
-			case f == "":
-			case f == "*":
+			switch f {
+			case "":
+			case "*":
 				star = true
 			default:
 				names = append(names, http.CanonicalHeaderKey(f))

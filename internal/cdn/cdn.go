@@ -305,7 +305,7 @@ func (c *Cache) fetch(ctx context.Context, d *dist, r *http.Request, host, objPa
 		if err == nil {
 			break
 		}
-		res.Body.Close()
+		_ = res.Body.Close()
 		c.m.originErrors.WithLabelValues(d.name, origins[used].name, "body").Inc()
 		readErrs = append(readErrs, fmt.Errorf("origin %s: reading the response: %w", origins[used].name, err))
 		origins = origins[used+1:]
@@ -338,7 +338,7 @@ func (c *Cache) fetch(ctx context.Context, d *dist, r *http.Request, host, objPa
 	if int64(len(body)) > c.cfg.MaxObjectBytes {
 		return fetched{res: res, prefix: body}
 	}
-	res.Body.Close()
+	_ = res.Body.Close()
 	e := newEntry(variantKey(pk, p.varyNames, r.Header), pk, host, objPath, res.StatusCode, cleanHeader(res.Header), body, now, p)
 	if !p.store && old != nil {
 		c.store.delete(old)
@@ -432,8 +432,8 @@ func (c *Cache) fetchAndServe(w http.ResponseWriter, r *http.Request, d *dist, h
 			// Too large to cache: let the origin answer the client's
 			// range or conditional itself rather than send the whole
 			// object.
-			res.res.Body.Close()
-			again, _, err := c.fetchGET(ctx, d, d.order(), r, nil, true)
+			_ = res.res.Body.Close()
+			again, _, err := c.fetchGET(ctx, d, d.order(), r, nil, true) //nolint:bodyclose // writeStream below closes it
 			if err != nil {
 				c.writeError(w, d, err)
 				return
@@ -576,7 +576,7 @@ func (c *Cache) send(d *dist, o *origin, req *http.Request) (*http.Response, err
 	ctx, cancel := context.WithCancel(req.Context())
 	req = req.WithContext(ctx)
 	start := c.cfg.Now()
-	res, err := c.client.Do(req)
+	res, err := c.client.Do(req) //nolint:gosec // G704: the target is an origin from the operator's distribution config
 	if err != nil {
 		cancel()
 		c.m.originErrors.WithLabelValues(d.name, o.name, "connect").Inc()
@@ -625,7 +625,7 @@ func (c *Cache) originRequest(ctx context.Context, o *origin, method string, r *
 	if r.URL.RawQuery != "" && !o.DropQuery {
 		target += "?" + r.URL.RawQuery
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	req, err := http.NewRequestWithContext(ctx, method, target, body) //nolint:gosec // G704: the target is an origin from the operator's distribution config
 	if err != nil {
 		return nil, fmt.Errorf("origin %s: building request: %w", o.name, err)
 	}
@@ -832,5 +832,5 @@ func cleanHeader(h http.Header) http.Header {
 // reused, and closes it.
 func drain(res *http.Response) {
 	_, _ = io.CopyN(io.Discard, res.Body, 64<<10)
-	res.Body.Close()
+	_ = res.Body.Close()
 }

@@ -43,8 +43,11 @@ func Example() {
 	}
 	defer c.Close()
 
-	client := &http.Server{Addr: ":8081", Handler: c, ReadHeaderTimeout: 5 * time.Second}
-	admin := &http.Server{Addr: "127.0.0.1:9091", Handler: c.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	//nolint:govet // unusedwrite: the servers are shown, not run
+	var (
+		client = &http.Server{Addr: ":8081", Handler: c, ReadHeaderTimeout: 5 * time.Second}
+		admin  = &http.Server{Addr: "127.0.0.1:9091", Handler: c.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	)
 	_, _ = client, admin // ListenAndServe both in the edge's errgroup
 	fmt.Println("ok")
 	// Output: ok

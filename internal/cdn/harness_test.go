@@ -189,7 +189,6 @@ type testEdge struct {
 	cache  *Cache
 	srv    *httptest.Server
 	client *http.Client
-	clock  *clock
 }
 
 const testHost = "static.meridian.test"
