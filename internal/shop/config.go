@@ -151,7 +151,7 @@ func (cfg Config) Validate() error {
 		}
 	}
 	if cfg.Settle < 0 || cfg.HealthTTL < 0 {
-		errs = append(errs, errors.New("Settle and HealthTTL must not be negative"))
+		errs = append(errs, errors.New("Settle and HealthTTL must not be negative")) //nolint:staticcheck // ST1005: it starts with the Config field names
 	}
 	if len(cfg.Catalog) > maxCatalog {
 		errs = append(errs, fmt.Errorf("catalog: %d products is more than the %d a checkout can hold", len(cfg.Catalog), maxCatalog))

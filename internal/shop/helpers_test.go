@@ -136,7 +136,7 @@ func do(t *testing.T, c *http.Client, method, url, body string) (*http.Response,
 
 func get(t *testing.T, c *http.Client, url string) (int, string) {
 	t.Helper()
-	resp, body := do(t, c, http.MethodGet, url, "")
+	resp, body := do(t, c, http.MethodGet, url, "") //nolint:bodyclose // do closes the body before returning
 	return resp.StatusCode, body
 }
 
@@ -144,7 +144,7 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 // into out (when not nil).
 func call(t *testing.T, c *http.Client, method, url, body string, want int, out any) {
 	t.Helper()
-	resp, b := do(t, c, method, url, body)
+	resp, b := do(t, c, method, url, body) //nolint:bodyclose // do closes the body before returning
 	if resp.StatusCode != want {
 		t.Fatalf("%s %s: got %d %s, want %d", method, url, resp.StatusCode, b, want)
 	}

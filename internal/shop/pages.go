@@ -39,7 +39,7 @@ func (s *Shop) view(r *http.Request, title string) view {
 
 // render writes a page, buffered so that a template error becomes a clean
 // 500 instead of half a page.
-func (s *Shop) render(w http.ResponseWriter, r *http.Request, code int, page string, v view) {
+func (s *Shop) render(w http.ResponseWriter, _ *http.Request, code int, page string, v view) {
 	var buf bytes.Buffer
 	if err := s.pages[page].ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.Error("rendering page", "page", page, "err", err)

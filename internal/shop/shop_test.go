@@ -62,7 +62,7 @@ func testHeaders(t *testing.T, shops []*instance) {
 			{"DELETE", "/api/products", ""},
 			{"GET", "/no/such/page", ""},
 		} {
-			resp, _ := do(t, http.DefaultClient, req.method, in.URL+req.path, req.body)
+			resp, _ := do(t, http.DefaultClient, req.method, in.URL+req.path, req.body) //nolint:bodyclose // do closes the body before returning
 			if r, i := resp.Header.Get(HeaderRegion), resp.Header.Get(HeaderInstance); r != in.Region || i != in.Name {
 				t.Errorf("%s %s on %s: got %s=%q %s=%q (status %d), want %q and %q",
 					req.method, req.path, in.Name, HeaderRegion, r, HeaderInstance, i, resp.StatusCode, in.Region, in.Name)
@@ -145,22 +145,22 @@ func testForms(t *testing.T, in *instance) {
 	if code != http.StatusOK || !strings.Contains(body, "Runbook notebook") || !strings.Contains(body, "250 left in us-east") {
 		t.Fatalf("product page: got %d %s", code, body)
 	}
-	code, body = get(t, c, in.URL+"/products/nosuch")
+	code, _ = get(t, c, in.URL+"/products/nosuch")
 	if code != http.StatusNotFound {
 		t.Errorf("missing product page: got %d, want 404", code)
 	}
-	resp, body := do(t, c, "POST", in.URL+"/cart/add", url.Values{"product_id": {"notebook"}, "quantity": {"3"}}.Encode())
+	resp, body := do(t, c, "POST", in.URL+"/cart/add", url.Values{"product_id": {"notebook"}, "quantity": {"3"}}.Encode()) //nolint:bodyclose // do closes the body before returning
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/cart" || !strings.Contains(body, "Runbook notebook") || !strings.Contains(body, "$27.00") {
 		t.Fatalf("after adding to the cart: got %d at %s: %s", resp.StatusCode, resp.Request.URL.Path, body)
 	}
 	if !strings.Contains(body, "Cart (3)") {
 		t.Errorf("the header does not count 3 units in the cart: %s", body)
 	}
-	resp, body = do(t, c, "POST", in.URL+"/checkout", "")
+	resp, body = do(t, c, "POST", in.URL+"/checkout", "") //nolint:bodyclose // do closes the body before returning
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/orders/") || !strings.Contains(body, "Thank you") {
 		t.Fatalf("after checkout: got %d at %s: %s", resp.StatusCode, resp.Request.URL.Path, body)
 	}
-	resp, body = do(t, c, "POST", in.URL+"/checkout", "")
+	resp, body = do(t, c, "POST", in.URL+"/checkout", "") //nolint:bodyclose // do closes the body before returning
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Your cart is empty") {
 		t.Errorf("checking out an empty cart: got %d: %s", resp.StatusCode, body)
 	}
@@ -194,7 +194,7 @@ func testNoOversell(t *testing.T, c *testcluster.Cluster, east []*instance, west
 	for i, b := range buyers {
 		wg.Go(func() {
 			<-start
-			resp, body := do(t, b.c, "POST", b.in.URL+"/api/checkout", "")
+			resp, body := do(t, b.c, "POST", b.in.URL+"/api/checkout", "") //nolint:bodyclose // do closes the body before returning
 			codes[i], bodies[i] = resp.StatusCode, body
 		})
 	}
@@ -327,7 +327,7 @@ func testHealthz(t *testing.T, c *testcluster.Cluster, east, west *instance) {
 func TestStarting(t *testing.T) {
 	in := startShop(t, Config{Region: "us-east", Instance: "lonely", Endpoint: "http://127.0.0.1:1", Credentials: aws.AnonymousCredentials{}})
 	for _, path := range []string{"/", "/api/products", "/healthz"} {
-		resp, body := do(t, http.DefaultClient, "GET", in.URL+path, "")
+		resp, body := do(t, http.DefaultClient, "GET", in.URL+path, "") //nolint:bodyclose // do closes the body before returning
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get(HeaderInstance) != "lonely" {
 			t.Errorf("%s: got %d %s, want 503 from instance lonely", path, resp.StatusCode, body)
 		}
