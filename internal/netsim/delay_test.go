@@ -216,7 +216,7 @@ func TestDelayDeliversPeerCloseAfterData(t *testing.T) {
 	if elapsed := time.Since(start); elapsed < oneWay {
 		t.Errorf("data and EOF arrived after %v, want at least %v", elapsed, oneWay)
 	}
-	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+	if n, err := c.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
 		t.Errorf("read after EOF: got (%d, %v), want (0, EOF)", n, err)
 	}
 }

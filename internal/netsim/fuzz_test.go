@@ -2,6 +2,7 @@ package netsim_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -81,7 +82,7 @@ func FuzzDelayPreservesStream(f *testing.F) {
 		for {
 			n, err := c2.Read(rbuf)
 			in.Write(rbuf[:n])
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {

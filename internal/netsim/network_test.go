@@ -367,7 +367,10 @@ func TestNetworkHTTPClient(t *testing.T) {
 
 	n.Partition("a", "b")
 	client.Timeout = 300 * time.Millisecond
-	_, err := client.Get(srv.URL + "/cut")
+	res, err := client.Get(srv.URL + "/cut")
+	if err == nil {
+		_ = res.Body.Close()
+	}
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Errorf("GET across a partition: got %v, want a client timeout", err)
