@@ -556,7 +556,7 @@ func (g *group) scale() {
 	if d.direction == "" {
 		return
 	}
-	g.log.Info("scaling "+d.direction, "from", g.desired, "to", d.desired, "metric", sc.Metric, "why", d.why)
+	g.log.Info("scaling "+d.direction, "from", g.desired, "to", d.desired, "metric", sc.Metric, "why", d.why) //nolint:sloglint // one of two fixed messages, "scaling out" or "scaling in", that tests and operators match
 	g.s.m.scaling.WithLabelValues(g.name, d.direction).Inc()
 	g.desired, g.lastScale, g.scaled = d.desired, now, true
 	g.notify()

@@ -112,10 +112,10 @@ func expandArgs(args []string, inst *instance, host, group string) []string {
 // goroutine stays locked to its thread until the child has been reaped:
 // the signal then fires only if the whole node process dies.
 func (s *Supervisor) startProcess(inst *instance, group string) error {
-	if err := os.MkdirAll(filepath.Dir(inst.logPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(inst.logPath), 0o755); err != nil { //nolint:gosec // G301: instance logs are for the operator to read, as any user
 		return fmt.Errorf("creating instance log directory: %w", err)
 	}
-	logf, err := os.OpenFile(inst.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(inst.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644) //nolint:gosec // G302: instance logs are for the operator to read, as any user
 	if err != nil {
 		return fmt.Errorf("opening instance log: %w", err)
 	}

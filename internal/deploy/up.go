@@ -52,7 +52,7 @@ func Up(ctx context.Context, cfg Config) error {
 	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
 		return fmt.Errorf("checking for an existing deployment: %w", statErr)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, LogsDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, LogsDir), 0o755); err != nil { //nolint:gosec // G301: process logs are for the operator to read, as any user
 		return fmt.Errorf("creating data directory: %w", err)
 	}
 	unlock, err := lockDir(dir)
@@ -116,7 +116,7 @@ func Up(ctx context.Context, cfg Config) error {
 // process dies, however it dies.
 func lockDir(dir string) (unlock func(), err error) {
 	path := filepath.Join(dir, lockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644) //nolint:gosec // G302: the lock file holds only the holder's pid, shown to a second up
 	if err != nil {
 		return nil, fmt.Errorf("locking data directory: %w", err)
 	}
@@ -229,7 +229,7 @@ func childrenOf(t *topology.Topology) []child {
 func (s *supervisor) supervise(ctx context.Context, c child) error {
 	log := s.log.With("role", c.role, "node", c.name)
 	logPath := filepath.Join(s.dir, LogsDir, c.name+".log")
-	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644) //nolint:gosec // G302: process logs are for the operator to read, as any user
 	if err != nil {
 		return fmt.Errorf("opening log of %s: %w", c.name, err)
 	}
@@ -281,7 +281,7 @@ func (s *supervisor) holdWhileStopped(ctx context.Context, log *slog.Logger, nam
 			return ctx.Err() == nil
 		}
 		if !logged {
-			log.Warn("held down by chaos kill until `meridian chaos restart " + name + "`")
+			log.Warn("held down by chaos kill until `meridian chaos restart " + name + "`") //nolint:sloglint // the message is the command to copy, process name included
 			logged = true
 		}
 		select {

@@ -254,7 +254,7 @@ func (c *Checker) unlock() {
 	c.mu.Unlock()
 	defer c.logMu.Unlock()
 	for _, l := range lines {
-		c.log.Info(l.msg, l.attrs...)
+		c.log.Info(l.msg, l.attrs...) //nolint:sloglint // replays lines whose messages were static where they were made
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -97,7 +96,7 @@ func New(cfg Config) (*Keys, error) {
 	}
 	k := &Keys{store: cfg.Store, master: mk, log: cfg.Logger, ttl: cfg.CacheTTL, size: cfg.CacheSize, now: cfg.Now, cache: map[string]cached{}}
 	if k.log == nil {
-		k.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		k.log = slog.New(slog.DiscardHandler)
 	}
 	k.log = k.log.With("component", "iam")
 	if k.ttl == 0 {
@@ -161,7 +160,7 @@ func (k *Keys) Put(ctx context.Context, ak AccessKey) error {
 
 // Lookup returns the secret and principal of access key id, or an error
 // wrapping sigv4.ErrUnknownKey if there is none. It is a sigv4 Config.Lookup.
-func (k *Keys) Lookup(ctx context.Context, id string) (sigv4.Credential, error) {
+func (k *Keys) Lookup(_ context.Context, id string) (sigv4.Credential, error) {
 	now := k.now()
 	k.mu.Lock()
 	c, ok := k.cache[id]

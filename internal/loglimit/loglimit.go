@@ -53,5 +53,5 @@ func (ll *Limiter) Log(key, msg string, args ...any) {
 	if suppressed > 0 {
 		args = append(args, "suppressed", suppressed)
 	}
-	ll.out.Warn(msg, args...)
+	ll.out.Warn(msg, args...) //nolint:sloglint // a rate-limiting wrapper: callers pass static messages
 }

@@ -191,7 +191,7 @@ func ensureDir(dir string) error {
 		return fmt.Errorf("creating certificate directory: %w", err)
 	}
 	// MkdirAll is subject to the umask; make the mode exact.
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // G302: a directory needs x; 0700 is owner-only
 		return fmt.Errorf("restricting certificate directory: %w", err)
 	}
 	return nil

@@ -30,7 +30,7 @@ func TestGRPCOverMutualTLS(t *testing.T) {
 	callers := make(chan string, 4)
 	srv := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(serverConfig(t, east))),
-		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 			p, ok := peer.FromContext(ctx)
 			if !ok {
 				return nil, errors.New("no peer in context")

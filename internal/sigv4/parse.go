@@ -19,7 +19,7 @@ const (
 
 	maxAuthLen         = 8 << 10 // longest Authorization header or credential considered
 	maxSignedHeaders   = 64
-	credentialTemplate = `"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request"`
+	credentialTemplate = `"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request"` //nolint:gosec // G101: a placeholder shown in error messages, not a credential
 )
 
 // scope is a parsed credential: AKID/YYYYMMDD/region/service/aws4_request.

@@ -36,7 +36,7 @@ func FuzzUnmarshalState(f *testing.F) {
 		SetAdd: []SetOp{{Field: "s", Elems: [][]byte{[]byte("a")}}}}).delta(Tag{TS: hlc.Timestamp{WallNanos: 1}, Origin: "us"}))
 	f.Add(s.Marshal())
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0})
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Fuzz(func(_ *testing.T, b []byte) {
 		st, err := UnmarshalState(b)
 		if err != nil {
 			return

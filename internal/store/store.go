@@ -769,10 +769,10 @@ func (sn *Snapshot) ScanBucket(bucket uint16, fn func(RawState) error) error {
 type quietLogger struct{ l *slog.Logger }
 
 func (q quietLogger) Infof(format string, args ...any) {
-	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble") //nolint:sloglint // Pebble logs printf-style; its format is the message
 }
 func (q quietLogger) Errorf(format string, args ...any) {
-	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble") //nolint:sloglint // Pebble logs printf-style; its format is the message
 }
 func (q quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))

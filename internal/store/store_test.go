@@ -478,7 +478,7 @@ func TestIndexerFollowsLocalRemoteAndReindexedWrites(t *testing.T) {
 	}
 	entries := func(s *Store) string {
 		var out []string
-		_ = s.ScanIndex(nil, nil, false, func(k, v []byte) bool { out = append(out, string(k)); return true })
+		_ = s.ScanIndex(nil, nil, false, func(k, _ []byte) bool { out = append(out, string(k)); return true })
 		return fmt.Sprint(out)
 	}
 	if got, want := entries(us), "[bluea redearly]"; got != want {

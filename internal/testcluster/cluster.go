@@ -96,7 +96,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	if opts.TruncateInterval == 0 {
 		opts.TruncateInterval = time.Second
 	}
-	rng := rand.New(rand.NewPCG(uint64(opts.Seed), 1))
+	rng := rand.New(rand.NewPCG(uint64(opts.Seed), 1)) //nolint:gosec // G404: a seeded source, so runs repeat (STYLE.md)
 	// Each cluster gets its own 127.a.b.0/24 so parallel tests and a running
 	// `meridian up` (127.0.1.x) never collide.
 	a, b := 100+rng.IntN(150), rng.IntN(256)

@@ -80,7 +80,7 @@ type LocationLatency struct {
 	RTT      time.Duration `yaml:"rtt"`
 }
 
-// Latency returns the round trip from location to region, and whether the
+// LatencyTo returns the round trip from location to region, and whether the
 // table has it.
 func (c Clients) LatencyTo(location, region string) (time.Duration, bool) {
 	for _, l := range c.Latency {

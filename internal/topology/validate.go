@@ -204,8 +204,8 @@ func (v *validator) endpoint(np, name, host string, ports []port, nodeAt, addrAt
 		}
 	}
 	var ip net.IP
-	switch {
-	case host == "":
+	switch host {
+	case "":
 		v.add(np+".host", "required")
 	default:
 		ip = net.ParseIP(host)

@@ -4,6 +4,7 @@
 package traceparent
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
 	"strings"
@@ -40,10 +41,10 @@ func lowerHex(s string) bool {
 func New() string {
 	var b [24]byte
 	for {
-		a, c, d := rand.Uint64(), rand.Uint64(), rand.Uint64()
-		for i := range 8 {
-			b[i], b[8+i], b[16+i] = byte(a>>(8*i)), byte(c>>(8*i)), byte(d>>(8*i))
-		}
+		a, c, d := rand.Uint64(), rand.Uint64(), rand.Uint64() //nolint:gosec // G404: trace ids must be unique, not secret (see above)
+		binary.LittleEndian.PutUint64(b[0:], a)
+		binary.LittleEndian.PutUint64(b[8:], c)
+		binary.LittleEndian.PutUint64(b[16:], d)
 		if a|c != 0 && d != 0 {
 			break
 		}
