@@ -149,12 +149,12 @@ type directWriter struct{ http.ResponseWriter }
 func (d directWriter) ReadFrom(src io.Reader) (int64, error) {
 	if lr, ok := src.(*io.LimitedReader); ok {
 		if br, ok := lr.R.(*bytes.Reader); ok && int64(br.Len()) <= lr.N {
-			n, err := br.WriteTo(writerOnly{d.ResponseWriter})
+			n, err := br.WriteTo(writerOnly(d))
 			lr.N -= n
 			return n, err
 		}
 	}
-	return io.Copy(writerOnly{d.ResponseWriter}, src)
+	return io.Copy(writerOnly(d), src)
 }
 
 // origin is the cache's origin: a plain net/http file server over the test

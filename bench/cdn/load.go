@@ -100,7 +100,7 @@ func load(ctx context.Context, addr, path string, size, c int, d time.Duration, 
 	// machine busy enough, a 1 MiB response can take longer than a short
 	// warm-up. Failures are not.
 	if all.requests == 0 && all.errors > 0 {
-		return all, fmt.Errorf("no request succeeded against %s (%d errors, last: %v)", addr, all.errors, all.lastErr)
+		return all, fmt.Errorf("no request succeeded against %s (%d errors, last: %w)", addr, all.errors, all.lastErr)
 	}
 	return all, nil
 }

@@ -81,7 +81,7 @@ func servePool(ctx context.Context, s *dns.Server, conn *net.UDPConn) error {
 	<-ctx.Done()
 	_ = conn.Close()
 	for range n {
-		<-errc
+		<-errc //nolint:errcheck // each worker returns the error of reading a closed conn
 	}
 	return nil
 }

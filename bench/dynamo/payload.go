@@ -55,10 +55,6 @@ func (it item) sdk() map[string]types.AttributeValue {
 	}
 }
 
-func (s shape) sdkKey(key string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key}}
-}
-
 // The wire bodies below are what aws-sdk-go-v2 sends and DynamoDB (and
 // Meridian) answers, byte for byte up to the order of map keys;
 // TestBodiesMatchTheSDK checks it. The baseline sends and answers them.

@@ -61,7 +61,7 @@ func startCluster(ctx context.Context, topo *topology.Topology, logger *slog.Log
 	for _, ref := range refs {
 		n, err := region.New(region.Config{Topology: topo, Node: ref.Node.Name, Logger: logger})
 		if err != nil {
-			c.stop()
+			_ = c.stop() // the error that made us give up is the one to report
 			return nil, fmt.Errorf("creating node %s: %w", ref.Node.Name, err)
 		}
 		c.nodes = append(c.nodes, n)
@@ -80,15 +80,15 @@ func startCluster(ctx context.Context, topo *topology.Topology, logger *slog.Log
 		case <-n.Ready():
 		case err := <-c.done:
 			c.done <- err
-			c.stop()
+			_ = c.stop() // the error that made us give up is the one to report
 			return nil, fmt.Errorf("starting cluster: %w", err)
 		case <-deadline:
-			c.stop()
+			_ = c.stop() // the error that made us give up is the one to report
 			return nil, fmt.Errorf("region %s did not start within 30s", n.Region())
 		}
 	}
 	if err := c.awaitConnected(ctx, 30*time.Second); err != nil {
-		c.stop()
+		_ = c.stop() // the error that made us give up is the one to report
 		return nil, err
 	}
 	return c, nil

@@ -140,7 +140,7 @@ func startIdle(ctx context.Context, topo *topology.Topology, command func(node s
 			select {
 			case err := <-p.exited:
 				p.exited <- err
-				return fail(fmt.Errorf("idle node %s exited (%v): %s", p.node, err, firstLine(p.stderr.Bytes())))
+				return fail(fmt.Errorf("idle node %s exited (%v): %s", p.node, err, firstLine(p.stderr.Bytes()))) //nolint:errorlint // a clean exit has a nil error; %v prints it as <nil>
 			case <-ctx.Done():
 				return fail(ctx.Err())
 			case <-time.After(100 * time.Millisecond):
@@ -175,7 +175,7 @@ func measureIdle(ctx context.Context, res idleResult, procs []*idleProc, idle ti
 		select {
 		case err := <-p.exited:
 			p.exited <- err
-			return res, fmt.Errorf("idle node %s exited while idle (%v): %s", p.node, err, firstLine(p.stderr.Bytes()))
+			return res, fmt.Errorf("idle node %s exited while idle (%v): %s", p.node, err, firstLine(p.stderr.Bytes())) //nolint:errorlint // a clean exit has a nil error; %v prints it as <nil>
 		default:
 		}
 		st, err := procStatus(p.cmd.Process.Pid)
@@ -231,7 +231,7 @@ func stopIdle(procs []*idleProc) {
 			p.exited <- err
 		case <-time.After(10 * time.Second):
 			_ = p.cmd.Process.Kill()
-			<-p.exited
+			<-p.exited //nolint:errcheck // killed: the exit status says only that
 		}
 	}
 }

@@ -29,20 +29,21 @@ func bucketOf(us uint64) int {
 	if us < subBuckets {
 		return int(us)
 	}
-	exp := bits.Len64(us) - 7 // us>>exp is in [64, 128)
-	return (exp+1)*subBuckets + int(us>>exp) - subBuckets
+	exp := bits.Len64(us) - 7
+	return (exp+1)*subBuckets + int(us>>exp) - subBuckets //nolint:gosec // G115: us>>exp is in [64, 128)
 }
 
 // bucketUpper is the largest value in microseconds that maps to bucket b.
 func bucketUpper(b int) uint64 {
 	if b < subBuckets {
-		return uint64(b)
+		return uint64(b) //nolint:gosec // G115: b is below subBuckets here, not negative
 	}
 	exp := b/subBuckets - 1
 	mant := uint64(b%subBuckets + subBuckets)
 	return (mant+1)<<exp - 1
 }
 
+// Record adds one duration; negative durations count as zero.
 func (l *Histogram) Record(d time.Duration) {
 	us := uint64(max(d.Microseconds(), 0))
 	b := bucketOf(us)
@@ -57,6 +58,7 @@ func (l *Histogram) Record(d time.Duration) {
 	l.max = max(l.max, d)
 }
 
+// Merge adds the durations recorded in o.
 func (l *Histogram) Merge(o *Histogram) {
 	if len(o.counts) > len(l.counts) {
 		grown := make([]uint64, len(o.counts))
@@ -71,7 +73,7 @@ func (l *Histogram) Merge(o *Histogram) {
 	l.max = max(l.max, o.max)
 }
 
-// quantile returns the upper bound of the bucket holding the q-th value
+// Quantile returns the upper bound of the bucket holding the q-th value
 // (0 < q ≤ 1), or 0 without samples.
 func (l *Histogram) Quantile(q float64) time.Duration {
 	if l.n == 0 {
@@ -83,17 +85,18 @@ func (l *Histogram) Quantile(q float64) time.Duration {
 	for b, c := range l.counts {
 		seen += c
 		if seen >= rank {
-			return time.Duration(bucketUpper(b)) * time.Microsecond
+			return time.Duration(bucketUpper(b)) * time.Microsecond //nolint:gosec // G115: a bucket bound in µs is far below 2^63 ns
 		}
 	}
 	return l.max
 }
 
+// Mean is the average of the recorded durations, or 0 without samples.
 func (l *Histogram) Mean() time.Duration {
 	if l.n == 0 {
 		return 0
 	}
-	return l.sum / time.Duration(l.n)
+	return l.sum / time.Duration(l.n) //nolint:gosec // G115: a sample count is far below 2^63
 }
 
 // Count is how many durations were recorded.

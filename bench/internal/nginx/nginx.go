@@ -129,7 +129,7 @@ http {
 		}
 		if time.Now().After(deadline) {
 			n.Stop()
-			return nil, fmt.Errorf("nginx did not answer on %s (see %s/error.log): %v", addr, dir, err)
+			return nil, fmt.Errorf("nginx did not answer on %s (see %s/error.log): %v", addr, dir, err) //nolint:errorlint // err is nil when nginx answered but not 200; %w would print %!w(<nil>)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -93,7 +93,7 @@ func PinSelf(cpus string) error {
 	}
 	out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(os.Getpid())).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("taskset -a -p -c %s: %v: %s", cpus, err, out)
+		return fmt.Errorf("taskset -a -p -c %s: %w: %s", cpus, err, out)
 	}
 	runtime.GOMAXPROCS(CPUCount(cpus))
 	return nil
@@ -154,7 +154,10 @@ const ClockTick = 10 * time.Millisecond
 // CPUUse is CPU time spent in user space and in the kernel.
 type CPUUse struct{ User, Sys time.Duration }
 
-func (c CPUUse) Sub(d CPUUse) CPUUse  { return CPUUse{c.User - d.User, c.Sys - d.Sys} }
+// Sub is the CPU time used between d and c, d being the earlier reading.
+func (c CPUUse) Sub(d CPUUse) CPUUse { return CPUUse{c.User - d.User, c.Sys - d.Sys} }
+
+// Total is user plus system time.
 func (c CPUUse) Total() time.Duration { return c.User + c.Sys }
 
 // CPUTime is the CPU time used so far by pid and, with children, by the
