@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-platform/meridian/internal/cdn"
+	"github.com/meridian-platform/meridian/internal/h1"
 
 	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
@@ -27,8 +27,8 @@ import (
 const distHost = "static.bench.test"
 
 // serveCache is the -role cache child: internal/cdn with one distribution
-// whose origin is o.origin, served by a net/http server with keep-alive on
-// o.cacheHost, with metrics on a registry and warnings logged as the edge
+// whose origin is o.origin, served as the edge serves it (internal/h1's
+// server, keep-alive) on o.cacheHost, with metrics on a registry and warnings logged as the edge
 // would. It prints "ADDR host:port" when ready and exits when its stdin
 // closes.
 func serveCache(ctx context.Context, o options) error {
@@ -51,9 +51,13 @@ func serveCache(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	// The edge's client port (edgeproxy.Serve) is a net/http server too;
-	// its HTTP/1.1 path is the same.
-	srv := &http.Server{Handler: c, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second}
+	// The edge's client port (edgeproxy.Serve) is internal/h1's server with
+	// the cache in front of the proxy.
+	serve := func(h http.Handler) *h1.Server {
+		return &h1.Server{Handler: h, MaxHeaderBytes: 32 << 10, ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: time.Minute, IdleTimeout: 90 * time.Second}
+	}
+	srv := serve(c)
 	if o.cacheProfile != "" {
 		f, err := os.Create(o.cacheProfile)
 		if err != nil {
@@ -64,14 +68,14 @@ func serveCache(ctx context.Context, o options) error {
 		}
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
-	servers := []*http.Server{srv}
+	servers := []*h1.Server{srv}
 	lns := []net.Listener{ln}
 	for _, name := range experimentList(o.experiments) {
 		eln, err := net.Listen("tcp", net.JoinHostPort(o.cacheHost, "0"))
 		if err != nil {
 			return err
 		}
-		servers = append(servers, &http.Server{Handler: experiments[name].wrap(c), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second})
+		servers = append(servers, serve(experiments[name].wrap(c)))
 		lns = append(lns, eln)
 	}
 	done := make(chan error, len(servers))
@@ -85,10 +89,10 @@ func serveCache(ctx context.Context, o options) error {
 	case <-ctx.Done():
 	}
 	for _, s := range servers {
-		_ = s.Close()
+		_ = s.Shutdown(0)
 	}
 	for range servers {
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		if err := <-done; err != nil {
 			return err
 		}
 	}
