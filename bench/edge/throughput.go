@@ -128,7 +128,7 @@ func throughput(ctx context.Context, o options) (*throughputReport, error) {
 		// This process is the load generator: all its threads on the
 		// load CPUs.
 		if out, err := exec.Command("taskset", "-a", "-p", "-c", loadCPUs, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("pinning the load generator: %v: %s", err, out)
+			return nil, fmt.Errorf("pinning the load generator: %w: %s", err, out)
 		}
 	}
 	rep := &throughputReport{Backends: o.backends, Clients: o.concurrency, BodyBytes: o.bodyBytes,
@@ -288,7 +288,7 @@ func load(ctx context.Context, urls []string, c int, d time.Duration) (tpResult,
 	if all.Count() == 0 {
 		return tpResult{}, fmt.Errorf("no request succeeded against %v (%d errors)", urls, errs)
 	}
-	return tpResult{Requests: int(all.Count()), Errors: errs, RPS: float64(all.Count()) / el.Seconds(),
+	return tpResult{Requests: int(all.Count()), //nolint:gosec // a request count Errors: errs, RPS: float64(all.Count()) / el.Seconds(),
 		P50: all.Quantile(0.50), P99: all.Quantile(0.99), elapsed: el}, nil
 }
 

@@ -355,7 +355,7 @@ func load(ctx context.Context, addrs []string, c int, d time.Duration) (result, 
 	}
 	el := time.Since(start)
 	if len(all) == 0 {
-		return result{}, fmt.Errorf("no request succeeded against %v (%d errors, last: %v)", addrs, errs, lastErr)
+		return result{}, fmt.Errorf("no request succeeded against %v (%d errors, last: %w)", addrs, errs, lastErr)
 	}
 	slices.Sort(all)
 	pct := func(q float64) time.Duration { return all[min(len(all)-1, int(q*float64(len(all))))] }

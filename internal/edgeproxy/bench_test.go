@@ -16,7 +16,7 @@ import (
 func BenchmarkServeHTTP(b *testing.B) {
 	regions := make([]Region, 0, 3)
 	for i, id := range []string{"a", "b", "c"} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = io.WriteString(w, "hello from "+id)
 		}))
 		b.Cleanup(srv.Close)
@@ -67,7 +67,7 @@ func BenchmarkChoose(b *testing.B) {
 // BenchmarkDirectBaseline is a plain client to a region with no proxy, for
 // comparison: the proxy's cost is BenchmarkServeHTTP's time less this one's.
 func BenchmarkDirectBaseline(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "hello")
 	}))
 	defer srv.Close()

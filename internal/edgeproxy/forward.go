@@ -126,7 +126,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.respond(w, resp, rg, affinity, nil, false) // the region's own answer
 			return
 		}
-		f.resp = bufferResponse(resp)
+		f.resp = bufferResponse(resp) //nolint:bodyclose // bufferResponse reads and closes it
 		last, saved = f, f
 	}
 	switch {

@@ -146,7 +146,7 @@ func New(cfg Config) (*Proxy, error) {
 		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 		p.seed = binary.LittleEndian.Uint64(b[:])
 	}
-	p.rng = mrand.New(mrand.NewPCG(p.seed, p.seed^0x9e3779b97f4a7c15))
+	p.rng = mrand.New(mrand.NewPCG(p.seed, p.seed^0x9e3779b97f4a7c15)) //nolint:gosec // seeded on purpose: weighted choices a failing test can replay (Seed)
 	p.limit = loglimit.New(p.log, cfg.Now)
 	if err := p.SetRegions(cfg.Regions); err != nil {
 		return nil, err

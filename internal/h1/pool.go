@@ -282,7 +282,7 @@ func (b *upBody) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n, err := b.r.Read(p)
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		b.finish(true)
 	} else if err != nil && b.ctx.Err() != nil {
 		err = context.Cause(b.ctx)

@@ -36,7 +36,7 @@ func newUpstream(t *testing.T, h http.HandlerFunc) *upstreamServer {
 
 func (u *upstreamServer) addr() string { return u.Listener.Addr().String() }
 
-func get(t *testing.T, p *Pool, ctx context.Context, path string, replayable bool) (string, error) {
+func get(ctx context.Context, t *testing.T, p *Pool, path string, replayable bool) (string, error) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, "http://"+p.Addr+path, nil)
 	if err != nil {
@@ -59,7 +59,7 @@ func TestPoolReusesConnections(t *testing.T) {
 	p := &Pool{Addr: u.addr(), MaxIdle: 4}
 	defer p.CloseIdle(true)
 	for i := range 10 {
-		got, err := get(t, p, context.Background(), "/q?i=1", i%2 == 0)
+		got, err := get(context.Background(), t, p, "/q?i=1", i%2 == 0)
 		if err != nil || got != "GET /q?i=1 "+u.addr()+" " {
 			t.Fatalf("request %d: %q, %v", i, got, err)
 		}
@@ -85,15 +85,15 @@ func TestPoolReusesConnections(t *testing.T) {
 // is replaced, for replayable requests after the failed write and for the
 // others before it.
 func TestPoolReplacesDeadConnection(t *testing.T) {
-	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	u := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	p := &Pool{Addr: u.addr(), MaxIdle: 4}
 	defer p.CloseIdle(true)
 	for i, replayable := range []bool{true, false} {
-		if got, err := get(t, p, context.Background(), "/", replayable); err != nil || got != "ok" {
+		if got, err := get(context.Background(), t, p, "/", replayable); err != nil || got != "ok" {
 			t.Fatalf("first request: %q, %v", got, err)
 		}
 		u.CloseClientConnections() // the pooled connection dies under the pool
-		if got, err := get(t, p, context.Background(), "/", replayable); err != nil || got != "ok" {
+		if got, err := get(context.Background(), t, p, "/", replayable); err != nil || got != "ok" {
 			t.Fatalf("replayable %v: after the upstream closed the pooled connection: %q, %v", replayable, got, err)
 		}
 		if n := u.conns.Load(); n != int64(i+2) { // the first request of a round reuses the last one's
@@ -107,7 +107,7 @@ func TestPoolReplacesDeadConnection(t *testing.T) {
 func TestPoolCancel(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	u := newUpstream(t, func(http.ResponseWriter, *http.Request) { <-release })
 	p := &Pool{Addr: u.addr(), MaxIdle: 4}
 	defer p.CloseIdle(true)
 	ejected := errors.New("ejected")
@@ -117,7 +117,7 @@ func TestPoolCancel(t *testing.T) {
 		cancel(ejected)
 	}()
 	start := time.Now()
-	_, err := get(t, p, ctx, "/", true)
+	_, err := get(ctx, t, p, "/", true)
 	if !errors.Is(err, ejected) {
 		t.Fatalf("got %v, want the cause", err)
 	}
@@ -129,9 +129,9 @@ func TestPoolCancel(t *testing.T) {
 func TestPoolHeaderTimeout(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	u := newUpstream(t, func(http.ResponseWriter, *http.Request) { <-release })
 	p := &Pool{Addr: u.addr(), HeaderTimeout: 100 * time.Millisecond}
-	_, err := get(t, p, context.Background(), "/", true)
+	_, err := get(context.Background(), t, p, "/", true)
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("got %v, want a timeout", err)
@@ -146,7 +146,7 @@ func TestPoolConnectError(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	p := &Pool{Addr: addr}
-	_, err = get(t, p, context.Background(), "/", true)
+	_, err = get(context.Background(), t, p, "/", true)
 	var ce *ConnectError
 	if !errors.As(err, &ce) {
 		t.Fatalf("got %v, want a *ConnectError", err)
@@ -156,15 +156,15 @@ func TestPoolConnectError(t *testing.T) {
 // TestPoolBodyDecidesReuse: a body read to its end gives the connection
 // back; one closed early closes it; IdleTimeout retires old ones.
 func TestPoolBodyDecidesReuse(t *testing.T) {
-	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	u := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, strings.Repeat("x", 100<<10))
 	})
 	p := &Pool{Addr: u.addr(), MaxIdle: 4, IdleTimeout: time.Hour}
 	defer p.CloseIdle(true)
-	if _, err := get(t, p, context.Background(), "/", true); err != nil {
+	if _, err := get(context.Background(), t, p, "/", true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := get(t, p, context.Background(), "/", true); err != nil {
+	if _, err := get(context.Background(), t, p, "/", true); err != nil {
 		t.Fatal(err)
 	}
 	if n := u.conns.Load(); n != 1 {
@@ -176,14 +176,14 @@ func TestPoolBodyDecidesReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close() // unread: the connection cannot be reused
-	if _, err := get(t, p, context.Background(), "/", true); err != nil {
+	if _, err := get(context.Background(), t, p, "/", true); err != nil {
 		t.Fatal(err)
 	}
 	if n := u.conns.Load(); n != 2 {
 		t.Fatalf("after a body closed unread: %d connections, want 2", n)
 	}
 	p.IdleTimeout = time.Nanosecond
-	if _, err := get(t, p, context.Background(), "/", true); err != nil {
+	if _, err := get(context.Background(), t, p, "/", true); err != nil {
 		t.Fatal(err)
 	}
 	if n := u.conns.Load(); n != 3 {

@@ -108,7 +108,13 @@ func TestServerFraming(t *testing.T) {
 	url := "http://" + ts.addr
 
 	var remote string
-	do := func(method, path string, body io.Reader, wantCode int, want string) *http.Response {
+	// do returns the answer's head; its body was read and checked.
+	type head struct {
+		te      []string
+		trailer http.Header
+		length  int64
+	}
+	do := func(method, path string, body io.Reader, wantCode int, want string) head {
 		t.Helper()
 		req, err := http.NewRequest(method, url+path, body)
 		if err != nil {
@@ -134,19 +140,18 @@ func TestServerFraming(t *testing.T) {
 			}
 			remote = from
 		}
-		return resp
+		return head{te: resp.TransferEncoding, trailer: resp.Trailer, length: resp.ContentLength}
 	}
 	do("GET", "/a", nil, 200, `GET /a ""`)
 	do("POST", "/b", strings.NewReader("sized"), 200, `POST /b "sized"`)
 	// io.MultiReader hides the length: the client sends it chunked.
 	do("PUT", "/c", io.MultiReader(strings.NewReader("chun"), strings.NewReader("ked")), 200, `PUT /c "chunked"`)
-	resp := do("GET", "/chunked", nil, 200, `GET /chunked ""`)
-	if len(resp.TransferEncoding) != 1 || resp.Trailer.Get("X-Sum") != "42" {
-		t.Fatalf("chunked answer: transfer encoding %v, trailer %v", resp.TransferEncoding, resp.Trailer)
+	h := do("GET", "/chunked", nil, 200, `GET /chunked ""`)
+	if len(h.te) != 1 || h.trailer.Get("X-Sum") != "42" {
+		t.Fatalf("chunked answer: transfer encoding %v, trailer %v", h.te, h.trailer)
 	}
-	resp = do("HEAD", "/d", nil, 200, "")
-	if resp.ContentLength <= 0 {
-		t.Fatalf("HEAD lost the Content-Length: %d", resp.ContentLength)
+	if h = do("HEAD", "/d", nil, 200, ""); h.length <= 0 {
+		t.Fatalf("HEAD lost the Content-Length: %d", h.length)
 	}
 	do("DELETE", "/empty", nil, 204, "")
 	do("GET", "/big", nil, 200, strings.Repeat("0123456789abcdef", 8<<10)+`GET /big ""`)
@@ -170,7 +175,7 @@ func TestServerFraming(t *testing.T) {
 // own connection, and checks the answer and the reason counted.
 func TestServerRefusals(t *testing.T) {
 	var hits sync.Map
-	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := startServer(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		hits.Store(r.URL.Path, true)
 	}), nil)
 	cases := []struct {
@@ -286,7 +291,7 @@ func TestServerH2C(t *testing.T) {
 // cancelled when the client hangs up.
 func TestServerClientGone(t *testing.T) {
 	cancelled := make(chan struct{})
-	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := startServer(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			close(cancelled)
@@ -370,6 +375,7 @@ func TestServerShutdown(t *testing.T) {
 		t.Fatal(err)
 	} else {
 		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 
 	slow := make(chan string, 1)

@@ -14,7 +14,7 @@ import (
 // server, the routing and the upstream pool (go test -bench Proxy
 // -benchmem; bench/lb compares the whole against nginx).
 func BenchmarkProxyKeepAlive(b *testing.B) {
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "hello, world\n")
 	})}

@@ -177,7 +177,7 @@ func (g *group) pick(tried []*target) *target {
 		return nil
 	}
 	if len(tried) > 0 {
-		start := int(g.rr.Add(1) % uint64(n))
+		start := int(g.rr.Add(1) % uint64(n)) //nolint:gosec // less than n, an int
 		for i := range n {
 			t := p.targets[(start+i)%n]
 			if !contains(tried, t) {
@@ -214,7 +214,7 @@ func contains(ts []*target, t *target) bool {
 // (divided by its slow-start weight), taking turns among equals.
 func (g *group) leastOutstanding(p *pool, slow bool, now time.Time) *target {
 	n := len(p.targets)
-	start := int(g.rr.Add(1) % uint64(n))
+	start := int(g.rr.Add(1) % uint64(n)) //nolint:gosec // less than n, an int
 	var best *target
 	bestScore := 0.0
 	for i := range n {

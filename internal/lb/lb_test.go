@@ -717,6 +717,7 @@ func TestServerSpeaksHTTP11(t *testing.T) {
 				t.Fatalf("reading the response: %v", err)
 			}
 			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
 			if err != nil {
 				t.Fatalf("reading the body: %v", err)
 			}
@@ -741,6 +742,9 @@ func TestServerSpeaksHTTP11(t *testing.T) {
 			}
 			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 			next, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+			if err == nil {
+				defer next.Body.Close()
+			}
 			if tc.wantClose {
 				if err == nil {
 					t.Fatalf("connection kept after a response that closes it: got %d", next.StatusCode)
@@ -787,6 +791,7 @@ func TestPipelinedRequestsAreAnsweredInOrder(t *testing.T) {
 			t.Fatalf("reading the response with %q: %v", want, err)
 		}
 		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
 		if resp.StatusCode != 200 || string(body) != want {
 			t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, body, want)
 		}

@@ -132,7 +132,7 @@ func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request
 		}
 		attempt++
 		out.URL.Host = t.addr
-		resp, err := t.up.RoundTrip(ctx, out, idempotent && body == nil)
+		resp, err := t.up.RoundTrip(ctx, out, idempotent && body == nil) //nolint:bodyclose // respond closes it
 		if err == nil {
 			code := l.respond(w, resp, t, g)
 			t.release()

@@ -75,8 +75,8 @@ func newDigester(algs ...string) *digester {
 }
 
 func (d *digester) Write(p []byte) (int, error) {
-	d.md5.Write(p)
-	d.crc.Write(p)
+	_, _ = d.md5.Write(p) // hashes never fail
+	_, _ = d.crc.Write(p)
 	for _, h := range d.algs {
 		h.Write(p)
 	}
@@ -121,7 +121,7 @@ type crcReader struct {
 
 func (c *crcReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.crc.Write(p[:n])
+	_, _ = c.crc.Write(p[:n]) // hashes never fail
 	c.n += int64(n)
 	return n, err
 }

@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc64"
@@ -289,7 +290,7 @@ func TestCorruptReplicaIsRefused(t *testing.T) {
 	good := []byte(strings.Repeat("the right bytes ", 1000))
 	var corrupt atomic.Bool
 	corrupt.Store(true)
-	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		b := bytes.Clone(good)
 		if corrupt.Load() {
 			b[100] ^= 1
@@ -312,7 +313,7 @@ func TestCorruptReplicaIsRefused(t *testing.T) {
 	h := crc64.New(nvme)
 	h.Write(good)
 	v := &Version{ID: "foreignversion1", VersionID: nullVersion, Origin: "eu-west", Size: int64(len(good)), ETag: "x",
-		CRC: hexString(appendUint64(nil, h.Sum64())), Replicate: []string{"us-east"}}
+		CRC: hexString(binary.BigEndian.AppendUint64(nil, h.Sum64())), Replicate: []string{"us-east"}}
 	k := objectKey(b.ID, "k")
 	if _, err := f.st.Apply(ctxT(t), store.Mutation{Key: k, SetAdd: []store.SetOp{{Field: versionsField, Elems: [][]byte{v.encode()}}}}); err != nil {
 		t.Fatal(err)
@@ -449,7 +450,7 @@ func TestReadBeforeReplicationIsProxied(t *testing.T) {
 	h := crc64.New(nvme)
 	h.Write(data)
 	v := &Version{ID: "remoteversion1", VersionID: nullVersion, Origin: "eu-west", Size: int64(len(data)), ETag: "e",
-		CRC: hexString(appendUint64(nil, h.Sum64())), Replicate: []string{"us-east"}}
+		CRC: hexString(binary.BigEndian.AppendUint64(nil, h.Sum64())), Replicate: []string{"us-east"}}
 	if _, err := f.st.Apply(ctxT(t), store.Mutation{Key: objectKey(b.ID, "k"), SetAdd: []store.SetOp{{Field: versionsField, Elems: [][]byte{v.encode()}}}}); err != nil {
 		t.Fatal(err)
 	}

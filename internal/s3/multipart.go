@@ -128,7 +128,7 @@ func (e *Engine) upload(bucket, key, id string) (*Upload, error) {
 
 // UploadPart stores one part (replacing an earlier upload of the same
 // number).
-func (e *Engine) UploadPart(ctx context.Context, bucket, key, uploadID string, number int, body Body) (*Part, error) {
+func (e *Engine) UploadPart(_ context.Context, bucket, key, uploadID string, number int, body Body) (*Part, error) {
 	if number < 1 || number > MaxParts {
 		return nil, errorf(CodeInvalidArgument, "Part number must be an integer between 1 and %d, inclusive", MaxParts)
 	}

@@ -633,7 +633,7 @@ func (e *Engine) CopyObject(ctx context.Context, in *CopyInput) (dst *Version, s
 		return nil, nil, err
 	}
 	if err := CheckRead(src.Version, in.SrcIfMatch, in.SrcIfNoneMatch, in.SrcIfModifiedSince, in.SrcIfUnmodSince); err != nil {
-		if err == ErrNotModified {
+		if errors.Is(err, ErrNotModified) {
 			return nil, nil, preconditionFailed(in.SrcBucket, in.SrcKey)
 		}
 		return nil, nil, err

@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc64"
@@ -444,7 +445,7 @@ func (e *Engine) downloadFrom(ctx context.Context, base string, v *Version) erro
 		discard(tmp)
 		return fmt.Errorf("fetching version %s from %s: %w", v.ID, base, err)
 	}
-	got := hexString(appendUint64(nil, cr.crc.Sum64()))
+	got := hexString(binary.BigEndian.AppendUint64(nil, cr.crc.Sum64()))
 	if cr.n != v.Size || got != v.CRC {
 		discard(tmp)
 		return fmt.Errorf("%w: version %s from %s: %d bytes with CRC64NVME %s, want %d bytes with %s", errCorrupt, v.ID, base, cr.n, got, v.Size, v.CRC)
@@ -454,10 +455,6 @@ func (e *Engine) downloadFrom(ctx context.Context, base string, v *Version) erro
 		return err
 	}
 	return nil
-}
-
-func appendUint64(b []byte, x uint64) []byte {
-	return append(b, byte(x>>56), byte(x>>48), byte(x>>40), byte(x>>32), byte(x>>24), byte(x>>16), byte(x>>8), byte(x))
 }
 
 // fetchRange reads part of a version from a region that has it, for reads

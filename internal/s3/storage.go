@@ -48,7 +48,6 @@ const (
 
 func (f *files) tmpDir() string          { return filepath.Join(f.dir, "tmp") }
 func (f *files) objectsDir() string      { return filepath.Join(f.dir, "objects") }
-func (f *files) intentsDir() string      { return filepath.Join(f.dir, "intents") }
 func (f *files) uploadsDir() string      { return filepath.Join(f.dir, "uploads") }
 func (f *files) upload(id string) string { return filepath.Join(f.uploadsDir(), id) }
 
