@@ -34,6 +34,7 @@ import (
 	"github.com/meridian-platform/meridian/internal/chaos"
 	"github.com/meridian-platform/meridian/internal/dns"
 	"github.com/meridian-platform/meridian/internal/edgeproxy"
+	"github.com/meridian-platform/meridian/internal/h1"
 	"github.com/meridian-platform/meridian/internal/health"
 	"github.com/meridian-platform/meridian/internal/topology"
 )
@@ -244,22 +245,23 @@ func (noRegion) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	http.Error(w, "no region runs a load balancer behind this edge", http.StatusServiceUnavailable)
 }
 
-// serveCache serves h on ln with the proxy's default limits until ctx ends.
+// serveCache serves h on ln with the proxy's server and default limits
+// until ctx ends.
 func serveCache(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{
+	srv := &h1.Server{
 		Handler:           h,
+		MaxHeaderBytes:    edgeproxy.DefaultMaxHeaderBytes,
 		ReadHeaderTimeout: edgeproxy.DefaultReadHeaderTimeout,
 		ReadTimeout:       edgeproxy.DefaultReadTimeout,
+		WriteTimeout:      edgeproxy.DefaultWriteTimeout,
 		IdleTimeout:       edgeproxy.DefaultIdleTimeout,
-		MaxHeaderBytes:    edgeproxy.DefaultMaxHeaderBytes,
+		HTTP2:             true,
 	}
 	go func() {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), edgeproxy.DefaultShutdownTimeout)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
+		_ = srv.Shutdown(edgeproxy.DefaultShutdownTimeout)
 	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(ln); err != nil {
 		return fmt.Errorf("edge cache server: %w", err)
 	}
 	return nil

@@ -55,6 +55,7 @@ const (
 	DefaultMaxHeaderBytes    = 32 << 10
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultConnectTimeout    = 2 * time.Second
 	MinConnectTimeout        = 250 * time.Millisecond
@@ -113,6 +114,10 @@ type Config struct {
 	ReadTimeout time.Duration
 	// IdleTimeout closes keep-alive client connections idle this long (60s).
 	IdleTimeout time.Duration
+	// WriteTimeout closes an HTTP/1.1 client connection whose client has
+	// not taken any of the answer for this long (60s): a client that stops
+	// reading.
+	WriteTimeout time.Duration
 	// ShutdownTimeout bounds how long Serve waits for in-flight requests once
 	// its context is cancelled (10s).
 	ShutdownTimeout time.Duration
@@ -227,6 +232,7 @@ func (c *Config) setDefaults() {
 	setInt(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setDur(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDur(&c.ReadTimeout, DefaultReadTimeout)
+	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDur(&c.ConnectTimeout, DefaultConnectTimeout)
@@ -259,7 +265,7 @@ func (c Config) Validate() error {
 	if c.MaxRetryBody < 0 || c.MaxHeaderBytes < 0 || c.MaxIdlePerRegion < 0 {
 		errs = append(errs, errors.New("size limits must not be negative"))
 	}
-	for _, d := range []time.Duration{c.ReadHeaderTimeout, c.ReadTimeout, c.IdleTimeout,
+	for _, d := range []time.Duration{c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout,
 		c.ShutdownTimeout, c.ConnectTimeout, c.UpstreamTimeout} {
 		if d < 0 {
 			errs = append(errs, errors.New("timeouts must not be negative"))

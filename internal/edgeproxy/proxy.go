@@ -134,6 +134,7 @@ func New(cfg Config) (*Proxy, error) {
 		MaxHeaderBytes:       cfg.MaxHeaderBytes,
 		ReadHeaderTimeout:    cfg.ReadHeaderTimeout,
 		ReadTimeout:          cfg.ReadTimeout,
+		WriteTimeout:         cfg.WriteTimeout,
 		IdleTimeout:          cfg.IdleTimeout,
 		HTTP2:                true,
 		MaxConcurrentStreams: 250,

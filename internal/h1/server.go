@@ -53,6 +53,11 @@ type Server struct {
 	// the whole request with its body, IdleTimeout a keep-alive
 	// connection's wait for its next request.
 	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// WriteTimeout bounds each write of an HTTP/1 answer to the client
+	// (0: none): a client that stops reading is cut off after it, as
+	// nginx's send_timeout does, while a long answer it keeps reading may
+	// take as long as it takes.
+	WriteTimeout time.Duration
 
 	// HTTP2 serves connections that begin with the HTTP/2 client preface
 	// with a net/http server (same handler, limits and timeouts; at most
@@ -327,7 +332,7 @@ func (sc *srvConn) serve() {
 	}()
 	sc.cr.c = sc.c
 	sc.br = bufio.NewReaderSize(&sc.cr, 4096)
-	sc.bw = bufio.NewWriterSize(sc.c, 4096)
+	sc.bw = bufio.NewWriterSize(connWriter{sc}, 4096)
 	sc.timer = time.AfterFunc(time.Hour, sc.watch)
 	sc.timer.Stop()
 	w := &respWriter{sc: sc, h: http.Header{}}
@@ -775,6 +780,7 @@ func (w *respWriter) Write(p []byte) (int, error) {
 		// writev instead.
 		w.headPending = false
 		bufs := net.Buffers{w.head, p}
+		w.sc.armWrite()
 		m, err := bufs.WriteTo(w.sc.c)
 		n := int(max(m-int64(len(w.head)), 0))
 		w.n += int64(n)
@@ -860,6 +866,21 @@ var (
 	_ http.ResponseWriter = (*respWriter)(nil)
 	_ http.Flusher        = (*respWriter)(nil)
 )
+
+// connWriter is the connection as the response writer sees it: every write
+// to it gets WriteTimeout to make progress.
+type connWriter struct{ sc *srvConn }
+
+func (cw connWriter) Write(p []byte) (int, error) {
+	cw.sc.armWrite()
+	return cw.sc.c.Write(p)
+}
+
+func (sc *srvConn) armWrite() {
+	if t := sc.s.WriteTimeout; t > 0 {
+		_ = sc.c.SetWriteDeadline(time.Now().Add(t))
+	}
+}
 
 // Owned reports whether w is this package's response writer: the request
 // it answers was read by a Server and is read by nothing after the

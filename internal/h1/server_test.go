@@ -423,3 +423,36 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestServerWriteTimeout: a client that stops reading its answer is cut off
+// after WriteTimeout, and the handler's writes fail instead of blocking.
+func TestServerWriteTimeout(t *testing.T) {
+	werr := make(chan error, 1)
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for range 1024 { // 64 MiB: more than the socket buffers hold
+			if _, err := w.Write(chunk); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- nil
+	}), func(s *Server) { s.WriteTimeout = 200 * time.Millisecond })
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The client reads nothing.
+	select {
+	case err := <-werr:
+		if err == nil {
+			t.Fatal("64 MiB written to a client that reads nothing")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler is still blocked writing to a client that stopped reading")
+	}
+}

@@ -28,6 +28,7 @@ const (
 	DefaultMaxHeaderBytes      = 32 << 10
 	DefaultReadHeaderTimeout   = 5 * time.Second
 	DefaultReadTimeout         = 60 * time.Second
+	DefaultWriteTimeout        = 60 * time.Second
 	DefaultIdleTimeout         = 60 * time.Second
 	DefaultUpstreamTimeout     = 60 * time.Second
 	DefaultConnectTimeout      = 2 * time.Second
@@ -72,6 +73,9 @@ type Config struct {
 	ReadTimeout time.Duration
 	// IdleTimeout closes keep-alive client connections idle this long (60s).
 	IdleTimeout time.Duration
+	// WriteTimeout closes a client connection whose client has not taken
+	// any of the answer for this long (60s): a client that stops reading.
+	WriteTimeout time.Duration
 	// UpstreamTimeout bounds how long a target may take to start its
 	// response once the request is sent (60s); the client gets 504 after it.
 	UpstreamTimeout time.Duration
@@ -152,6 +156,7 @@ func (c *Config) setDefaults() {
 	}
 	setDur(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDur(&c.ReadTimeout, DefaultReadTimeout)
+	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.UpstreamTimeout, DefaultUpstreamTimeout)
 	setDur(&c.ConnectTimeout, DefaultConnectTimeout)
@@ -243,7 +248,7 @@ func (c Config) Validate() error {
 	if c.MaxHeaderBytes < 0 || c.MaxAttempts < 0 || c.MaxIdlePerTarget < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
 	}
-	for _, d := range []time.Duration{c.ReadHeaderTimeout, c.ReadTimeout, c.IdleTimeout,
+	for _, d := range []time.Duration{c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout,
 		c.UpstreamTimeout, c.ConnectTimeout, c.ShutdownTimeout} {
 		if d < 0 {
 			errs = append(errs, errors.New("timeouts must not be negative"))

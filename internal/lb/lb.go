@@ -77,6 +77,7 @@ func New(cfg Config) (*LB, error) {
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		Rejected:          func(reason string) { l.m.rejected.WithLabelValues(reason).Inc() },
 		Logger:            l.log,
