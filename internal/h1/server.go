@@ -275,7 +275,8 @@ type srvConn struct {
 
 	handedOff bool // to the HTTP/2 server, which closes it
 
-	resp *respWriter // the response being written
+	resp    *respWriter // the response being written
+	armedAt time.Time   // when the write deadline was last moved
 }
 
 // connReader is the connection as the request reader sees it: with a limit
@@ -876,10 +877,20 @@ func (cw connWriter) Write(p []byte) (int, error) {
 	return cw.sc.c.Write(p)
 }
 
+// armWrite moves the write deadline WriteTimeout ahead, unless it was
+// moved less than a tenth of that ago (the deadline is then between 0.9 and
+// 1 WriteTimeout away; moving it costs more than reading the clock).
 func (sc *srvConn) armWrite() {
-	if t := sc.s.WriteTimeout; t > 0 {
-		_ = sc.c.SetWriteDeadline(time.Now().Add(t))
+	t := sc.s.WriteTimeout
+	if t <= 0 {
+		return
 	}
+	now := time.Now()
+	if now.Sub(sc.armedAt) < t/10 {
+		return
+	}
+	sc.armedAt = now
+	_ = sc.c.SetWriteDeadline(now.Add(t))
 }
 
 // Owned reports whether w is this package's response writer: the request
