@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-platform/meridian/internal/admintoken"
 	"github.com/meridian-platform/meridian/internal/deploy"
 )
 
@@ -271,10 +272,25 @@ func allConnected(r deploy.Report) bool {
 
 // do sends one request and returns the status code and body.
 func do(method, url, body string) (int, []byte, error) {
+	return doWith("", method, url, body)
+}
+
+// adminDo is do with the admin token of the deployment in dir, for the
+// admin endpoints that change state.
+func adminDo(dir, method, url, body string) (int, []byte, error) {
+	token, err := admintoken.Read(filepath.Join(dir, deploy.AdminTokenFile))
+	if err != nil {
+		return 0, nil, err
+	}
+	return doWith(token, method, url, body)
+}
+
+func doWith(token, method, url, body string) (int, []byte, error) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
+	admintoken.Set(req, token)
 	client := &http.Client{Timeout: 5 * time.Second} // the default transport pools connections
 	resp, err := client.Do(req)
 	if err != nil {

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -42,6 +43,34 @@ func TestUpStatusStop(t *testing.T) {
 		if !strings.HasSuffix(n.API, ":4566") || !strings.HasSuffix(n.Admin, ":9000") || !strings.HasSuffix(n.Peer, ":7100") {
 			t.Errorf("node %s: api %s admin %s peer %s, want ports 4566, 9000, 7100", n.Name, n.API, n.Admin, n.Peer)
 		}
+	}
+
+	// The admin ports take changes only with the deployment's token;
+	// reads stay open.
+	admin := eps.Nodes[0].Admin
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", http.StatusUnauthorized}, {"Bearer " + strings.Repeat("0", 64), http.StatusForbidden}} {
+		req, _ := http.NewRequest(http.MethodPut, admin+"/admin/kv/guarded/k", strings.NewReader("v"))
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || !strings.Contains(string(body), `"error"`) {
+			t.Fatalf("PUT with Authorization %q: got %d %s, want %d with a JSON error", tc.auth, resp.StatusCode, body, tc.want)
+		}
+	}
+	if _, ok, err := getKV(admin, "guarded", "k"); err != nil || ok {
+		t.Fatalf("a refused PUT left the key (found %v, err %v)", ok, err)
+	}
+	if code, body, err := adminDo(dir, http.MethodPut, admin+"/admin/kv/guarded/k", "v"); err != nil || code != http.StatusOK {
+		t.Fatalf("PUT with the token: %d %s %v", code, body, err)
 	}
 
 	deadline := time.Now().Add(20 * time.Second)
@@ -143,7 +172,7 @@ func TestKill9RegionLosesNoAcknowledgedWrites(t *testing.T) {
 					default:
 					}
 					key := fmt.Sprintf("%s-w%d-%d", r, w, i)
-					code, _, err := do(http.MethodPut, admins[r]+"/admin/kv/acks/"+key, `{"k":"`+key+`"}`)
+					code, _, err := adminDo(dir, http.MethodPut, admins[r]+"/admin/kv/acks/"+key, `{"k":"`+key+`"}`)
 					if err == nil && code == http.StatusOK {
 						acked.add(r, key)
 					} else {
@@ -262,7 +291,7 @@ func TestKill9UpLeavesNoOrphansAndResumes(t *testing.T) {
 		admin := u.admin(r)
 		for i := range 20 {
 			key := fmt.Sprintf("%s-%d", r, i)
-			if code, body, err := do(http.MethodPut, admin+"/admin/kv/resume/"+key, key); err != nil || code != http.StatusOK {
+			if code, body, err := adminDo(dir, http.MethodPut, admin+"/admin/kv/resume/"+key, key); err != nil || code != http.StatusOK {
 				t.Fatalf("PUT %s in %s: %d %s %v", key, r, code, body, err)
 			}
 			written[r] = append(written[r], key)
@@ -326,7 +355,7 @@ func TestCountersExact(t *testing.T) {
 			wg.Go(func() {
 				delta := int64(ri*writers + w + 1)
 				for range adds {
-					code, body, err := do(http.MethodPost, fmt.Sprintf("%s/admin/kv/carts/c1/add?field=items&delta=%d", admin, delta), "")
+					code, body, err := adminDo(dir, http.MethodPost, fmt.Sprintf("%s/admin/kv/carts/c1/add?field=items&delta=%d", admin, delta), "")
 					if err != nil || code != http.StatusOK {
 						errs <- fmt.Errorf("add in %s: %d %s %v", r, code, body, err) //nolint:errorlint // err is nil when only the status is wrong; %v prints <nil>
 						return

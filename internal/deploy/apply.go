@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meridian-platform/meridian/internal/admintoken"
 	"github.com/meridian-platform/meridian/internal/topology"
 )
 
@@ -81,6 +82,10 @@ func Apply(ctx context.Context, dir string, spec []byte, wait time.Duration, cli
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("%s with the new spec: %w", path, err)
 	}
+	token, err := adminToken(topo)
+	if err != nil {
+		return nil, err
+	}
 	data, err := topo.Marshal()
 	if err != nil {
 		return nil, err
@@ -96,7 +101,7 @@ func Apply(ctx context.Context, dir string, spec []byte, wait time.Duration, cli
 	var wg sync.WaitGroup
 	for i, ep := range eps.Nodes {
 		wg.Go(func() {
-			r, err := postGroup(ctx, client, ep.Admin, g.Name, spec, wait)
+			r, err := postGroup(ctx, client, ep.Admin, token, g.Name, spec, wait)
 			r.Region, r.Node, r.Group = ep.Region, ep.Name, g.Name
 			if err != nil {
 				r.Error = err.Error()
@@ -111,13 +116,14 @@ func Apply(ctx context.Context, dir string, spec []byte, wait time.Duration, cli
 	return results, nil
 }
 
-func postGroup(ctx context.Context, client *http.Client, admin, name string, spec []byte, wait time.Duration) (ApplyResult, error) {
+func postGroup(ctx context.Context, client *http.Client, admin, token, name string, spec []byte, wait time.Duration) (ApplyResult, error) {
 	url := fmt.Sprintf("%s/admin/groups/%s?wait=%s", admin, name, wait)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(spec))
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("applying to %s: %w", admin, err)
 	}
 	req.Header.Set("Content-Type", "application/yaml")
+	admintoken.Set(req, token)
 	resp, err := client.Do(req)
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("applying to %s: %w", admin, err)

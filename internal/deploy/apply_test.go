@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/meridian-platform/meridian/internal/admintoken"
 	"github.com/meridian-platform/meridian/internal/topology"
 )
 
@@ -51,6 +52,10 @@ func TestApply(t *testing.T) {
 	if err := writeFileAtomic(filepath.Join(dir, TopologyFile), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	token, err := admintoken.Ensure(topo.Secrets.AdminTokenFile) // as up does
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	var got []string
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -58,6 +63,11 @@ func TestApply(t *testing.T) {
 		mu.Lock()
 		got = append(got, r.Method+" "+r.URL.String()+" "+string(body))
 		mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"no admin token"}`)
+			return
+		}
 		_, _ = io.WriteString(w, `{"changes":["desired: 2 -> 3"],"rolling":false,"converged":true}`)
 	}))
 	defer ok.Close()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/meridian-platform/meridian/internal/admintoken"
 	"github.com/meridian-platform/meridian/internal/cdn"
 	"github.com/meridian-platform/meridian/internal/topology"
 )
@@ -43,6 +44,10 @@ func Invalidate(ctx context.Context, dir, distribution string, paths []string) (
 	if host == "" {
 		return nil, fmt.Errorf("%q is not a distribution of the deployment in %s (distributions: %v)", distribution, dir, names)
 	}
+	token, err := adminToken(t)
+	if err != nil {
+		return nil, err
+	}
 	eps, err := ReadEndpoints(dir)
 	if err != nil {
 		return nil, err
@@ -56,7 +61,7 @@ func Invalidate(ctx context.Context, dir, distribution string, paths []string) (
 	for i, e := range eps.Edges {
 		wg.Go(func() {
 			out[i] = EdgeInvalidation{Edge: e.Name}
-			if err := postInvalidation(ctx, e.Admin, body, &out[i].Result); err != nil {
+			if err := postInvalidation(ctx, e.Admin, token, body, &out[i].Result); err != nil {
 				out[i].Error = err.Error()
 			}
 		})
@@ -65,7 +70,7 @@ func Invalidate(ctx context.Context, dir, distribution string, paths []string) (
 	return out, nil
 }
 
-func postInvalidation(ctx context.Context, admin string, body []byte, res *cdn.InvalidationResult) error {
+func postInvalidation(ctx context.Context, admin, token string, body []byte, res *cdn.InvalidationResult) error {
 	ctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, admin+"/cdn/invalidations", bytes.NewReader(body))
@@ -73,6 +78,7 @@ func postInvalidation(ctx context.Context, admin string, body []byte, res *cdn.I
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	admintoken.Set(req, token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

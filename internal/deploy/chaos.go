@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/meridian-platform/meridian/internal/admintoken"
 	"github.com/meridian-platform/meridian/internal/chaos"
 	"github.com/meridian-platform/meridian/internal/topology"
 )
@@ -38,6 +39,10 @@ func Inject(ctx context.Context, dir string, change func(*chaos.State)) (chaos.S
 	if err := st.Validate(t); err != nil {
 		return chaos.State{}, nil, err
 	}
+	token, err := adminToken(t)
+	if err != nil {
+		return chaos.State{}, nil, err
+	}
 	if err := chaos.Save(dir, st); err != nil {
 		return chaos.State{}, nil, err
 	}
@@ -59,7 +64,7 @@ func Inject(ctx context.Context, dir string, change func(*chaos.State)) (chaos.S
 	)
 	for _, admin := range admins {
 		wg.Go(func() {
-			if err := push(ctx, admin, body); err != nil {
+			if err := push(ctx, admin, token, body); err != nil {
 				mu.Lock()
 				warnings = append(warnings, err)
 				mu.Unlock()
@@ -70,7 +75,7 @@ func Inject(ctx context.Context, dir string, change func(*chaos.State)) (chaos.S
 	return st, warnings, nil
 }
 
-func push(ctx context.Context, admin string, body []byte) error {
+func push(ctx context.Context, admin, token string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, admin+"/admin/chaos", bytes.NewReader(body))
@@ -78,6 +83,7 @@ func push(ctx context.Context, admin string, body []byte) error {
 		return fmt.Errorf("pushing chaos state to %s: %w", admin, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	admintoken.Set(req, token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("pushing chaos state to %s (it reads the state when it starts): %w", admin, err)

@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meridian-platform/meridian/internal/admintoken"
 	"github.com/meridian-platform/meridian/internal/compute"
 	"github.com/meridian-platform/meridian/internal/topology"
 )
@@ -45,6 +46,8 @@ const (
 	// CredentialsFile is the administrator's access key, in the AWS
 	// shared-credentials format under profile iam.Profile.
 	CredentialsFile = "credentials"
+	// AdminTokenFile holds the admin ports' bearer token (mode 0600).
+	AdminTokenFile = "admin-token"
 	// lockFile keeps two `up` processes off one data directory.
 	lockFile = "up.lock"
 )
@@ -251,6 +254,7 @@ func newTopology(cfg Config, dir string) (*topology.Topology, error) {
 		return nil, err
 	}
 	t.Secrets.BootstrapCredentials = filepath.Join(dir, CredentialsFile)
+	t.Secrets.AdminTokenFile = filepath.Join(dir, AdminTokenFile)
 	t.Chaos = true // a local deployment is for game days
 	for r := range t.Regions {
 		t.Regions[r].Groups = []compute.GroupSpec{ShopGroup()}
@@ -287,4 +291,13 @@ func checkResume(cfg Config, dir string, t *topology.Topology) error {
 		}
 	}
 	return nil
+}
+
+// adminToken is the token the deployment's admin ports require for changes,
+// or "" when its topology configures none.
+func adminToken(t *topology.Topology) (string, error) {
+	if t.Secrets.AdminTokenFile == "" {
+		return "", nil
+	}
+	return admintoken.Read(t.Secrets.AdminTokenFile)
 }

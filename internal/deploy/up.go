@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/meridian-platform/meridian/internal/admintoken"
 	"github.com/meridian-platform/meridian/internal/chaos"
 	"github.com/meridian-platform/meridian/internal/iam"
 	"github.com/meridian-platform/meridian/internal/pki"
@@ -92,6 +93,11 @@ func Up(ctx context.Context, cfg Config) error {
 	}
 	if topo.Secrets.BootstrapCredentials != "" {
 		if _, err := iam.EnsureBootstrapCredentials(topo.Secrets.BootstrapCredentials, iam.Profile); err != nil {
+			return err
+		}
+	}
+	if topo.Secrets.AdminTokenFile != "" {
+		if _, err := admintoken.Ensure(topo.Secrets.AdminTokenFile); err != nil {
 			return err
 		}
 	}

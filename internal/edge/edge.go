@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/meridian-platform/meridian/internal/admintoken"
 	"github.com/meridian-platform/meridian/internal/cdn"
 	"github.com/meridian-platform/meridian/internal/chaos"
 	"github.com/meridian-platform/meridian/internal/dns"
@@ -96,6 +97,10 @@ func (e *Edge) Ready() <-chan struct{} { return e.ready }
 // Run serves until ctx is cancelled.
 func (e *Edge) Run(ctx context.Context) error {
 	t := e.cfg.Topology
+	token, err := admintoken.FromFile(t.Secrets.AdminTokenFile)
+	if err != nil {
+		return fmt.Errorf("edge %s: %w", e.self.Name, err)
+	}
 	fabric, err := chaos.NewFabric(t, e.self.Name, e.log)
 	if err != nil {
 		return err
@@ -172,7 +177,7 @@ func (e *Edge) Run(ctx context.Context) error {
 		return fmt.Errorf("listening on the edge's admin port: %w", err)
 	}
 	admin := &http.Server{
-		Handler:           e.adminHandler(fabric, checker, proxy, cache),
+		Handler:           admintoken.Guard(token, e.adminHandler(fabric, checker, proxy, cache)),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/meridian-platform/meridian/internal/admintoken"
 	"github.com/meridian-platform/meridian/internal/chaos"
 	"github.com/meridian-platform/meridian/internal/compute"
 	"github.com/meridian-platform/meridian/internal/health"
@@ -165,6 +166,10 @@ func (n *Node) Replicator() *repl.Replicator {
 // the store.
 func (n *Node) Run(ctx context.Context) error {
 	t := n.cfg.Topology
+	token, err := admintoken.FromFile(t.Secrets.AdminTokenFile)
+	if err != nil {
+		return fmt.Errorf("region node: %w", err)
+	}
 	clock := hlc.New(n.cfg.Now, t.Clock.MaxOffset)
 	st, err := store.Open(store.Config{
 		Dir:        t.NodeDataDir(n.self.Name),
@@ -328,7 +333,7 @@ func (n *Node) Run(ctx context.Context) error {
 			return fmt.Errorf("health checker: %w", err)
 		}
 	}
-	adminSrv := &http.Server{Handler: n.adminHandler(st, rep, sup), ReadHeaderTimeout: 5 * time.Second}
+	adminSrv := &http.Server{Handler: admintoken.Guard(token, n.adminHandler(st, rep, sup)), ReadHeaderTimeout: 5 * time.Second}
 	var apiLn net.Listener
 	apiSrv := &http.Server{
 		Handler:           api,

@@ -115,6 +115,11 @@ type Secrets struct {
 	// call. `meridian up` writes it (mode 0600) to <data_dir>/credentials.
 	// Empty: none.
 	BootstrapCredentials string `yaml:"bootstrap_credentials,omitempty"`
+	// AdminTokenFile holds the bearer token the admin ports require for
+	// requests that change state (internal/admintoken); reads stay open.
+	// `meridian up` writes it (mode 0600) to <data_dir>/admin-token. Empty:
+	// the admin ports are not guarded.
+	AdminTokenFile string `yaml:"admin_token_file,omitempty"`
 }
 
 // Clock configures hybrid logical clocks.
