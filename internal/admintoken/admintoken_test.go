@@ -46,7 +46,7 @@ func TestEnsureCreatesOnceAndReads(t *testing.T) {
 func TestGuard(t *testing.T) {
 	tok := strings.Repeat("t", 40)
 	reached := 0
-	h := Guard(tok, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { reached++ }))
+	h := Guard(tok, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached++ }))
 	for _, tc := range []struct {
 		name, method, auth string
 		want               int
