@@ -114,8 +114,9 @@ func deny(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	b, _ := json.Marshal(map[string]string{"error": msg})
-	_, _ = w.Write(append(b, '\n'))
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // the message shows <token> to a human
+	_ = enc.Encode(map[string]string{"error": msg})
 }
 
 // FromFile is Read for a configured path, and "" (nothing guarded) when
