@@ -24,6 +24,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/meridian-platform/meridian/bench/internal/backends"
 )
 
 // The targets.
@@ -121,7 +123,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	switch o.role {
 	case "backends":
-		return serveBackends(ctx, o)
+		return backends.Serve(ctx, o.backends, o.bodyBytes)
 	case "edge":
 		return serveEdge(ctx, o)
 	case "":

@@ -25,38 +25,6 @@ import (
 // regionIDs name the backends as the edge's regions.
 var regionIDs = []string{"us-east", "eu-west", "ap-south", "us-west", "eu-central", "ap-east"}
 
-// serveBackends runs o.backends trivial HTTP servers answering a body of
-// o.bodyBytes, as bench/lb's backends do.
-func serveBackends(ctx context.Context, o options) error {
-	ctx, cancel := procs.UntilStdinCloses(ctx)
-	defer cancel()
-	body := []byte(strings.Repeat("x", o.bodyBytes-1) + "\n")
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
-			_, _ = io.WriteString(w, "ok\n")
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write(body)
-	})
-	var srvs []*http.Server
-	for range o.backends {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-		srvs = append(srvs, srv)
-		go func() { _ = srv.Serve(ln) }()
-		fmt.Println("ADDR", ln.Addr().String())
-	}
-	<-ctx.Done()
-	for _, s := range srvs {
-		_ = s.Close()
-	}
-	return nil
-}
-
 // serveEdge runs the edge proxy in front of the backends, one region each,
 // as an edge process builds it: a health source and measured RTTs read on
 // every request (every region healthy, all within the 5 ms latency

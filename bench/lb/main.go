@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,6 +30,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/meridian-platform/meridian/bench/internal/backends"
 	"github.com/meridian-platform/meridian/bench/internal/nginx"
 	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
@@ -91,43 +91,13 @@ func run(ctx context.Context, args []string) error {
 	}
 	switch o.role {
 	case "backends":
-		return serveBackends(ctx, o)
+		return backends.Serve(ctx, o.backends, o.bodyBytes)
 	case "meridian":
 		return serveMeridian(ctx, o)
 	case "":
 		return drive(ctx, o)
 	}
 	return fmt.Errorf("unknown role %q", o.role)
-}
-
-func serveBackends(ctx context.Context, o options) error {
-	ctx, cancel := procs.UntilStdinCloses(ctx)
-	defer cancel()
-	body := []byte(strings.Repeat("x", o.bodyBytes-1) + "\n")
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
-			_, _ = io.WriteString(w, "ok\n")
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write(body)
-	})
-	var srvs []*http.Server
-	for range o.backends {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-		srvs = append(srvs, srv)
-		go func() { _ = srv.Serve(ln) }()
-		fmt.Println("ADDR", ln.Addr().String())
-	}
-	<-ctx.Done()
-	for _, s := range srvs {
-		_ = s.Close()
-	}
-	return nil
 }
 
 func drive(ctx context.Context, o options) error {
