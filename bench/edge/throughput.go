@@ -256,7 +256,8 @@ func load(ctx context.Context, urls []string, c int, d time.Duration) (tpResult,
 	if all.Count() == 0 {
 		return tpResult{}, fmt.Errorf("no request succeeded against %v (%d errors)", urls, errs)
 	}
-	return tpResult{Requests: int(all.Count()), //nolint:gosec // a request count Errors: errs, RPS: float64(all.Count()) / el.Seconds(),
+	n := int(all.Count()) //nolint:gosec // a request count
+	return tpResult{Requests: n, Errors: errs, RPS: float64(n) / el.Seconds(),
 		P50: all.Quantile(0.50), P99: all.Quantile(0.99), elapsed: el}, nil
 }
 
