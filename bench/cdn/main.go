@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meridian-platform/meridian/bench/internal/nginx"
 	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
@@ -240,11 +241,11 @@ func drive(ctx context.Context, o options) error {
 		distHost, orig.addr, cache.Addrs[0])
 
 	if !o.skipNginx {
-		bin, err := findNginx(o.nginx)
+		bin, err := nginx.Find(o.nginx)
 		if err != nil {
-			loud("NGINX IS NOT INSTALLED: measuring the cache alone (apt-get install -y nginx)")
+			procs.Loud("NGINX IS NOT INSTALLED: measuring the cache alone (apt-get install -y nginx)")
 		} else {
-			rep.Nginx = nginxVersion(bin)
+			rep.Nginx = nginx.Version(bin)
 			var ngs []target
 			for name := range strings.SplitSeq(o.variants, ",") {
 				v, ok := variantByName(strings.TrimSpace(name))

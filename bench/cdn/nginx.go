@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -52,29 +50,6 @@ type nginxProc struct {
 	dir     string
 	addr    string
 	variant nginxVariant
-}
-
-func findNginx(path string) (string, error) {
-	if path != "" {
-		return path, nil
-	}
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx", nil
-	}
-	return "", errors.New("nginx not found")
-}
-
-func nginxVersion(bin string) string {
-	out, _ := exec.Command(bin, "-v").CombinedOutput()
-	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nginx version:"))
-}
-
-func loud(format string, args ...any) {
-	line := strings.Repeat("!", 78)
-	fmt.Printf("%s\n!!! %s\n%s\n", line, fmt.Sprintf(format, args...), line)
 }
 
 // freeAddr returns host:port with a port free at the time of the call.

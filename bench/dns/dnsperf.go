@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/meridian-platform/meridian/bench/internal/latency"
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 // perf is what one dnsperf run reports.
@@ -192,38 +193,5 @@ func procCPU(pid int) (time.Duration, error) {
 	if err1 != nil || err2 != nil {
 		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
 	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
-}
-
-// clockTicks is USER_HZ, 100 on every Linux this runs on.
-const clockTicks = 100
-
-// machineCPU is the busy and total CPU time of the whole machine, from
-// /proc/stat.
-func machineCPU() (busy, total time.Duration, err error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, 0, fmt.Errorf("unexpected /proc/stat")
-	}
-	var sum, idle int64
-	for i, s := range f[1:] {
-		if i >= 8 { // guest time is already counted in user
-			break
-		}
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("unexpected /proc/stat: %w", err)
-		}
-		sum += v
-		if i == 3 || i == 4 { // idle, iowait
-			idle += v
-		}
-	}
-	tick := func(v int64) time.Duration { return time.Duration(v) * time.Second / clockTicks }
-	return tick(sum - idle), tick(sum), nil
+	return time.Duration(ut+st) * procs.ClockTick, nil
 }

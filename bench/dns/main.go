@@ -125,11 +125,6 @@ func run(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown role %q", o.role)
 }
 
-func loud(format string, args ...any) {
-	line := strings.Repeat("!", 78)
-	fmt.Printf("%s\n!!! %s\n%s\n", line, fmt.Sprintf(format, args...), line)
-}
-
 // server is one server under test.
 type server struct {
 	name string
@@ -143,7 +138,7 @@ func drive(ctx context.Context, o options) error {
 	if dnsperfBin == "" {
 		p, err := exec.LookPath("dnsperf")
 		if err != nil {
-			loud("DNSPERF IS NOT INSTALLED: %s", installHint)
+			procs.Loud("DNSPERF IS NOT INSTALLED: %s", installHint)
 			return errors.New("dnsperf not found: install it with: " + installHint)
 		}
 		dnsperfBin = p
@@ -152,7 +147,7 @@ func drive(ctx context.Context, o options) error {
 	if !o.skipKnot {
 		p, err := findKnot(o)
 		if err != nil {
-			loud("KNOT IS NOT INSTALLED: %s (or -skip-knot to measure without it)", installHint)
+			procs.Loud("KNOT IS NOT INSTALLED: %s (or -skip-knot to measure without it)", installHint)
 			return errors.New("knotd not found: install it with: " + installHint)
 		}
 		knotBin = p
@@ -318,7 +313,7 @@ func drive(ctx context.Context, o options) error {
 		if err != nil {
 			return measurement{}, err
 		}
-		busy0, total0, err := machineCPU()
+		busy0, total0, err := procs.MachineCPU()
 		if err != nil {
 			return measurement{}, err
 		}
@@ -330,7 +325,7 @@ func drive(ctx context.Context, o options) error {
 		if err != nil {
 			return measurement{}, fmt.Errorf("%s exited during the run: %w", s.name, err)
 		}
-		busy1, total1, _ := machineCPU()
+		busy1, total1, _ := procs.MachineCPU()
 		wall := p.RunTime.Seconds()
 		if wall <= 0 {
 			wall = dur.Seconds()

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 )
 
 // verification compares the two servers' answers to the distinct queries of
@@ -134,7 +136,7 @@ func (v verification) print(w io.Writer) {
 			100*(float64(v.MeridianBytes)/float64(v.KnotBytes)-1))
 	}
 	if v.Different > 0 {
-		loud("%d ANSWERS DIFFER BETWEEN KNOT AND MERIDIAN: the zones are not equivalent", v.Different)
+		procs.Loud("%d ANSWERS DIFFER BETWEEN KNOT AND MERIDIAN: the zones are not equivalent", v.Different)
 		for _, e := range v.Examples {
 			fmt.Fprintln(w, e)
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,7 +19,7 @@ import (
 func startNginx(ctx context.Context, o options, backends []string, workers int, pin []string) (*nginx.Proc, error) {
 	bin, err := nginx.Find(o.nginx)
 	if err != nil {
-		nginx.Loud("NGINX IS NOT INSTALLED: measuring without it (apt-get install -y nginx)")
+		procs.Loud("NGINX IS NOT INSTALLED: measuring without it (apt-get install -y nginx)")
 		return nil, nil
 	}
 	return nginx.StartProxy(ctx, bin, backends, workers, pin)
@@ -44,78 +43,21 @@ func childrenOf(pid int) []int {
 		if err != nil {
 			continue
 		}
-		f, err := statFields(p)
-		if err != nil || len(f) < 2 {
-			continue
-		}
-		if pp, _ := strconv.Atoi(f[1]); pp == pid {
+		if _, ppid := procs.ProcCPU(p); ppid == pid {
 			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// statFields are the fields of /proc/<pid>/stat after the command name
-// (state first).
-func statFields(pid int) ([]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	return strings.Fields(s[i+1:]), nil
-}
-
-// clockTicks is USER_HZ, 100 on every Linux this runs on.
-const clockTicks = 100
-
 // cpuOf is the CPU time the processes used so far (all their threads).
 func cpuOf(pids []int) time.Duration {
-	var sum int64
+	var sum time.Duration
 	for _, pid := range pids {
-		f, err := statFields(pid)
-		if err != nil || len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14, utime
-		st, _ := strconv.ParseInt(f[12], 10, 64) // field 15, stime
-		sum += ut + st
+		c, _ := procs.ProcCPU(pid)
+		sum += c.Total()
 	}
-	return time.Duration(sum) * time.Second / clockTicks
-}
-
-// machineCPU is the busy and total CPU time of the whole machine, from
-// /proc/stat.
-func machineCPU() (busy, total time.Duration, err error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, 0, errors.New("unexpected /proc/stat")
-	}
-	var sum, idle int64
-	for i, s := range f[1:] {
-		if i >= 8 { // guest time is already counted in user
-			break
-		}
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("unexpected /proc/stat: %w", err)
-		}
-		sum += v
-		if i == 3 || i == 4 { // idle, iowait
-			idle += v
-		}
-	}
-	tick := func(v int64) time.Duration { return time.Duration(v) * time.Second / clockTicks }
-	return tick(sum - idle), tick(sum), nil
+	return sum
 }
 
 // cpuLayout decides which CPUs the proxies and the load side (backends and

@@ -156,13 +156,13 @@ func throughput(ctx context.Context, o options) (*throughputReport, error) {
 			}
 			cpu0 := cpuOf(pids)
 			load0 := cpuOf([]int{self, backends.Cmd.Process.Pid})
-			busy0, total0, _ := machineCPU()
+			busy0, total0, _ := procs.MachineCPU()
 			r, err := load(ctx, t.urls, o.concurrency, o.dur)
 			if err != nil {
 				return rep, err
 			}
 			el := r.elapsed.Seconds()
-			busy1, total1, _ := machineCPU()
+			busy1, total1, _ := procs.MachineCPU()
 			r.ProxyCores = (cpuOf(pids) - cpu0).Seconds() / el
 			r.LoadCores = (cpuOf([]int{self, backends.Cmd.Process.Pid}) - load0).Seconds() / el
 			if total1 > total0 {

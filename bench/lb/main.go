@@ -216,14 +216,14 @@ func startNginx(ctx context.Context, o options, lay procs.Layout, backends []str
 	bin, err := nginx.Find(o.nginx)
 	if err != nil {
 		if o.noInstall || os.Geteuid() != 0 {
-			nginx.Loud("NGINX IS NOT INSTALLED: measuring without it (apt-get install -y nginx)")
+			procs.Loud("NGINX IS NOT INSTALLED: measuring without it (apt-get install -y nginx)")
 			return nil, nil
 		}
-		nginx.Loud("NGINX IS NOT INSTALLED: running apt-get install -y nginx")
+		procs.Loud("NGINX IS NOT INSTALLED: running apt-get install -y nginx")
 		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "nginx")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
-			nginx.Loud("apt-get install nginx failed (%v): measuring without it", err)
+			procs.Loud("apt-get install nginx failed (%v): measuring without it", err)
 			return nil, nil
 		}
 		if bin, err = nginx.Find(o.nginx); err != nil {

@@ -37,10 +37,10 @@ func Find(path string) (string, error) {
 	return "", errors.New("nginx not found")
 }
 
-// Loud prints a banner a reader cannot miss (nginx missing, and so on).
-func Loud(format string, args ...any) {
-	line := strings.Repeat("!", 78)
-	fmt.Printf("%s\n!!! %s\n%s\n", line, fmt.Sprintf(format, args...), line)
+// Version is what `nginx -v` says, without its "nginx version:" prefix.
+func Version(bin string) string {
+	out, _ := exec.Command(bin, "-v").CombinedOutput()
+	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nginx version:"))
 }
 
 // Proc is a running nginx.
@@ -133,8 +133,7 @@ http {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	out, _ := exec.Command(bin, "-v").CombinedOutput()
-	n.Version = strings.TrimSpace(string(out))
+	n.Version = Version(bin)
 	fmt.Printf("nginx: %s (%s), worker_processes %s, access_log off, keepalive 256 to the backends, on %s\n", n.Version, bin, wp, addr)
 	return n, nil
 }

@@ -319,3 +319,38 @@ func UntilStdinCloses(ctx context.Context) (context.Context, context.CancelFunc)
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
 	return ctx, cancel
 }
+
+// Loud prints a banner a reader cannot miss (a baseline missing, and so on).
+func Loud(format string, args ...any) {
+	line := strings.Repeat("!", 78)
+	fmt.Printf("%s\n!!! %s\n%s\n", line, fmt.Sprintf(format, args...), line)
+}
+
+// MachineCPU is the busy (all but idle and iowait) and total CPU time of
+// the whole machine since boot, from /proc/stat.
+func MachineCPU() (busy, total time.Duration, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, 0, errors.New("unexpected /proc/stat")
+	}
+	var sum, idle int64
+	for i, s := range f[1:] {
+		if i >= 8 { // guest time is already counted in user
+			break
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("unexpected /proc/stat: %w", err)
+		}
+		sum += v
+		if i == 3 || i == 4 { // idle, iowait
+			idle += v
+		}
+	}
+	return time.Duration(sum-idle) * ClockTick, time.Duration(sum) * ClockTick, nil
+}
