@@ -105,15 +105,15 @@ func TestPoolReplacesDeadConnection(t *testing.T) {
 // TestPoolCancel: ending the context breaks off the wait for the answer,
 // and the error is the context's cause.
 func TestPoolCancel(t *testing.T) {
-	release := make(chan struct{})
+	release, arrived := make(chan struct{}), make(chan struct{})
 	defer close(release)
-	u := newUpstream(t, func(http.ResponseWriter, *http.Request) { <-release })
+	u := newUpstream(t, func(http.ResponseWriter, *http.Request) { close(arrived); <-release })
 	p := &Pool{Addr: u.addr(), MaxIdle: 4}
 	defer p.CloseIdle(true)
 	ejected := errors.New("ejected")
 	ctx, cancel := context.WithCancelCause(context.Background())
 	go func() {
-		time.Sleep(50 * time.Millisecond) // the request is on its way
+		<-arrived // the request reached the upstream, which holds its answer
 		cancel(ejected)
 	}()
 	start := time.Now()

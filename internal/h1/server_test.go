@@ -290,8 +290,9 @@ func TestServerH2C(t *testing.T) {
 // TestServerClientGone: a request waiting on its answer has its context
 // cancelled when the client hangs up.
 func TestServerClientGone(t *testing.T) {
-	cancelled := make(chan struct{})
+	cancelled, serving := make(chan struct{}), make(chan struct{})
 	ts := startServer(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		close(serving)
 		select {
 		case <-r.Context().Done():
 			close(cancelled)
@@ -305,7 +306,7 @@ func TestServerClientGone(t *testing.T) {
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * WatchAfter) // the request is being served; then the client leaves
+	<-serving // the request is being served; then the client leaves
 	c.Close()
 	select {
 	case <-cancelled:
