@@ -129,7 +129,8 @@ type Config struct {
 	// connect is retried on the next region. Where the region's RTT is
 	// known the bound is 4 × RTT + 100ms, at least MinConnectTimeout, if
 	// that is less: a region that holds the handshake is a failure after a
-	// few round trips, not after seconds.
+	// few round trips, not after seconds. The last region a request can
+	// try gets the whole ConnectTimeout.
 	ConnectTimeout time.Duration
 	// UpstreamTimeout bounds how long a region may take to start its response
 	// once the request is sent (60s). A request safe to retry then goes to the

@@ -62,6 +62,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		start := p.cfg.Now()
 		body.attach(out)
 		ctx := r.Context()
+		if i == len(pl.order)-1 {
+			ctx = context.WithValue(ctx, lastRegionKey{}, true)
+		}
 		var cancel context.CancelCauseFunc
 		if retryable {
 			// An ejection of the region aborts the attempt, which then

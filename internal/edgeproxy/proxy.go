@@ -274,7 +274,11 @@ func (p *Proxy) newUpstream(id, addr string) *h1.Pool {
 	return &h1.Pool{
 		Addr: addr,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(ctx, p.connectTimeout(id))
+			t := p.cfg.ConnectTimeout
+			if ctx.Value(lastRegionKey{}) == nil {
+				t = p.connectTimeout(id)
+			}
+			ctx, cancel := context.WithTimeout(ctx, t)
 			defer cancel()
 			return dial(ctx, network, addr)
 		},
@@ -287,6 +291,11 @@ func (p *Proxy) newUpstream(id, addr string) *h1.Pool {
 		IdleTimeout: 30 * time.Second,
 	}
 }
+
+// lastRegionKey marks the context of an attempt on the last region a
+// request can go to: its dial gets the whole ConnectTimeout, since failing
+// it sooner would leave the request nowhere to go.
+type lastRegionKey struct{}
 
 // connectTimeout bounds a dial to region id: ConnectTimeout, or less where
 // the region's round trip is known: a handshake takes one round trip, so

@@ -186,3 +186,26 @@ func TestEjectionAbortsHeldRequests(t *testing.T) {
 		time.Duration(slowest.Load()).Round(time.Millisecond),
 		e.counter(e.m.failures.WithLabelValues("a", "ejected")), e.counter(e.m.failures.WithLabelValues("a", "connect")))
 }
+
+// TestLastRegionGetsTheWholeConnectTimeout: the RTT-derived connect
+// timeout makes a slow handshake a failure so that the request can go to
+// the next region; on the last region there is no next one, and a slow
+// handshake (a loaded machine, a congested link) is waited for up to
+// ConnectTimeout instead of answered with 502.
+func TestLastRegionGetsTheWholeConnectTimeout(t *testing.T) {
+	n := netsim.New(11)
+	a := newRegion(t, "a")
+	n.Register("a", a.addr)
+	n.SetLatency("edge", "a", 400*time.Millisecond) // a handshake takes one round trip: 400 ms
+	dial := n.Dialer("edge")
+	e := startEdge(t, Config{
+		Regions:         []Region{a.region()},
+		DisableAffinity: true,
+		Dial:            func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) },
+		ConnectTimeout:  2 * time.Second,
+	})
+	e.rtt.set("a", time.Millisecond) // measured fast: the derived bound is MinConnectTimeout
+	if got := e.get(t, "/"); got.code != 200 {
+		t.Fatalf("the only region, slow to connect: got %d %q, want 200", got.code, got.body)
+	}
+}
