@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"strconv"
 )
 
 // view is what every page template gets.
@@ -47,6 +48,11 @@ func (s *Shop) render(w http.ResponseWriter, _ *http.Request, code int, page str
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// With its length known (the page is whole in buf), proxies can tell
+	// a complete answer from a cut one: the edge reads a page this size
+	// whole before committing to a region, so a region dying mid-answer is
+	// replaced instead of cutting the page.
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes()) // the client went away; nothing to do
 }
