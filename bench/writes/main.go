@@ -288,6 +288,7 @@ func printTable(w io.Writer, r *results) {
 		if r.Baseline != nil {
 			row("", "ratio to pebble baseline", fmt.Sprintf("%.2f", m.RatioToBaseline))
 		}
+		row("", "CPU per acked write (whole process)", fmt.Sprintf("%.0f µs (%.1f CPU-s over %.0f s)", m.CPUPerWriteus, m.CPUSeconds, m.Seconds))
 		row("", "write latency p50 / p99", fmt.Sprintf("%.2f / %.2f ms", m.LatencyP50ms, m.LatencyP99ms))
 		row("", "replication lag p50 / p99", fmt.Sprintf("%s / %s (buckets ≤ %s / ≤ %s; %d samples)",
 			fmtMS(m.LagP50ms), fmtMS(m.LagP99ms), fmtMS(m.LagP50Boundm), fmtMS(m.LagP99Boundm), m.LagSamples))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/meridian-platform/meridian/bench/internal/latency"
 	"math"
 	"net/http"
 	"os"
@@ -15,6 +14,9 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/meridian-platform/meridian/bench/internal/latency"
+	"github.com/meridian-platform/meridian/bench/internal/procs"
 
 	"github.com/meridian-platform/meridian/internal/store"
 )
@@ -30,6 +32,13 @@ type meridianResult struct {
 	Errors           uint64             `json:"errors"`
 	FirstError       string             `json:"first_error,omitempty"`
 	RatioToBaseline  float64            `json:"ratio_to_baseline,omitempty"`
+
+	// CPUPerWriteus is this process's CPU time (user + system, all three
+	// nodes and the writers) over the window, per acknowledged write: the
+	// figure to compare between runs on a shared machine, where throughput
+	// and lag move with the other load.
+	CPUSeconds    float64 `json:"cpu_seconds"`
+	CPUPerWriteus float64 `json:"cpu_per_write_us"`
 
 	LatencyP50ms  float64 `json:"latency_p50_ms"`
 	LatencyP99ms  float64 `json:"latency_p99_ms"`
@@ -87,6 +96,7 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 	// window and profiles the window.
 	type snapshots struct {
 		before, after []map[string]*dto.MetricFamily
+		cpu           procs.CPUUse
 		err           error
 	}
 	scraped := make(chan snapshots, 1)
@@ -97,6 +107,7 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 		if s.before, s.err = scrapeAll(ctx, client, c.admin); s.err != nil {
 			return
 		}
+		cpu0 := procs.CPUTime(os.Getpid(), false)
 		if o.cpuprofile != "" {
 			f, err := os.Create(o.cpuprofile)
 			if err != nil {
@@ -112,6 +123,7 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 			pprof.StopCPUProfile()
 		}
 		sleepUntil(ctx, until)
+		s.cpu = procs.CPUTime(os.Getpid(), false).Sub(cpu0)
 		s.after, s.err = scrapeAll(ctx, client, c.admin)
 	}()
 
@@ -217,6 +229,10 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 		res.PerRegion[n.Region()] = float64(w) / o.dur.Seconds()
 	}
 	res.WritesPerSec = float64(res.Writes) / o.dur.Seconds()
+	res.CPUSeconds = snaps.cpu.Total().Seconds()
+	if res.Writes > 0 {
+		res.CPUPerWriteus = 1e6 * res.CPUSeconds / float64(res.Writes)
+	}
 	res.Errors = errCount.Load()
 	if s, ok := firstErr.Load().(string); ok {
 		res.FirstError = s

@@ -87,6 +87,12 @@ type group struct {
 	s       *Store
 	indexer Indexer
 	b       *pebble.Batch
+	// it reads item states as of the start of the group: every earlier
+	// group has been applied to Pebble by then. Opened at the first read.
+	it *pebble.Iterator
+	// written holds the encodings of the items this group wrote, which it
+	// does not see.
+	written map[string][]byte
 	vv      map[string]uint64
 	leaves  map[uint16][leafHashSize]byte
 	spaces  map[string]bool
@@ -115,7 +121,9 @@ func (s *Store) applyGroup(reqs []*request) *pending {
 	s.mu.Lock()
 	indexer := s.indexer
 	s.mu.Unlock()
-	g := &group{s: s, indexer: indexer, b: s.db.NewIndexedBatch(), vv: map[string]uint64{}, leaves: map[uint16][leafHashSize]byte{}, spaces: map[string]bool{}}
+	g := &group{s: s, indexer: indexer, b: s.db.NewBatch(), written: map[string][]byte{},
+		vv: map[string]uint64{}, leaves: map[uint16][leafHashSize]byte{}, spaces: map[string]bool{}}
+	defer g.close()
 	p.b, p.vv, p.leaves = g.b, g.vv, g.leaves
 	for _, r := range reqs {
 		switch r.kind {
@@ -252,21 +260,55 @@ func (g *group) setVV(origin string, seq uint64) { g.vv[origin] = seq }
 
 // read returns the current state of a storage key (an empty state when
 // absent) and its encoding.
+//
+// One iterator serves every read of the group, instead of a Get each: Get
+// builds a fresh iterator stack per call and never consults the bloom
+// filters of the bottom level, where most tables are, so a key that is not
+// there (every new item) cost an index and a data block search per table.
+// The iterator reads filters on every level, and most reads of new keys end
+// at the memtables and one filter probe per table.
 func (g *group) read(k []byte) (*State, []byte, error) {
-	v, closer, err := g.b.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
+	raw, ok := g.written[string(k)]
+	if !ok {
+		if g.it == nil {
+			it, err := g.s.db.NewIter(&pebble.IterOptions{
+				LowerBound: []byte{prefixData}, UpperBound: []byte{prefixData + 1}, UseL6Filters: true,
+			})
+			if err != nil {
+				return nil, nil, fmt.Errorf("opening the store for reading: %w", err)
+			}
+			g.it = it
+		}
+		// The default comparer's prefix of a key is the whole key, so
+		// SeekPrefixGE finds k or nothing.
+		if !g.it.SeekPrefixGE(k) || !bytes.Equal(g.it.Key(), k) {
+			if err := g.it.Error(); err != nil {
+				return nil, nil, fmt.Errorf("reading %x: %w", k, err)
+			}
+			return &State{}, nil, nil
+		}
+		v, err := g.it.ValueAndErr()
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading %x: %w", k, err)
+		}
+		raw = bytes.Clone(v)
+	}
+	if raw == nil {
 		return &State{}, nil, nil
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	raw := bytes.Clone(v)
-	_ = closer.Close()
 	st, err := UnmarshalState(raw)
 	if err != nil {
 		return nil, nil, err
 	}
 	return st, raw, nil
+}
+
+// close releases the group's iterator.
+func (g *group) close() {
+	if g.it != nil {
+		_ = g.it.Close()
+		g.it = nil
+	}
 }
 
 // Set and Delete make the group the indexer's IndexWriter.
@@ -316,6 +358,7 @@ func (g *group) write(k []byte, space string, old []byte, st *State) bool {
 	xorInto(&leaf, itemHash(k, enc))
 	g.leaves[bucket] = leaf
 	_ = g.b.Set(k, enc, nil)
+	g.written[string(k)] = enc
 	if !g.spaces[space] {
 		g.spaces[space] = true
 		_ = g.b.Set(spaceKey(space), nil, nil)
