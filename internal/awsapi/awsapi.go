@@ -88,6 +88,7 @@ func New(ctx context.Context, env region.APIEnv) (region.API, error) {
 	if env.Dial != nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.DialContext = env.Dial // byte fetches cross the same WAN as replication
+		tr.MaxIdleConnsPerHost = s3.IdleConnsPerPeer
 		transport = tr
 	}
 	objects, err := s3.New(s3.Config{Dir: filepath.Join(t.NodeDataDir(node), "s3"), Region: env.Region, Regions: t.RegionNames(),

@@ -73,6 +73,12 @@ type Config struct {
 	MaxCorruptFetches int
 }
 
+// IdleConnsPerPeer is how many idle connections a replication transport
+// should keep per peer: more than FetchConcurrency's default, so
+// concurrent fetches and proxied reads reuse connections instead of
+// dialing (net/http keeps 2 by default).
+const IdleConnsPerPeer = 16
+
 // Defaults.
 const (
 	DefaultMaxObjectSize = 5 << 30
@@ -175,13 +181,14 @@ func New(cfg Config, st *store.Store) (*Engine, error) {
 	if cfg.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		t.MaxIdleConnsPerHost = IdleConnsPerPeer
 		cfg.Transport = t
 	}
 	e := &Engine{
 		cfg:      cfg,
 		st:       st,
 		log:      cfg.Logger.With("component", "s3", "region", cfg.Region),
-		files:    files{dir: cfg.Dir, tmpSync: newDirSyncer(filepath.Join(cfg.Dir, "tmp"))},
+		files:    newFiles(cfg.Dir),
 		m:        newMetrics(cfg.Registerer),
 		http:     &http.Client{Transport: cfg.Transport},
 		inflight: map[string]bool{},

@@ -127,6 +127,39 @@ func TestRecoveryAfterACrash(t *testing.T) {
 	}
 }
 
+// TestEarlierLayoutIsFlattened: a data directory written when objects
+// lived under objects/<id[:2]>/ serves the same bytes after a restart.
+func TestEarlierLayoutIsFlattened(t *testing.T) {
+	storeDir, dir := t.TempDir(), t.TempDir()
+	f := openFixture(t, storeDir, dir, Config{})
+	if err := f.e.CreateBucket(ctxT(t), "old"); err != nil {
+		t.Fatal(err)
+	}
+	v := putBytes(t, f.e, "old", "k", []byte("bytes from before"))
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the directory as the earlier layout left it.
+	sub := filepath.Join(dir, "objects", v.ID[:2])
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "objects", v.ID), filepath.Join(sub, v.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, layoutFile)); err != nil {
+		t.Fatal(err)
+	}
+	f = openFixture(t, storeDir, dir, Config{})
+	t.Cleanup(func() { _ = f.st.Close() })
+	if got := readAll(t, f.e, "old", "k"); string(got) != "bytes from before" {
+		t.Fatalf("after the restart the object reads %q", got)
+	}
+	if _, err := os.Stat(sub); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the earlier layout's directory %s is still there: %v", sub, err)
+	}
+}
+
 // TestRecycledFilesHoldOnlyNewBytes: the file of an overwritten version is
 // reused for the next body, which must not keep any of its old bytes.
 func TestRecycledFilesHoldOnlyNewBytes(t *testing.T) {

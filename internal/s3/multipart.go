@@ -153,7 +153,7 @@ func (e *Engine) UploadPart(_ context.Context, bucket, key, uploadID string, num
 	dir := e.files.upload(uploadID)
 	var old Part
 	hadOld := readJSONFile(filepath.Join(dir, strconv.Itoa(number)+".json"), &old) == nil
-	if err := place(rc.tmp, filepath.Join(dir, p.File)); err != nil {
+	if err := place(rc.tmp, filepath.Join(dir, p.File), syncer(dir)); err != nil {
 		_ = os.Remove(rc.tmp.Name())
 		return nil, err
 	}

@@ -450,7 +450,7 @@ func (e *Engine) downloadFrom(ctx context.Context, base string, v *Version) erro
 		discard(tmp)
 		return fmt.Errorf("%w: version %s from %s: %d bytes with CRC64NVME %s, want %d bytes with %s", errCorrupt, v.ID, base, cr.n, got, v.Size, v.CRC)
 	}
-	if err := place(tmp, e.files.object(v.ID)); err != nil {
+	if err := place(tmp, e.files.object(v.ID), e.files.objSync.sync); err != nil {
 		_ = os.Remove(tmp.Name())
 		return err
 	}

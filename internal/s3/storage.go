@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 )
 
 // files is the on-disk layout of object bytes under Config.Dir:
@@ -19,7 +20,7 @@ import (
 //	                         at start-up)
 //	tmp/<id>.v               a version's bytes, durable, whose metadata may not
 //	                         have committed yet (kept or deleted at start-up)
-//	objects/<id[:2]>/<id>    one file per version, named by its internal id
+//	objects/<id>             one file per version, named by its internal id
 //	uploads/<upload id>/     a multipart upload: upload.json, <n> (part bytes)
 //	                         and <n>.json (part record)
 //
@@ -31,9 +32,16 @@ import (
 // most maxFree of at most maxFreeSize bytes) and createTemp overwrites one
 // of those before it creates a file. A file with a reader (pin) is never
 // recycled, since overwriting it would change the bytes under the reader.
+//
+// objects/ is flat: ext4 (and every filesystem Meridian runs on) indexes
+// large directories, and a fan-out of subdirectories cost a mkdir (an inode
+// allocation) whenever a version landed in a new one, which on a young data
+// directory was most PUTs. Data directories written with the earlier
+// objects/<id[:2]>/<id> layout are flattened once at start-up (flatten).
 type files struct {
 	dir     string
-	tmpSync *dirSyncer
+	tmpSync *dirSyncer // tmp/: staged versions
+	objSync *dirSyncer // objects/: replicas placed by fetches
 
 	mu   sync.Mutex
 	pins map[string]int // version id → readers with its file open
@@ -51,12 +59,10 @@ func (f *files) objectsDir() string      { return filepath.Join(f.dir, "objects"
 func (f *files) uploadsDir() string      { return filepath.Join(f.dir, "uploads") }
 func (f *files) upload(id string) string { return filepath.Join(f.uploadsDir(), id) }
 
-func (f *files) object(id string) string {
-	p := id
-	if len(p) > 2 {
-		p = id[:2]
-	}
-	return filepath.Join(f.objectsDir(), p, id)
+func (f *files) object(id string) string { return filepath.Join(f.objectsDir(), id) }
+
+func newFiles(dir string) files {
+	return files{dir: dir, tmpSync: newDirSyncer(filepath.Join(dir, "tmp")), objSync: newDirSyncer(filepath.Join(dir, "objects"))}
 }
 
 func (f *files) init() error {
@@ -64,6 +70,68 @@ func (f *files) init() error {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("creating object directory %q: %w", d, err)
 		}
+	}
+	return f.flatten()
+}
+
+// layoutFile marks a data directory whose objects/ is flat.
+const layoutFile = "layout"
+
+// flatten moves the files of the earlier layout, objects/<id[:2]>/<id>,
+// to objects/<id>, once per data directory. A crash part-way leaves files
+// in both places; the next start finishes (the marker is written last).
+func (f *files) flatten() error {
+	marker := filepath.Join(f.dir, layoutFile)
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	ents, err := os.ReadDir(f.objectsDir())
+	if err != nil {
+		return fmt.Errorf("reading %q: %w", f.objectsDir(), err)
+	}
+	moved := false
+	for _, ent := range ents {
+		if !ent.IsDir() {
+			continue
+		}
+		sub := filepath.Join(f.objectsDir(), ent.Name())
+		files, err := os.ReadDir(sub)
+		if err != nil {
+			return fmt.Errorf("reading %q: %w", sub, err)
+		}
+		for _, fe := range files {
+			if err := rename(filepath.Join(sub, fe.Name()), f.object(fe.Name())); err != nil {
+				return fmt.Errorf("flattening objects/: %w", err)
+			}
+			moved = true
+		}
+	}
+	if moved {
+		if err := syncDir(f.objectsDir()); err != nil {
+			return err
+		}
+	}
+	for _, ent := range ents {
+		if ent.IsDir() {
+			if err := os.Remove(filepath.Join(f.objectsDir(), ent.Name())); err != nil {
+				return fmt.Errorf("flattening objects/: %w", err)
+			}
+		}
+	}
+	// The marker need not be durable: without it the next start reads
+	// objects/ once more and finds nothing to move.
+	if err := os.WriteFile(marker, []byte("objects: flat\n"), 0o600); err != nil {
+		return fmt.Errorf("writing %q: %w", marker, err)
+	}
+	return nil
+}
+
+// rename is os.Rename without its Lstat of newpath (which only refuses a
+// directory there, and none of ours is one): one system call per rename
+// less on the write path.
+func rename(oldpath, newpath string) error {
+	if err := syscall.Rename(oldpath, newpath); err != nil {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
 	}
 	return nil
 }
@@ -80,7 +148,7 @@ func (f *files) stage(tmp *os.File, id string) (string, error) {
 		_ = os.Remove(tmp.Name())
 		return "", fmt.Errorf("closing %q: %w", tmp.Name(), err)
 	}
-	if err := os.Rename(tmp.Name(), staged); err != nil {
+	if err := rename(tmp.Name(), staged); err != nil {
 		_ = os.Remove(tmp.Name())
 		return "", fmt.Errorf("staging %q: %w", staged, err)
 	}
@@ -94,11 +162,7 @@ func (f *files) stage(tmp *os.File, id string) (string, error) {
 // promote moves committed bytes from their staged name to their final one.
 // The rename need not be durable: after a crash, recovery redoes it.
 func (f *files) promote(staged, id string) error {
-	path := f.object(id)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	return os.Rename(staged, path)
+	return rename(staged, f.object(id))
 }
 
 const stagedSuffix = ".v"
@@ -176,7 +240,7 @@ func (f *files) remove(id string) error {
 	if f.pins[id] == 0 && len(f.free) < maxFree {
 		if fi, err := os.Stat(path); err == nil && fi.Size() <= maxFreeSize {
 			free := filepath.Join(f.tmpDir(), "free-"+id)
-			if err := os.Rename(path, free); err == nil {
+			if err := rename(path, free); err == nil {
 				f.free = append(f.free, free)
 				return nil
 			}
@@ -185,9 +249,10 @@ func (f *files) remove(id string) error {
 	return removeIfExists(path)
 }
 
-// place fsyncs and closes tmp and renames it to path, fsyncing the
-// directory, so the file is whole and durable under its final name.
-func place(tmp *os.File, path string) error {
+// place fsyncs and closes tmp and renames it to path, in an existing
+// directory, then has syncDir fsync that directory, so the file is whole
+// and durable under its final name.
+func place(tmp *os.File, path string, syncDir func() error) error {
 	if err := seal(tmp); err != nil {
 		_ = tmp.Close()
 		return err
@@ -195,15 +260,14 @@ func place(tmp *os.File, path string) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("closing %q: %w", tmp.Name(), err)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating %q: %w", dir, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("placing %q: %w", path, err)
 	}
-	return syncDir(dir)
+	return syncDir()
 }
+
+// syncer returns a func fsyncing dir, for place.
+func syncer(dir string) func() error { return func() error { return syncDir(dir) } }
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -237,7 +301,7 @@ func (f *files) writeJSONFile(path string, v any) error {
 		discard(tmp)
 		return err
 	}
-	return place(tmp, path)
+	return place(tmp, path, syncer(filepath.Dir(path)))
 }
 
 func readJSONFile(path string, v any) error {
@@ -271,14 +335,38 @@ func newID(n int) string {
 const copyBuffer = 256 << 10
 
 // copyStream copies with a recycled buffer: allocating (and zeroing) one per
-// request cost more CPU than hashing a 64 KB body.
+// request cost more CPU than hashing a 64 KB body. It fills the buffer
+// before each write, so a small body is one write(2) to its file, not one
+// per network read.
 func (e *Engine) copyStream(dst io.Writer, src io.Reader) (int64, error) {
 	buf, _ := e.buffers.Get().(*[copyBuffer]byte)
 	if buf == nil {
 		buf = new([copyBuffer]byte)
 	}
 	defer e.buffers.Put(buf)
-	return io.CopyBuffer(dst, src, buf[:])
+	var n int64
+	for {
+		m := 0
+		var rerr error
+		for m < len(buf) && rerr == nil {
+			var k int
+			k, rerr = src.Read(buf[m:])
+			m += k
+		}
+		if m > 0 {
+			w, err := dst.Write(buf[:m])
+			n += int64(w)
+			if err != nil {
+				return n, err
+			}
+		}
+		if rerr == io.EOF { //nolint:errorlint // Read returns io.EOF itself, never wrapped
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
 }
 
 // dirSyncer shares directory fsyncs between concurrent callers, as the store
