@@ -219,6 +219,9 @@ func (pc *upConn) exchange(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	for {
+		if resp := fastResponse(pc.br, req); resp != nil {
+			return resp, nil
+		}
 		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
 			return nil, err

@@ -9,9 +9,10 @@
 // and a response writer built for handlers in general. The transport: a
 // reader and a writer goroutine per connection that every request is
 // handed to and back from. Here each client connection's requests run on
-// its own goroutine and are parsed by net/http's ReadRequest (the same
-// header syntax checks), with net/http's other server checks (Host,
-// protocol version, Expect, header size) redone; whether the client is
+// its own goroutine; plain heads are parsed in this package (head.go) and
+// all others by net/http's ReadRequest (the same header syntax checks),
+// with net/http's other server checks (Host, protocol version, Expect,
+// header size) redone; whether the client is
 // still there is watched only for a request that has not been answered
 // within WatchAfter; and a request to an upstream runs on the calling
 // goroutine. Connections that open with the HTTP/2 preface (h2c with prior
@@ -275,6 +276,8 @@ type srvConn struct {
 
 	handedOff bool // to the HTTP/2 server, which closes it
 
+	base *http.Request // what fastRequest copies: the connection's context
+
 	resp    *respWriter // the response being written
 	armedAt time.Time   // when the write deadline was last moved
 }
@@ -331,6 +334,7 @@ func (sc *srvConn) serve() {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
+	sc.base = baseRequest(ctx)
 	sc.cr.c = sc.c
 	sc.br = bufio.NewReaderSize(&sc.cr, 4096)
 	sc.bw = bufio.NewWriterSize(connWriter{sc}, 4096)
@@ -390,7 +394,10 @@ func (sc *srvConn) handle(ctx context.Context, w *respWriter, req *http.Request)
 			}
 		}
 	}()
-	sc.s.Handler.ServeHTTP(w, req.WithContext(ctx))
+	if req.Context() != ctx {
+		req = req.WithContext(ctx)
+	}
+	sc.s.Handler.ServeHTTP(w, req)
 	return false
 }
 
@@ -433,6 +440,12 @@ func (sc *srvConn) readRequest(served int, lastPost bool) (*http.Request, bool) 
 			}
 			_, _ = sc.br.Discard(n)
 		}
+	}
+	if req := fastRequest(sc.br, sc.base); req != nil {
+		// (Checked there: HTTP/1.1, one valid Host, no Expect, no body.)
+		sc.cr.limited = false
+		req.RemoteAddr = sc.remote
+		return req, true
 	}
 	req, err := http.ReadRequest(sc.br)
 	sc.cr.limited = false
