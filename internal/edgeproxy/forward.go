@@ -40,13 +40,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pl := p.choose(set, affinity)
 	p.notePrimary(pl)
 
-	var cancelBuf [4]context.CancelCauseFunc
-	cancels := cancelBuf[:0]
-	defer func() {
-		for _, c := range cancels {
-			c(nil)
-		}
-	}()
 	var last *failure
 	var saved *failure // the last gateway failure answer, for when no region does better
 	for i, rg := range pl.order {
@@ -65,24 +58,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if i == len(pl.order)-1 {
 			ctx = context.WithValue(ctx, lastRegionKey{}, true)
 		}
-		var cancel context.CancelCauseFunc
+		var abort *h1.Abort
 		if retryable {
 			// An ejection of the region aborts the attempt, which then
 			// goes to the next region (see outlier.attempts).
-			ctx, cancel = context.WithCancelCause(ctx)
-			cancels = append(cancels, cancel) // called after the response is relayed
-			rg.out.track(&cancel)
+			abort = new(h1.Abort)
+			rg.out.track(abort)
 		}
-		resp, err := rg.up.RoundTrip(ctx, out, retryable && body.replay)
-		if cancel != nil {
-			rg.out.untrack(&cancel)
+		resp, err := rg.up.RoundTripAbortable(ctx, out, retryable && body.replay, abort)
+		if abort != nil {
+			rg.out.untrack(abort)
 		}
 		if err != nil {
 			if body.clientErr() != nil {
 				// The client's upload broke (or timed out), not the region.
 				// (net/http cancels the request's context then too.)
 				p.m.requests.WithLabelValues("", "400").Inc()
-				plain(w, http.StatusBadRequest, "could not read the request body")
+				h1.Plain(w, http.StatusBadRequest, "could not read the request body")
 				return
 			}
 			if r.Context().Err() != nil {
@@ -90,7 +82,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			kind := errKind(err)
-			if cancel != nil && errors.Is(context.Cause(ctx), errEjected) {
+			if errors.Is(err, errEjected) {
 				kind = "ejected"
 			}
 			p.m.failures.WithLabelValues(rg.cfg.ID, kind).Inc()
@@ -183,8 +175,8 @@ func (p *Proxy) giveUp(w http.ResponseWriter, r *http.Request, f *failure, reaso
 		"method", r.Method, "failure", f.kind, "code", code, "reason", reason)
 	w.Header().Set("X-Meridian-Edge", p.cfg.Name)
 	msg := fmt.Sprintf("region %s failed before answering (%s); %s", f.r.cfg.ID, failureText(f), reason)
-	plain(w, code, msg)
-	p.m.requests.WithLabelValues("", itoa3(code)).Inc()
+	h1.Plain(w, code, msg)
+	p.m.requests.WithLabelValues("", h1.CodeLabel(code)).Inc()
 }
 
 func failureText(f *failure) string {
@@ -201,9 +193,9 @@ func failureText(f *failure) string {
 
 func (p *Proxy) reject(w http.ResponseWriter, reason string, code int, msg string) {
 	p.m.rejections.WithLabelValues(reason).Inc()
-	p.m.requests.WithLabelValues("", itoa3(code)).Inc()
+	p.m.requests.WithLabelValues("", h1.CodeLabel(code)).Inc()
 	w.Header().Set("X-Meridian-Edge", p.cfg.Name)
-	plain(w, code, msg)
+	h1.Plain(w, code, msg)
 }
 
 // notePrimary logs when the nearest available region changes: the traffic's
@@ -454,7 +446,7 @@ func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, 
 		h["Trailer"] = []string{strings.Join(keys, ", ")}
 	}
 	w.WriteHeader(resp.StatusCode)
-	p.m.requests.WithLabelValues(rg.cfg.ID, itoa3(resp.StatusCode)).Inc()
+	p.m.requests.WithLabelValues(rg.cfg.ID, h1.CodeLabel(resp.StatusCode)).Inc()
 
 	flusher, _ := w.(http.Flusher)
 	stream := resp.ContentLength < 0 && flusher != nil
@@ -462,7 +454,7 @@ func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, 
 		if _, werr := w.Write(head); werr != nil {
 			return // the client went away
 		}
-		if stream {
+		if stream && !eof && !h1.MoreBuffered(resp.Body) {
 			flusher.Flush()
 		}
 	}
@@ -481,7 +473,7 @@ func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, 
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return // the client went away
 			}
-			if stream {
+			if stream && !h1.MoreBuffered(resp.Body) {
 				flusher.Flush()
 			}
 		}
@@ -500,19 +492,4 @@ func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, 
 	for k, v := range resp.Trailer {
 		h[k] = v
 	}
-}
-
-func plain(w http.ResponseWriter, code int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, msg+"\n")
-}
-
-func itoa3(code int) string {
-	if code < 100 || code > 999 {
-		return "000"
-	}
-	return string([]byte{byte('0' + code/100), byte('0' + code/10%10), byte('0' + code%10)})
 }

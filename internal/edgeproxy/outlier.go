@@ -1,11 +1,12 @@
 package edgeproxy
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meridian-platform/meridian/internal/h1"
 )
 
 // outlier is a region's failure count and ejection. It is kept by region ID,
@@ -20,12 +21,11 @@ type outlier struct {
 	lastEnd   atomic.Int64
 	ejections int
 
-	// attempts are the cancel functions of retryable attempts in flight to
-	// the region, which an ejection aborts so that they go to another
+	// attempts are the retryable attempts in flight to the region, which an ejection aborts so that they go to another
 	// region: a request held by a region that stopped answering would
 	// otherwise wait for UpstreamTimeout.
 	attemptsMu sync.Mutex
-	attempts   map[*context.CancelCauseFunc]struct{}
+	attempts   map[*h1.Abort]struct{}
 	// healthy is the region's health when last looked at (see
 	// Proxy.healthy); it starts true.
 	healthy atomic.Bool
@@ -40,19 +40,19 @@ func newOutlier() *outlier {
 // errEjected is the cause of an attempt aborted by its region's ejection.
 var errEjected = errors.New("the region was ejected while the request waited for its answer")
 
-// track registers an attempt's cancel function until untrack.
-func (o *outlier) track(cancel *context.CancelCauseFunc) {
+// track registers an attempt until untrack.
+func (o *outlier) track(a *h1.Abort) {
 	o.attemptsMu.Lock()
 	if o.attempts == nil {
-		o.attempts = map[*context.CancelCauseFunc]struct{}{}
+		o.attempts = map[*h1.Abort]struct{}{}
 	}
-	o.attempts[cancel] = struct{}{}
+	o.attempts[a] = struct{}{}
 	o.attemptsMu.Unlock()
 }
 
-func (o *outlier) untrack(cancel *context.CancelCauseFunc) {
+func (o *outlier) untrack(a *h1.Abort) {
 	o.attemptsMu.Lock()
-	delete(o.attempts, cancel)
+	delete(o.attempts, a)
 	o.attemptsMu.Unlock()
 }
 
@@ -60,8 +60,8 @@ func (o *outlier) untrack(cancel *context.CancelCauseFunc) {
 func (o *outlier) abortAll() int {
 	o.attemptsMu.Lock()
 	defer o.attemptsMu.Unlock()
-	for cancel := range o.attempts {
-		(*cancel)(errEjected)
+	for a := range o.attempts {
+		a.Abort(errEjected)
 	}
 	n := len(o.attempts)
 	clear(o.attempts)

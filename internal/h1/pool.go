@@ -166,6 +166,56 @@ var longAgo = time.Unix(1, 0)
 // When ctx ends, the exchange (or the body's reading) is broken off and
 // the error is ctx's cause.
 func (u *Pool) RoundTrip(ctx context.Context, req *http.Request, replayable bool) (*http.Response, error) {
+	return u.RoundTripAbortable(ctx, req, replayable, nil)
+}
+
+// Abort lets another goroutine break off a RoundTripAbortable before its
+// response headers arrive (the edge proxy does when it ejects a region),
+// which costs less than a context of its own for every attempt. The zero
+// value is ready; an Abort serves one round trip.
+type Abort struct {
+	mu    sync.Mutex
+	pc    *upConn
+	cause error
+}
+
+// Abort breaks off the round trip, now or when it begins; RoundTripAbortable
+// then returns cause.
+func (a *Abort) Abort(cause error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cause != nil {
+		return
+	}
+	a.cause = cause
+	if a.pc != nil {
+		a.pc.abort()
+	}
+}
+
+// attach makes pc the connection Abort breaks; false when aborted already.
+func (a *Abort) attach(pc *upConn) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cause != nil {
+		return false
+	}
+	a.pc = pc
+	return true
+}
+
+// detach ends the exchange's exposure to Abort and returns the cause if
+// it was aborted.
+func (a *Abort) detach() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.pc = nil
+	return a.cause
+}
+
+// RoundTripAbortable is RoundTrip that abort (when not nil) can also break
+// off until the response headers are in.
+func (u *Pool) RoundTripAbortable(ctx context.Context, req *http.Request, replayable bool, abort *Abort) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		var deadline time.Time
 		if u.HeaderTimeout > 0 {
@@ -182,18 +232,36 @@ func (u *Pool) RoundTrip(ctx context.Context, req *http.Request, replayable bool
 		if err != nil {
 			return nil, err
 		}
+		if abort != nil && !abort.attach(pc) {
+			u.put(pc) // untouched
+			return nil, abort.cause
+		}
 		stop := context.AfterFunc(ctx, pc.abort)
 		resp, err := pc.exchange(req)
+		var aborted error
+		if abort != nil {
+			aborted = abort.detach()
+		}
 		if err != nil {
 			stop()
 			pc.close()
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)
 			}
+			if aborted != nil {
+				return nil, aborted
+			}
 			if reused && replayable && (req.Body == nil || req.GetBody != nil) && isReset(err) {
 				continue
 			}
 			return nil, err
+		}
+		if aborted != nil {
+			// Broken off just as the headers came: the connection's
+			// deadline is in the past.
+			stop()
+			pc.close()
+			return nil, aborted
 		}
 		if u.HeaderTimeout > 0 && (resp.ContentLength < 0 || int64(pc.br.Buffered()) < resp.ContentLength) {
 			// The body is still to come, and may take longer than the
@@ -267,6 +335,15 @@ func writeBodiless(bw *bufio.Writer, req *http.Request) {
 		_, _ = bw.WriteString("Content-Length: 0\r\n")
 	}
 	_, _ = bw.WriteString("\r\n")
+}
+
+// MoreBuffered reports whether body, a response body from a Pool, has
+// more bytes already read from its connection: a proxy relaying a stream
+// need not flush what it wrote yet, the next read will bring more without
+// waiting (or end the body, whose end is flushed anyway).
+func MoreBuffered(body io.Reader) bool {
+	b, ok := body.(*upBody)
+	return ok && !b.done && b.pc.br.Buffered() > 0
 }
 
 // upBody is a response body that gives its connection back once read.

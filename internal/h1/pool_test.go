@@ -190,3 +190,66 @@ func TestPoolBodyDecidesReuse(t *testing.T) {
 		t.Fatalf("after the idle timeout: %d connections, want 3", n)
 	}
 }
+
+// TestPoolAbort: an Abort breaks off the wait for the answer with its
+// cause, and one aborted before the round trip began stops it at once.
+func TestPoolAbort(t *testing.T) {
+	release, arrived := make(chan struct{}), make(chan struct{}, 1)
+	defer close(release)
+	u := newUpstream(t, func(http.ResponseWriter, *http.Request) { arrived <- struct{}{}; <-release })
+	p := &Pool{Addr: u.addr(), MaxIdle: 4}
+	defer p.CloseIdle(true)
+	ejected := errors.New("ejected")
+	req, _ := http.NewRequest(http.MethodGet, "http://"+u.addr()+"/", nil)
+
+	a := new(Abort)
+	go func() {
+		<-arrived // the request reached the upstream, which holds its answer
+		a.Abort(ejected)
+	}()
+	start := time.Now()
+	if _, err := p.RoundTripAbortable(context.Background(), req, true, a); !errors.Is(err, ejected) { //nolint:bodyclose // no response
+		t.Fatalf("aborted during the exchange: got %v, want the cause", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("abort took %v", el)
+	}
+
+	a = new(Abort)
+	a.Abort(ejected)
+	if _, err := p.RoundTripAbortable(context.Background(), req, true, a); !errors.Is(err, ejected) { //nolint:bodyclose // no response
+		t.Fatalf("aborted before: got %v, want the cause", err)
+	}
+	select {
+	case <-arrived:
+		t.Fatal("a round trip aborted before it began reached the upstream")
+	default:
+	}
+}
+
+// TestMoreBuffered: a body whose next bytes are already read says so,
+// and one read to its end does not.
+func TestMoreBuffered(t *testing.T) {
+	u := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "one")
+		w.(http.Flusher).Flush()
+		_, _ = io.WriteString(w, "two")
+	})
+	p := &Pool{Addr: u.addr(), MaxIdle: 4}
+	defer p.CloseIdle(true)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+u.addr()+"/", nil)
+	resp, err := p.RoundTrip(context.Background(), req, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if MoreBuffered(resp.Body) {
+		t.Error("MoreBuffered after the end of the body")
+	}
+	if MoreBuffered(io.NopCloser(strings.NewReader("x"))) {
+		t.Error("MoreBuffered for a body not from a Pool")
+	}
+}

@@ -84,31 +84,16 @@ func (l *LB) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 	g := l.route(r)
 	if g == nil {
 		l.m.requests.WithLabelValues("", "", "404").Inc()
-		plain(w, http.StatusNotFound, "no route for this request")
+		h1.Plain(w, http.StatusNotFound, "no route for this request")
 		return
 	}
 	code, t := l.forward(ctx, w, r, g, own)
 	if t != nil {
 		t.counter(code).Inc()
 	} else {
-		l.m.requests.WithLabelValues(g.cfg.Name, "", itoa3(code)).Inc()
+		l.m.requests.WithLabelValues(g.cfg.Name, "", h1.CodeLabel(code)).Inc()
 	}
 	g.latency.Observe(l.cfg.Now().Sub(start).Seconds())
-}
-
-func itoa3(code int) string {
-	if code < 100 || code > 999 {
-		return "000"
-	}
-	return string([]byte{byte('0' + code/100), byte('0' + code/10%10), byte('0' + code%10)})
-}
-
-func plain(w http.ResponseWriter, code int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, msg+"\n")
 }
 
 // forward sends r to a target of g, retrying on others where safe, and
@@ -159,7 +144,7 @@ func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request
 		}
 	}
 	if lastErr == nil {
-		plain(w, http.StatusServiceUnavailable, "no healthy target")
+		h1.Plain(w, http.StatusServiceUnavailable, "no healthy target")
 		return http.StatusServiceUnavailable, nil
 	}
 	code := http.StatusBadGateway
@@ -168,7 +153,7 @@ func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request
 	}
 	l.limit.Log("upstream_error", "request failed upstream", "group", g.cfg.Name,
 		"method", r.Method, "path", r.URL.Path, "code", code, "err", lastErr)
-	plain(w, code, http.StatusText(code))
+	h1.Plain(w, code, http.StatusText(code))
 	return code, nil
 }
 
@@ -308,7 +293,7 @@ func (l *LB) respond(w http.ResponseWriter, resp *http.Response, t *target, g *g
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return resp.StatusCode // the client went away
 			}
-			if stream {
+			if stream && !h1.MoreBuffered(resp.Body) {
 				flusher.Flush()
 			}
 		}
