@@ -121,7 +121,7 @@ type Engine struct {
 	http  *http.Client
 
 	mu       sync.Mutex
-	inflight map[string]bool
+	inflight map[string]time.Time // version id → its Modified, while fetched
 	retries  map[string]*retry
 	kick     chan struct{}
 	locks    uploadLocks
@@ -191,7 +191,7 @@ func New(cfg Config, st *store.Store) (*Engine, error) {
 		files:    newFiles(cfg.Dir),
 		m:        newMetrics(cfg.Registerer),
 		http:     &http.Client{Transport: cfg.Transport},
-		inflight: map[string]bool{},
+		inflight: map[string]time.Time{},
 		retries:  map[string]*retry{},
 		kick:     make(chan struct{}, 1),
 		rescan:   true,

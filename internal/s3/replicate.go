@@ -212,7 +212,21 @@ func (e *Engine) replicate(ctx context.Context, sem chan struct{}, wg *sync.Wait
 	e.m.backlog.Set(float64(count))
 	now := e.cfg.Now()
 	var oldest time.Time
+	older := func(t time.Time) {
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
 	for _, it := range items {
+		// A pass runs after every indexed batch: skip the versions being
+		// fetched before reading and decoding their state again.
+		e.mu.Lock()
+		mod, busy := e.inflight[it.id]
+		e.mu.Unlock()
+		if busy {
+			older(mod)
+			continue
+		}
 		st, err := e.st.Get(it.ref)
 		if err != nil {
 			continue
@@ -228,14 +242,13 @@ func (e *Engine) replicate(ctx context.Context, sem chan struct{}, wg *sync.Wait
 			_ = e.st.Reindex(ctx, []store.Key{it.ref})
 			continue
 		}
-		if oldest.IsZero() || v.Modified.Before(oldest) {
-			oldest = v.Modified
-		}
+		older(v.Modified)
 		e.mu.Lock()
 		r := e.retries[v.ID]
-		busy := e.inflight[v.ID] || (r != nil && now.Before(r.next))
+		_, busy = e.inflight[v.ID]
+		busy = busy || (r != nil && now.Before(r.next))
 		if !busy {
-			e.inflight[v.ID] = true
+			e.inflight[v.ID] = v.Modified
 		}
 		e.mu.Unlock()
 		if busy {
