@@ -69,6 +69,8 @@ type meridianResult struct {
 	CommitP99ms      number  `json:"commit_p99_ms_bucket_bound"`
 	GroupMean        number  `json:"group_mean_requests"`
 	RemoteApplied    float64 `json:"remote_records_applied"`
+	WriteStalls      float64 `json:"write_stalls"`
+	WriteStallSecs   float64 `json:"write_stall_seconds"`
 	AntiEntropyRuns  float64 `json:"anti_entropy_runs"`
 	AntiEntropyItems float64 `json:"anti_entropy_repaired_items"`
 }
@@ -249,6 +251,8 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 		commit = commit.plus(histogramOf(a, "meridian_store_commit_seconds").minus(histogramOf(b, "meridian_store_commit_seconds")))
 		group = group.plus(histogramOf(a, "meridian_store_group_size").minus(histogramOf(b, "meridian_store_group_size")))
 		res.RemoteApplied += counterOf(a, "meridian_store_writes_total", "kind", "remote") - counterOf(b, "meridian_store_writes_total", "kind", "remote")
+		res.WriteStalls += counterOf(a, "meridian_store_write_stalls_total") - counterOf(b, "meridian_store_write_stalls_total")
+		res.WriteStallSecs += counterOf(a, "meridian_store_write_stall_seconds_total") - counterOf(b, "meridian_store_write_stall_seconds_total")
 		res.AntiEntropyRuns += counterOf(a, "meridian_anti_entropy_runs_total") - counterOf(b, "meridian_anti_entropy_runs_total")
 		res.AntiEntropyItems += counterOf(a, "meridian_anti_entropy_repaired_items_total") - counterOf(b, "meridian_anti_entropy_repaired_items_total")
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/meridian-platform/meridian/internal/hlc"
 )
 
@@ -76,6 +78,11 @@ func BenchmarkApplyLocal(b *testing.B) {
 			}
 		}
 	})
+	b.StopTimer()
+	var m dto.Metric
+	if err := s.m.groupSize.Write(&m); err == nil && m.GetHistogram().GetSampleCount() > 0 {
+		b.ReportMetric(m.GetHistogram().GetSampleSum()/float64(m.GetHistogram().GetSampleCount()), "writes/group")
+	}
 }
 
 // reportCPU reports the process's CPU time per op (Pebble's flushes and

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -48,8 +49,12 @@ type request struct {
 func (s *Store) loop() {
 	defer close(s.done)
 	// Groups waiting for their fsync; Pebble covers all of them that are
-	// queued with one fsync, so a deeper queue means larger effective groups.
-	syncq := make(chan *pending, 16)
+	// queued with one fsync. The queue is short on purpose: while it is
+	// full, requests gather into the next group instead of each going to
+	// Pebble alone, and every group costs a Pebble commit, version-vector
+	// and digest writes, and a wake-up of every peer stream (with 16
+	// places, 32 writers made groups of under 3; with 2, of 7-10).
+	syncq := make(chan *pending, 2)
 	synced := make(chan struct{})
 	go func() {
 		defer close(synced)
@@ -86,16 +91,27 @@ func (s *Store) loop() {
 type group struct {
 	s       *Store
 	indexer Indexer
-	b       *pebble.Batch
 	// it reads item states as of the start of the group: every earlier
 	// group has been applied to Pebble by then. Opened at the first read.
 	it *pebble.Iterator
-	// written holds the encodings of the items this group wrote, which it
-	// does not see.
-	written map[string][]byte
+	// ops are the group's writes, in the order made: item states (one per
+	// key, the latest), change records, keyspace markers and index entries.
+	// They go to Pebble sorted by key, which makes the memtable's skiplist
+	// inserts cheaper (each starts from where the previous one ended).
+	ops []batchOp
+	// written indexes the item states in ops, which the group's reads must
+	// see and Pebble does not hold yet.
+	written map[string]int
 	vv      map[string]uint64
 	leaves  map[uint16][leafHashSize]byte
 	spaces  map[string]bool
+}
+
+// batchOp is one write of a group.
+type batchOp struct {
+	key, value []byte
+	del        bool
+	n          int // position in the group, to keep order among equal keys
 }
 
 // pending is a group handed to Pebble, waiting for its fsync.
@@ -121,10 +137,10 @@ func (s *Store) applyGroup(reqs []*request) *pending {
 	s.mu.Lock()
 	indexer := s.indexer
 	s.mu.Unlock()
-	g := &group{s: s, indexer: indexer, b: s.db.NewBatch(), written: map[string][]byte{},
+	g := &group{s: s, indexer: indexer, written: map[string]int{},
 		vv: map[string]uint64{}, leaves: map[uint16][leafHashSize]byte{}, spaces: map[string]bool{}}
 	defer g.close()
-	p.b, p.vv, p.leaves = g.b, g.vv, g.leaves
+	p.vv, p.leaves = g.vv, g.leaves
 	for _, r := range reqs {
 		switch r.kind {
 		case reqLocal:
@@ -144,14 +160,16 @@ func (s *Store) applyGroup(reqs []*request) *pending {
 		}
 	}
 	for b, leaf := range g.leaves {
-		_ = g.b.Set(leafKey(b), leaf[:], nil)
+		g.ops = append(g.ops, batchOp{key: leafKey(b), value: leaf[:]})
 	}
 	for o, seq := range g.vv {
-		_ = g.b.Set(vvKey(o), binary.BigEndian.AppendUint64(nil, seq), nil)
+		g.ops = append(g.ops, batchOp{key: vvKey(o), value: binary.BigEndian.AppendUint64(nil, seq)})
 	}
-	if g.b.Empty() {
+	if len(g.ops) == 0 {
 		return p
 	}
+	b := g.batch()
+	p.b = b
 	// Writes accepted here must be durable before they are acknowledged.
 	// Replicated records and repairs need not be: the WAL is one ordered
 	// log, so a crash loses only a suffix of them together with the version
@@ -165,10 +183,10 @@ func (s *Store) applyGroup(reqs []*request) *pending {
 	}
 	var err error
 	if sync {
-		err = s.db.ApplyNoSyncWait(g.b, pebble.Sync)
+		err = s.db.ApplyNoSyncWait(b, pebble.Sync)
 		p.wait = err == nil
 	} else {
-		err = s.db.Apply(g.b, pebble.NoSync)
+		err = s.db.Apply(b, pebble.NoSync)
 	}
 	if err != nil {
 		p.err = fmt.Errorf("committing to the store: %w", err)
@@ -268,8 +286,10 @@ func (g *group) setVV(origin string, seq uint64) { g.vv[origin] = seq }
 // The iterator reads filters on every level, and most reads of new keys end
 // at the memtables and one filter probe per table.
 func (g *group) read(k []byte) (*State, []byte, error) {
-	raw, ok := g.written[string(k)]
-	if !ok {
+	var raw []byte
+	if i, ok := g.written[string(k)]; ok {
+		raw = g.ops[i].value
+	} else {
 		if g.it == nil {
 			it, err := g.s.db.NewIter(&pebble.IterOptions{
 				LowerBound: []byte{prefixData}, UpperBound: []byte{prefixData + 1}, UseL6Filters: true,
@@ -303,6 +323,33 @@ func (g *group) read(k []byte) (*State, []byte, error) {
 	return st, raw, nil
 }
 
+// batch is the group's writes as one Pebble batch, sorted by key. Writes of
+// one key (only index entries can repeat) keep their order.
+func (g *group) batch() *pebble.Batch {
+	size := 0
+	for i := range g.ops {
+		size += len(g.ops[i].key) + len(g.ops[i].value) + 2*binary.MaxVarintLen32 + 1
+	}
+	for i := range g.ops {
+		g.ops[i].n = i
+	}
+	slices.SortFunc(g.ops, func(a, b batchOp) int {
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return a.n - b.n
+	})
+	b := g.s.db.NewBatchWithSize(size)
+	for i := range g.ops {
+		if g.ops[i].del {
+			_ = b.Delete(g.ops[i].key, nil)
+		} else {
+			_ = b.Set(g.ops[i].key, g.ops[i].value, nil)
+		}
+	}
+	return b
+}
+
 // close releases the group's iterator.
 func (g *group) close() {
 	if g.it != nil {
@@ -312,8 +359,10 @@ func (g *group) close() {
 }
 
 // Set and Delete make the group the indexer's IndexWriter.
-func (g *group) Set(key, value []byte) { _ = g.b.Set(indexKey(key), value, nil) }
-func (g *group) Delete(key []byte)     { _ = g.b.Delete(indexKey(key), nil) }
+func (g *group) Set(key, value []byte) {
+	g.ops = append(g.ops, batchOp{key: indexKey(key), value: bytes.Clone(value)})
+}
+func (g *group) Delete(key []byte) { g.ops = append(g.ops, batchOp{key: indexKey(key), del: true}) }
 
 // readCached is read, taking the bytes from cache when they are there. An
 // entry is used once: a second mutation of the key must see the first.
@@ -357,11 +406,15 @@ func (g *group) write(k []byte, space string, old []byte, st *State) bool {
 	}
 	xorInto(&leaf, itemHash(k, enc))
 	g.leaves[bucket] = leaf
-	_ = g.b.Set(k, enc, nil)
-	g.written[string(k)] = enc
+	if i, ok := g.written[string(k)]; ok {
+		g.ops[i].value = enc
+	} else {
+		g.written[string(k)] = len(g.ops)
+		g.ops = append(g.ops, batchOp{key: k, value: enc})
+	}
 	if !g.spaces[space] {
 		g.spaces[space] = true
-		_ = g.b.Set(spaceKey(space), nil, nil)
+		g.ops = append(g.ops, batchOp{key: spaceKey(space)})
 	}
 	return true
 }
@@ -426,7 +479,7 @@ func (g *group) local(r *request) error {
 		cur.Merge(m.delta(tag))
 		g.write(k, m.Key.Space, raw, cur)
 	}
-	_ = g.b.Set(logKey(origin, rec.Seq), rec.Marshal(), nil)
+	g.ops = append(g.ops, batchOp{key: logKey(origin, rec.Seq), value: rec.Marshal()})
 	g.setVV(origin, rec.Seq)
 	r.commit = Commit{Seq: rec.Seq, TS: ts}
 	g.s.m.writes.WithLabelValues("local").Inc()
@@ -457,7 +510,7 @@ func (g *group) remote(r *request) error {
 		if raw == nil {
 			raw = rec.Marshal()
 		}
-		_ = g.b.Set(logKey(rec.Origin, rec.Seq), raw, nil)
+		g.ops = append(g.ops, batchOp{key: logKey(rec.Origin, rec.Seq), value: raw})
 		g.setVV(rec.Origin, rec.Seq)
 		r.applied++
 		g.s.m.writes.WithLabelValues("remote").Inc()

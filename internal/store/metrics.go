@@ -1,12 +1,20 @@
 package store
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	writes        *prometheus.CounterVec
 	commitSeconds prometheus.Histogram
 	groupSize     prometheus.Histogram
 	truncated     *prometheus.GaugeVec
+	stalls        prometheus.Counter
+	stallSeconds  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,9 +37,40 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "meridian_store_log_truncated_through",
 			Help: "Highest sequence number truncated from the change log, per origin.",
 		}, []string{"origin"}),
+		stalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_store_write_stalls_total",
+			Help: "Times Pebble held writes back because flushes or compactions fell behind.",
+		}),
+		stallSeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_store_write_stall_seconds_total",
+			Help: "Time Pebble held writes back because flushes or compactions fell behind.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.writes, m.commitSeconds, m.groupSize, m.truncated)
+		reg.MustRegister(m.writes, m.commitSeconds, m.groupSize, m.truncated, m.stalls, m.stallSeconds)
 	}
 	return m
+}
+
+// stallListener counts Pebble's write stalls: while one lasts, every commit
+// of the node waits, replicated ones included.
+func (m *metrics) stallListener() *pebble.EventListener {
+	var mu sync.Mutex
+	var since time.Time
+	return &pebble.EventListener{
+		WriteStallBegin: func(pebble.WriteStallBeginInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			since = time.Now()
+			m.stalls.Inc()
+		},
+		WriteStallEnd: func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if !since.IsZero() {
+				m.stallSeconds.Add(time.Since(since).Seconds())
+				since = time.Time{}
+			}
+		},
+	}
 }

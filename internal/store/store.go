@@ -133,7 +133,9 @@ func Open(cfg Config) (*Store, error) {
 	}
 	cache := pebble.NewCache(cfg.CacheBytes)
 	defer cache.Unref()
-	opts := &pebble.Options{Cache: cache, FS: cfg.FS, MemTableSize: 8 << 20, Logger: quietLogger{cfg.Logger}}
+	m := newMetrics(cfg.Registerer)
+	opts := &pebble.Options{Cache: cache, FS: cfg.FS, MemTableSize: 8 << 20, Logger: quietLogger{cfg.Logger},
+		EventListener: m.stallListener()}
 	// Every write reads the current state of its key first, and most keys
 	// are new: bloom filters let those reads skip data blocks on every level.
 	for i := range opts.Levels {
@@ -148,7 +150,7 @@ func Open(cfg Config) (*Store, error) {
 		db:      db,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
-		m:       newMetrics(cfg.Registerer),
+		m:       m,
 		reqs:    make(chan *request, cfg.MaxGroup),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
