@@ -142,16 +142,18 @@ type headFields struct {
 
 // parseFields parses the field lines of a head (s from just after the
 // start line, up to and including the final CRLF CRLF) into a new map
-// (a request's without Host).
+// (a request's without Host), its values in strs when there is room.
 // It returns false for anything not of the plainest shape.
-func parseFields(s string, request bool) (headFields, bool) {
+func parseFields(s string, request bool, strs []string) (headFields, bool) {
 	var f headFields
 	n := strings.Count(s, "\n") - 1
 	if n < 0 {
 		return f, false
 	}
 	f.h = make(http.Header, n)
-	strs := make([]string, n)
+	if len(strs) < n {
+		strs = make([]string, n)
+	}
 	for {
 		i := strings.IndexByte(s, '\n')
 		if i < 1 || s[i-1] != '\r' {
@@ -259,10 +261,21 @@ func parseTarget(t string, u *url.URL) bool {
 	return true
 }
 
-// request is a request and its URL in one allocation.
+// request is a request with its URL and header values, in one
+// allocation.
 type request struct {
-	r http.Request
-	u url.URL
+	r    http.Request
+	u    url.URL
+	strs [6]string
+}
+
+// response is a response with its body and header values, in one
+// allocation.
+type response struct {
+	r    http.Response
+	body lengthBody
+	up   upBody // for RoundTrip
+	strs [8]string
 }
 
 // fastRequest parses a bodiless HTTP/1.1 request whose head is whole in
@@ -285,15 +298,14 @@ func fastRequest(br *bufio.Reader, base *http.Request) *http.Request {
 	if !ok || !isToken(method) || method == http.MethodConnect || method == "PRI" {
 		return nil
 	}
-	var u url.URL
-	if !parseTarget(target, &u) {
+	rq := &request{r: *base}
+	if !parseTarget(target, &rq.u) {
 		return nil
 	}
-	f, ok := parseFields(s[eol+1:], true)
+	f, ok := parseFields(s[eol+1:], true, rq.strs[:])
 	if !ok || f.special || f.hosts != 1 || f.host == "" || !validHost(f.host) || f.cls > 1 || f.cls == 1 && f.cl != "0" {
 		return nil
 	}
-	rq := &request{r: *base, u: u}
 	r := &rq.r
 	r.Method, r.URL, r.RequestURI = method, &rq.u, target
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
@@ -307,7 +319,7 @@ func fastRequest(br *bufio.Reader, base *http.Request) *http.Request {
 // Content-Length, with its head whole in br's buffer, and consumes the
 // head. It returns nil, leaving br as it was, when net/http should read
 // the response.
-func fastResponse(br *bufio.Reader, req *http.Request) *http.Response {
+func fastResponse(br *bufio.Reader, req *http.Request) *response {
 	head := peekHead(br)
 	if head == nil || !bytes.HasPrefix(head, []byte("HTTP/1.1 ")) || req == nil || req.Method == http.MethodHead {
 		return nil
@@ -332,7 +344,8 @@ func fastResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
 		return nil
 	}
-	f, ok := parseFields(s[eol+1:], false)
+	rs := new(response)
+	f, ok := parseFields(s[eol+1:], false, rs.strs[:])
 	if !ok || f.special || f.connHdrs > 0 || f.cls != 1 {
 		return nil
 	}
@@ -340,18 +353,19 @@ func fastResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if !ok {
 		return nil
 	}
-	resp := &http.Response{
+	rs.r = http.Response{
 		Status: status, StatusCode: code,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: f.h, ContentLength: n, Request: req,
 	}
 	if n == 0 {
-		resp.Body = http.NoBody
+		rs.r.Body = http.NoBody
 	} else {
-		resp.Body = &lengthBody{br: br, n: n}
+		rs.body = lengthBody{br: br, n: n}
+		rs.r.Body = &rs.body
 	}
 	_, _ = br.Discard(len(head))
-	return resp
+	return rs
 }
 
 // parseLength parses a Content-Length of plain digits.

@@ -184,10 +184,11 @@ func compareResponse(t *testing.T, method string, in []byte) bool {
 	t.Helper()
 	req := &http.Request{Method: method}
 	br := bufio.NewReaderSize(strings.NewReader(string(in)), 4096)
-	got := fastResponse(br, req)
-	if got == nil {
+	rs := fastResponse(br, req)
+	if rs == nil {
 		return false
 	}
+	got := &rs.r
 	defer got.Body.Close()
 	wbr := bufio.NewReaderSize(strings.NewReader(string(in)), 4096)
 	want, err := http.ReadResponse(wbr, req)

@@ -236,14 +236,14 @@ func (u *Pool) RoundTripAbortable(ctx context.Context, req *http.Request, replay
 			u.put(pc) // untouched
 			return nil, abort.cause
 		}
-		stop := context.AfterFunc(ctx, pc.abort)
-		resp, err := pc.exchange(req)
+		stop := afterFunc(ctx, pc.abort)
+		resp, ub, err := pc.exchange(req)
 		var aborted error
 		if abort != nil {
 			aborted = abort.detach()
 		}
 		if err != nil {
-			stop()
+			stop.Stop()
 			pc.close()
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)
@@ -259,7 +259,7 @@ func (u *Pool) RoundTripAbortable(ctx context.Context, req *http.Request, replay
 		if aborted != nil {
 			// Broken off just as the headers came: the connection's
 			// deadline is in the past.
-			stop()
+			stop.Stop()
 			pc.close()
 			return nil, aborted
 		}
@@ -271,31 +271,34 @@ func (u *Pool) RoundTripAbortable(ctx context.Context, req *http.Request, replay
 		}
 		// (Not reused per connection: the handler may still Close this
 		// body after the connection went back to the pool.)
-		resp.Body = &upBody{r: resp.Body, pc: pc, u: u, ctx: ctx, stop: stop, reuse: !resp.Close}
+		*ub = upBody{r: resp.Body, pc: pc, u: u, ctx: ctx, stop: stop, reuse: !resp.Close}
+		resp.Body = ub
 		return resp, nil
 	}
 }
 
-func (pc *upConn) exchange(req *http.Request) (*http.Response, error) {
+// exchange sends req and reads the response headers; with the response
+// comes room for its upBody when it has some.
+func (pc *upConn) exchange(req *http.Request) (*http.Response, *upBody, error) {
 	if req.Body == nil && len(req.TransferEncoding) == 0 && len(req.Trailer) == 0 &&
 		req.Method != http.MethodConnect && req.Host != "" && validHost(req.Host) {
 		writeBodiless(pc.bw, req)
 	} else if err := req.Write(pc.bw); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := pc.bw.Flush(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for {
-		if resp := fastResponse(pc.br, req); resp != nil {
-			return resp, nil
+		if rs := fastResponse(pc.br, req); rs != nil {
+			return &rs.r, &rs.up, nil
 		}
 		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			return resp, nil
+			return resp, new(upBody), nil
 		}
 		// 1xx informational: the real response follows.
 	}
@@ -309,7 +312,20 @@ func (pc *upConn) exchange(req *http.Request) (*http.Response, error) {
 func writeBodiless(bw *bufio.Writer, req *http.Request) {
 	_, _ = bw.WriteString(req.Method)
 	_ = bw.WriteByte(' ')
-	_, _ = bw.WriteString(req.URL.RequestURI())
+	if u := req.URL; u.Opaque == "" {
+		// RequestURI without joining path and query into a new string.
+		p := u.EscapedPath()
+		if p == "" {
+			p = "/"
+		}
+		_, _ = bw.WriteString(p)
+		if u.ForceQuery || u.RawQuery != "" {
+			_ = bw.WriteByte('?')
+			_, _ = bw.WriteString(u.RawQuery)
+		}
+	} else {
+		_, _ = bw.WriteString(u.RequestURI())
+	}
 	_, _ = bw.WriteString(" HTTP/1.1\r\nHost: ")
 	_, _ = bw.WriteString(req.Host)
 	_, _ = bw.WriteString("\r\n")
@@ -352,7 +368,7 @@ type upBody struct {
 	pc    *upConn
 	u     *Pool
 	ctx   context.Context
-	stop  func() bool
+	stop  afterStop
 	reuse bool
 	done  bool
 }
@@ -379,7 +395,7 @@ func (b *upBody) Close() error {
 
 func (b *upBody) finish(complete bool) {
 	b.done = true
-	if !b.stop() || !complete || !b.reuse {
+	if !b.stop.Stop() || !complete || !b.reuse {
 		b.pc.close() // the deadline may be set in the past, or the body unread
 		return
 	}

@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -251,5 +252,33 @@ func TestMoreBuffered(t *testing.T) {
 	}
 	if MoreBuffered(io.NopCloser(strings.NewReader("x"))) {
 		t.Error("MoreBuffered for a body not from a Pool")
+	}
+}
+
+// TestWriteBodilessRequestLine: the request line names the target as
+// URL.RequestURI does.
+func TestWriteBodilessRequestLine(t *testing.T) {
+	for _, target := range []string{"/", "/a/b?c=d", "/a%20b?x", "/a?", "/?q=%2F", "//x/y"} {
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		bw := bufio.NewWriter(&b)
+		writeBodiless(bw, req)
+		_ = bw.Flush()
+		line, _, _ := strings.Cut(b.String(), "\r\n")
+		if want := "GET " + req.URL.RequestURI() + " HTTP/1.1"; line != want {
+			t.Errorf("%s: got %q, want %q", target, line, want)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://h/x", nil)
+	req.URL.Opaque = "//h/opaque"
+	var b strings.Builder
+	bw := bufio.NewWriter(&b)
+	writeBodiless(bw, req)
+	_ = bw.Flush()
+	if line, _, _ := strings.Cut(b.String(), "\r\n"); line != "GET "+req.URL.RequestURI()+" HTTP/1.1" {
+		t.Errorf("opaque: got %q", line)
 	}
 }

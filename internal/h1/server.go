@@ -267,7 +267,7 @@ type srvConn struct {
 	// target: timer starts it after WatchAfter; watchMu orders its start
 	// against stopWatch.
 	timer    *time.Timer
-	cancel   context.CancelFunc
+	cancel   func() // ends the connection's context
 	watchMu  sync.Mutex
 	watching bool
 	stopped  bool
@@ -280,6 +280,7 @@ type srvConn struct {
 
 	resp    *respWriter // the response being written
 	armedAt time.Time   // when the write deadline was last moved
+	idleAt  time.Time   // when the read deadline was last set IdleTimeout ahead (zero: set otherwise since)
 }
 
 // connReader is the connection as the request reader sees it: with a limit
@@ -322,10 +323,11 @@ func (cr *connReader) Read(p []byte) (int, error) {
 
 func (sc *srvConn) serve() {
 	s := sc.s
-	ctx, cancel := context.WithCancel(context.Background())
-	sc.cancel = cancel
+	cc := newConnCtx()
+	ctx := context.Context(cc)
+	sc.cancel = cc.end
 	defer func() {
-		cancel()
+		cc.end()
 		if !sc.handedOff {
 			_ = sc.c.Close()
 		}
@@ -408,7 +410,7 @@ func (sc *srvConn) readRequest(served int, lastPost bool) (*http.Request, bool) 
 	s := sc.s
 	if served > 0 {
 		// Idle between requests: shutdown may close the connection.
-		_ = sc.c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+		sc.armIdle()
 		sc.cr.read = 0
 		if _, err := sc.br.Peek(1); err != nil {
 			return nil, false
@@ -421,6 +423,7 @@ func (sc *srvConn) readRequest(served int, lastPost bool) (*http.Request, bool) 
 	if served == 0 || !headerBuffered(sc.br) {
 		// (A header block already in the buffer needs no more reads,
 		// and the idle deadline still bounds the connection.)
+		sc.idleAt = time.Time{}
 		_ = sc.c.SetReadDeadline(t0.Add(s.ReadHeaderTimeout))
 	}
 	if served == 0 {
@@ -493,6 +496,7 @@ func (sc *srvConn) readRequest(served int, lastPost bool) (*http.Request, bool) 
 	}
 	req.RemoteAddr = sc.remote
 	if req.Body != http.NoBody && req.Body != nil {
+		sc.idleAt = time.Time{}
 		_ = sc.c.SetReadDeadline(t0.Add(s.ReadTimeout))
 		rb := &reqBody{r: req.Body, sc: sc}
 		rb.expect = hasExpect && req.ProtoAtLeast(1, 1) && req.ContentLength != 0
@@ -603,6 +607,7 @@ func (sc *srvConn) stopWatch() {
 	watching, done := sc.watching, sc.watched
 	if watching {
 		_ = sc.c.SetReadDeadline(longAgo)
+		sc.idleAt = time.Time{}
 	}
 	sc.watchMu.Unlock()
 	if watching {
@@ -904,6 +909,20 @@ func (sc *srvConn) armWrite() {
 	}
 	sc.armedAt = now
 	_ = sc.c.SetWriteDeadline(now.Add(t))
+}
+
+// armIdle sets the read deadline IdleTimeout ahead for the wait for the
+// next request, unless it was set so less than a tenth of that ago and not
+// changed since (it is then between 0.9 and 1 IdleTimeout away), which
+// saves a deadline change per request on a busy connection.
+func (sc *srvConn) armIdle() {
+	now := time.Now()
+	t := sc.s.IdleTimeout
+	if !sc.idleAt.IsZero() && now.Sub(sc.idleAt) < t/10 {
+		return
+	}
+	sc.idleAt = now
+	_ = sc.c.SetReadDeadline(now.Add(t))
 }
 
 // Owned reports whether w is this package's response writer: the request
