@@ -60,7 +60,7 @@ func BenchmarkChoose(b *testing.B) {
 	set := p.set.Load()
 	b.ReportAllocs()
 	for b.Loop() {
-		p.choose(set, "")
+		p.choose(set, "", nil)
 	}
 }
 

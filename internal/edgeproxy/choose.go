@@ -7,7 +7,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-platform/meridian/internal/h1"
 )
@@ -20,6 +24,41 @@ type region struct {
 	out    *outlier
 	weight float64 // > 0
 	dial   float64 // 0..1
+
+	// The region's series of meridian_edge_upstream_duration_seconds and
+	// of meridian_edge_requests_total by code, looked up once each rather
+	// than by label values on every request (made at first use, so that
+	// a region without traffic has no series).
+	upstreamObs atomic.Pointer[prometheus.Observer]
+	codes       sync.Map // int → prometheus.Counter
+
+	// The values the proxy gives every response from this region, made
+	// once: X-Meridian-Region's and the affinity cookie's. (Shared
+	// between responses: nothing writes into a header's values.)
+	idValue     []string
+	cookieValue string
+}
+
+// observeUpstream records how long the region took to answer.
+func (p *Proxy) observeUpstream(r *region, d time.Duration) {
+	o := r.upstreamObs.Load()
+	if o == nil {
+		obs := p.m.upstream.WithLabelValues(r.cfg.ID)
+		o = &obs
+		r.upstreamObs.Store(o)
+	}
+	(*o).Observe(d.Seconds())
+}
+
+// answered counts a response of the region's with code.
+func (p *Proxy) answered(r *region, code int) {
+	if c, ok := r.codes.Load(code); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := p.m.requests.WithLabelValues(r.cfg.ID, h1.CodeLabel(code))
+	r.codes.Store(code, c)
+	c.Inc()
 }
 
 // regionSet is one configuration of regions; SetRegions swaps it whole.
@@ -55,7 +94,10 @@ type plan struct {
 //
 // A client's affinity region, when available and not dialed to zero, goes
 // first instead of the dialed pick.
-func (p *Proxy) choose(set *regionSet, affinity string) plan {
+//
+// The order is built in buf when it has room (the caller's array spares an
+// allocation per request).
+func (p *Proxy) choose(set *regionSet, affinity string, buf []*region) plan {
 	now := p.cfg.Now()
 	var availBuf, restBuf [8]candidate
 	avail, rest := availBuf[:0], restBuf[:0]
@@ -92,7 +134,11 @@ func (p *Proxy) choose(set *regionSet, affinity string) plan {
 	}
 	slices.SortStableFunc(avail, byRTT)
 	slices.SortStableFunc(rest, byRTT)
-	pl.order = make([]*region, 0, len(avail)+len(rest))
+	if n := len(avail) + len(rest); cap(buf) >= n {
+		pl.order = buf[:0]
+	} else {
+		pl.order = make([]*region, 0, n)
+	}
 	if len(avail) > 0 {
 		pl.primary = avail[0].r
 	}

@@ -30,14 +30,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	set := p.set.Load()
 	affinity := p.affinityOf(r)
 	retryable := h1.Idempotent(r.Method) || r.Header.Get("Idempotency-Key") != ""
-	out, body, err := p.outgoing(r, retryable, h1.Owned(w))
+	var bodyVal reqBody
+	body := &bodyVal // (on the stack: outgoing fills it)
+	out, err := p.outgoing(r, retryable, h1.Owned(w), body)
 	if err != nil {
 		p.reject(w, "bad_body", http.StatusBadRequest, "could not read the request body")
 		return
 	}
 	defer body.closeOrig()
 
-	pl := p.choose(set, affinity)
+	var orderBuf [8]*region
+	pl := p.choose(set, affinity, orderBuf[:])
 	p.notePrimary(pl)
 
 	var last *failure
@@ -90,7 +93,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			last = &failure{r: rg, kind: kind, err: err}
 			continue
 		}
-		p.m.upstream.WithLabelValues(rg.cfg.ID).Observe(p.cfg.Now().Sub(start).Seconds())
+		p.observeUpstream(rg, p.cfg.Now().Sub(start))
 		if !gatewayFailure(resp.StatusCode) {
 			// Read the start of the body before committing to this region:
 			// a region that dies while sending it can still be replaced,
@@ -317,7 +320,7 @@ func (b *trackedBody) clientErr() error {
 // the handler), reading the body into memory when the request may be
 // resent and the body fits in MaxRetryBody. The request's URL gives only
 // the request line: each region's pool connects to its own address.
-func (p *Proxy) outgoing(r *http.Request, retryable, own bool) (*http.Request, *reqBody, error) {
+func (p *Proxy) outgoing(r *http.Request, retryable, own bool, body *reqBody) (*http.Request, error) {
 	out := r
 	if !own {
 		out = new(http.Request)
@@ -331,7 +334,7 @@ func (p *Proxy) outgoing(r *http.Request, retryable, own bool) (*http.Request, *
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	h := r.Header // the server gave it to this handler alone
 
-	body := &reqBody{replay: true}
+	*body = reqBody{replay: true}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	switch {
 	case !hasBody:
@@ -339,7 +342,7 @@ func (p *Proxy) outgoing(r *http.Request, retryable, own bool) (*http.Request, *
 		body.orig = r.Body
 		buf, err := io.ReadAll(io.LimitReader(r.Body, p.cfg.MaxRetryBody+1))
 		if err != nil {
-			return nil, nil, fmt.Errorf("reading request body: %w", err)
+			return nil, fmt.Errorf("reading request body: %w", err)
 		}
 		if int64(len(buf)) <= p.cfg.MaxRetryBody {
 			body.buf = buf
@@ -359,7 +362,7 @@ func (p *Proxy) outgoing(r *http.Request, retryable, own bool) (*http.Request, *
 	}
 
 	h1.ForwardHeaders(out)
-	return out, body, nil
+	return out, nil
 }
 
 // attach gives out a fresh view of the body for the next attempt.
@@ -426,17 +429,22 @@ func prefetch(resp *http.Response, buf []byte) (head []byte, eof bool, err error
 func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, affinity string, head []byte, eof bool) {
 	defer func() { _ = resp.Body.Close() }()
 	h1.RemoveHopHeaders(resp.Header)
-	h := w.Header()
-	for k, v := range resp.Header {
-		h[k] = v
+	var h http.Header
+	if h1.TakeHeader(w, resp.Header) {
+		h = resp.Header
+	} else {
+		h = w.Header()
+		for k, v := range resp.Header {
+			h[k] = v
+		}
 	}
 	if _, ok := h["Content-Type"]; !ok {
 		h["Content-Type"] = nil // no sniffing: send what the region sent
 	}
-	h["X-Meridian-Edge"] = []string{p.cfg.Name}
-	h["X-Meridian-Region"] = []string{rg.cfg.ID}
+	h["X-Meridian-Edge"] = p.nameValue
+	h["X-Meridian-Region"] = rg.idValue
 	if !p.cfg.DisableAffinity && affinity != rg.cfg.ID && !gatewayFailure(resp.StatusCode) {
-		h["Set-Cookie"] = append(h["Set-Cookie"], p.cfg.AffinityCookie+"="+rg.cfg.ID+"; Path=/; HttpOnly; SameSite=Lax")
+		h["Set-Cookie"] = append(h["Set-Cookie"], rg.cookieValue)
 	}
 	if len(resp.Trailer) > 0 {
 		keys := make([]string, 0, len(resp.Trailer))
@@ -446,7 +454,7 @@ func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, 
 		h["Trailer"] = []string{strings.Join(keys, ", ")}
 	}
 	w.WriteHeader(resp.StatusCode)
-	p.m.requests.WithLabelValues(rg.cfg.ID, h1.CodeLabel(resp.StatusCode)).Inc()
+	p.answered(rg, resp.StatusCode)
 
 	flusher, _ := w.(http.Flusher)
 	stream := resp.ContentLength < 0 && flusher != nil

@@ -109,6 +109,8 @@ type Proxy struct {
 	upstreams map[string]*h1.Pool // by region URL
 
 	primary atomic.Pointer[string] // the nearest available region, for logging changes
+
+	nameValue []string // X-Meridian-Edge's value, shared by all responses
 }
 
 // New builds a proxy; Serve serves it.
@@ -124,6 +126,7 @@ func New(cfg Config) (*Proxy, error) {
 		seed:      cfg.Seed,
 		outliers:  map[string]*outlier{},
 		upstreams: map[string]*h1.Pool{},
+		nameValue: []string{cfg.Name},
 	}
 	var h http.Handler = p
 	if cfg.Wrap != nil {
@@ -190,6 +193,8 @@ func (p *Proxy) SetRegions(regions []Region) error {
 		if rc.TrafficDial != nil {
 			r.dial = float64(*rc.TrafficDial) / 100
 		}
+		r.idValue = []string{rc.ID}
+		r.cookieValue = p.cfg.AffinityCookie + "=" + rc.ID + "; Path=/; HttpOnly; SameSite=Lax"
 		set.list = append(set.list, r)
 		set.byID[rc.ID] = r
 	}

@@ -121,7 +121,7 @@ func TestWeightsAndDials(t *testing.T) {
 			got := map[string]int{}
 			set := p.set.Load()
 			for range n {
-				pl := p.choose(set, "")
+				pl := p.choose(set, "", nil)
 				if len(pl.order) != len(regions) {
 					t.Fatalf("order has %d regions, want all %d", len(pl.order), len(regions))
 				}
