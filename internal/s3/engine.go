@@ -136,10 +136,26 @@ type Engine struct {
 	// that drops their entries: a version replaced by a whole-item write is
 	// no longer in the state, so a full reindex would not otherwise know of
 	// it.
+	// Replication's queue: the versions the indexer marked pending, so
+	// that the pass after each batch need not scan the index (stepping
+	// over the deleted entries of every version fetched since the last
+	// flush). A full scan every PollInterval finds what the queue misses
+	// and drops the hints of entries two scans in a row did not find.
+	hintMu sync.Mutex
+	hints  map[string]hint
+	scans  uint64 // full scans started
+
 	gcMu      sync.Mutex
 	dead      []string
 	rescan    bool
 	collected map[string]map[string]bool
+}
+
+// hint is a version queued for replication: its object and the full scan
+// that last saw its entry (or was the latest when it was queued).
+type hint struct {
+	ref  store.Key
+	seen uint64
 }
 
 // maxDead bounds the collector's in-memory queue; beyond it, it scans.

@@ -100,6 +100,7 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 			}
 			if v.Origin != region {
 				w.Delete(pendingKey(v.ID))
+				e.unhint(v.ID)
 			}
 			if !v.DeleteMarker && e.files.exists(v.ID) {
 				w.Set(garbageKey(v.ID), refOf(k))
@@ -148,8 +149,10 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 			}
 			if e.files.exists(v.ID) {
 				w.Delete(pendingKey(v.ID))
+				e.unhint(v.ID)
 			} else {
 				w.Set(pendingKey(v.ID), ref)
+				e.hint(v.ID, k)
 				woke = true
 			}
 		case full || oldEff[v.ID]:
@@ -157,6 +160,7 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 			// delete would leave a tombstone every pass must step over.
 			if v.Origin != region {
 				w.Delete(pendingKey(v.ID))
+				e.unhint(v.ID)
 			}
 			// A shadowed null version (a concurrent unversioned write that
 			// lost) keeps its file until a later write removes it, in case
@@ -173,6 +177,27 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 	if woke {
 		e.wake()
 	}
+}
+
+// hint queues a version the indexer marked pending for the next
+// replication pass; unhint drops it once its entry is deleted. The queue
+// may hold versions whose batch has not committed yet, or failed: a pass
+// that finds no such version leaves the hint to the full scans.
+func (e *Engine) hint(id string, k store.Key) {
+	e.hintMu.Lock()
+	if e.hints == nil {
+		e.hints = map[string]hint{}
+	}
+	if _, ok := e.hints[id]; !ok {
+		e.hints[id] = hint{ref: store.Key{Space: k.Space, Hash: bytes.Clone(k.Hash)}, seen: e.scans}
+	}
+	e.hintMu.Unlock()
+}
+
+func (e *Engine) unhint(id string) {
+	e.hintMu.Lock()
+	delete(e.hints, id)
+	e.hintMu.Unlock()
 }
 
 // noteDead queues a version whose garbage entry the indexer wrote for the

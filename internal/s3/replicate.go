@@ -96,9 +96,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	// again once the store has committed, and once more shortly after.
 	again := time.NewTimer(time.Hour)
 	defer again.Stop()
+	full := true
 	for {
 		e.collect(ctx)
-		e.replicate(ctx, sem, &wg)
+		e.replicate(ctx, sem, &wg, full)
+		full = false
 		select {
 		case <-ctx.Done():
 			return nil
@@ -112,6 +114,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			again.Reset(100 * time.Millisecond)
 		case <-again.C:
 		case <-t.C:
+			full = true
 		}
 	}
 }
@@ -194,22 +197,57 @@ func (e *Engine) collect(ctx context.Context) {
 	}
 }
 
-// replicate starts fetches for pending versions.
-func (e *Engine) replicate(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup) {
+// replicate starts fetches for pending versions: those of the hints, or,
+// when full, those a scan of the pending entries finds (which also sets
+// the backlog and lag gauges).
+func (e *Engine) replicate(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup, full bool) {
 	type item struct {
 		id  string
 		ref store.Key
 	}
 	var items []item
 	count := 0
-	_ = e.st.ScanIndex([]byte(pendingPrefix), prefixEnd([]byte(pendingPrefix)), false, func(k, v []byte) bool {
-		count++
-		if ref, ok := parseRef(v); ok && len(items) < 1000 {
-			items = append(items, item{string(k[len(pendingPrefix):]), ref})
+	if full {
+		e.hintMu.Lock()
+		e.scans++
+		scan := e.scans
+		e.hintMu.Unlock()
+		found := func(id string) {
+			e.hintMu.Lock()
+			if h, ok := e.hints[id]; ok {
+				h.seen = scan
+				e.hints[id] = h
+			}
+			e.hintMu.Unlock()
 		}
-		return true
-	})
-	e.m.backlog.Set(float64(count))
+		err := e.st.ScanIndex([]byte(pendingPrefix), prefixEnd([]byte(pendingPrefix)), false, func(k, v []byte) bool {
+			count++
+			id := string(k[len(pendingPrefix):])
+			found(id)
+			if ref, ok := parseRef(v); ok && len(items) < 1000 {
+				items = append(items, item{id, ref})
+			}
+			return true
+		})
+		if err == nil {
+			e.hintMu.Lock()
+			for id, h := range e.hints {
+				if h.seen+1 < scan {
+					delete(e.hints, id)
+				}
+			}
+			e.hintMu.Unlock()
+		}
+	} else {
+		e.hintMu.Lock()
+		for id, h := range e.hints {
+			if len(items) == 1000 {
+				break
+			}
+			items = append(items, item{id, h.ref})
+		}
+		e.hintMu.Unlock()
+	}
 	now := e.cfg.Now()
 	var oldest time.Time
 	older := func(t time.Time) {
@@ -222,9 +260,13 @@ func (e *Engine) replicate(ctx context.Context, sem chan struct{}, wg *sync.Wait
 		// fetched before reading and decoding their state again.
 		e.mu.Lock()
 		mod, busy := e.inflight[it.id]
+		r := e.retries[it.id]
 		e.mu.Unlock()
 		if busy {
 			older(mod)
+			continue
+		}
+		if !full && r != nil && now.Before(r.next) {
 			continue
 		}
 		st, err := e.st.Get(it.ref)
@@ -238,13 +280,16 @@ func (e *Engine) replicate(ctx context.Context, sem chan struct{}, wg *sync.Wait
 			}
 		}
 		if v == nil {
-			// No longer wanted: the indexer drops the entry on a full pass.
-			_ = e.st.Reindex(ctx, []store.Key{it.ref})
+			// No longer wanted: the indexer drops the entry on a full
+			// pass. A hint may also be ahead of its batch's commit.
+			if full {
+				_ = e.st.Reindex(ctx, []store.Key{it.ref})
+			}
 			continue
 		}
 		older(v.Modified)
 		e.mu.Lock()
-		r := e.retries[v.ID]
+		r = e.retries[v.ID]
 		_, busy = e.inflight[v.ID]
 		busy = busy || (r != nil && now.Before(r.next))
 		if !busy {
@@ -277,6 +322,10 @@ func (e *Engine) replicate(ctx context.Context, sem chan struct{}, wg *sync.Wait
 			e.wake()
 		}(v, it.ref, st)
 	}
+	if !full {
+		return
+	}
+	e.m.backlog.Set(float64(count))
 	if oldest.IsZero() {
 		e.m.lag.Set(0)
 	} else {
