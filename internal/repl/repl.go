@@ -519,27 +519,32 @@ func (r *Replicator) applyBatch(ctx context.Context, p *peerState, raw [][]byte)
 		return fmt.Errorf("applying records from %s: %w", p.Region, err)
 	}
 	now := time.Now()
-	p.mu.Lock()
+	r.m.received.WithLabelValues(p.Region).Add(float64(len(recs)))
+	// Records come in runs of one origin: look its metric and latest
+	// timestamp up once a run.
+	var (
+		origin string
+		delay  prometheus.Observer
+		latest = map[string]hlc.Timestamp{}
+	)
 	for _, rec := range recs {
 		region := originRegion(rec.Origin)
-		r.m.applyDelay.WithLabelValues(region).Observe(now.Sub(rec.TS.Time()).Seconds())
-		r.m.received.WithLabelValues(p.Region).Inc()
-		if region == p.Region && p.lastApplied.Less(rec.TS) {
-			p.lastApplied = rec.TS
+		if rec.Origin != origin || delay == nil {
+			origin, delay = rec.Origin, r.m.applyDelay.WithLabelValues(region)
+		}
+		delay.Observe(now.Sub(rec.TS.Time()).Seconds())
+		if l := latest[region]; l.Less(rec.TS) {
+			latest[region] = rec.TS
 		}
 	}
-	p.mu.Unlock()
 	for _, q := range r.peers {
-		if q == p {
-			continue
-		}
-		q.mu.Lock()
-		for _, rec := range recs {
-			if originRegion(rec.Origin) == q.Region && q.lastApplied.Less(rec.TS) {
-				q.lastApplied = rec.TS
+		if ts, ok := latest[q.Region]; ok {
+			q.mu.Lock()
+			if q.lastApplied.Less(ts) {
+				q.lastApplied = ts
 			}
+			q.mu.Unlock()
 		}
-		q.mu.Unlock()
 	}
 	return nil
 }

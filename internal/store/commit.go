@@ -386,8 +386,9 @@ func (g *group) write(k []byte, space string, old []byte, st *State) bool {
 	if old != nil && bytes.Equal(old, enc) {
 		return false
 	}
-	key, bucket, _ := decodeDataKey(k)
+	bucket := dataKeyBucket(k)
 	if g.indexer != nil {
+		key, _, _ := decodeDataKey(k)
 		var prev *State
 		if old != nil {
 			var err error

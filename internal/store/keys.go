@@ -36,12 +36,10 @@ const (
 // Bucket is the anti-entropy bucket of a key: all keys with one Space and
 // Hash share it.
 func Bucket(space string, hash []byte) uint16 {
-	h := sha256.New()
-	h.Write([]byte(space))
-	h.Write([]byte{0})
-	h.Write(hash)
-	var sum [sha256.Size]byte
-	return binary.BigEndian.Uint16(h.Sum(sum[:0])) >> (16 - bucketBits)
+	var buf [128]byte
+	in := append(append(append(buf[:0], space...), 0), hash...)
+	sum := sha256.Sum256(in)
+	return binary.BigEndian.Uint16(sum[:]) >> (16 - bucketBits)
 }
 
 func appendEscaped(b, p []byte) []byte {
@@ -95,7 +93,21 @@ func hashPrefix(space string, hash []byte) []byte {
 }
 
 func dataKey(k Key) []byte {
-	return appendEscaped(hashPrefix(k.Space, k.Hash), k.Range)
+	// The escaped parts are usually as long as the raw ones: one
+	// allocation for the common case.
+	b := make([]byte, 0, len(k.Space)+len(k.Hash)+len(k.Range)+8)
+	b = append(b, prefixData)
+	b = append(b, k.Space...)
+	b = append(b, 0)
+	b = binary.BigEndian.AppendUint16(b, Bucket(k.Space, k.Hash))
+	b = appendEscaped(b, k.Hash)
+	return appendEscaped(b, k.Range)
+}
+
+// dataKeyBucket is the bucket of a storage key written by dataKey.
+func dataKeyBucket(b []byte) uint16 {
+	i := 1 + bytes.IndexByte(b[1:], 0)
+	return binary.BigEndian.Uint16(b[i+1:])
 }
 
 // decodeDataKey parses a storage key written by dataKey and checks that its
@@ -165,14 +177,12 @@ func prefixEnd(p []byte) []byte {
 
 // itemHash is an item's contribution to its bucket's digest.
 func itemHash(storageKey, state []byte) [leafHashSize]byte {
-	h := sha256.New()
-	var n [binary.MaxVarintLen64]byte
-	h.Write(n[:binary.PutUvarint(n[:], uint64(len(storageKey)))])
-	h.Write(storageKey)
-	h.Write(state)
-	var sum [sha256.Size]byte
+	var buf [512]byte
+	in := binary.AppendUvarint(buf[:0], uint64(len(storageKey)))
+	in = append(append(in, storageKey...), state...)
+	sum := sha256.Sum256(in)
 	var out [leafHashSize]byte
-	copy(out[:], h.Sum(sum[:0]))
+	copy(out[:], sum[:])
 	return out
 }
 

@@ -1,10 +1,10 @@
 package store
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cockroachdb/apd/v3"
 
@@ -69,7 +69,7 @@ func (m *Mutation) Validate() error {
 	if m.Key.Space == "" {
 		return errors.New("mutation key has an empty keyspace")
 	}
-	if bytes.IndexByte([]byte(m.Key.Space), 0) >= 0 {
+	if strings.IndexByte(m.Key.Space, 0) >= 0 {
 		return fmt.Errorf("keyspace %q contains a NUL byte", m.Key.Space)
 	}
 	if m.Put != nil && m.Delete {
@@ -196,7 +196,8 @@ func appendSetOps(b []byte, ops []SetOp) []byte {
 }
 
 // UnmarshalRecord decodes and validates a record. The record keeps b, to
-// log it as received.
+// log it as received, and its keys, documents and elements are slices of b:
+// b must not change while the record is in use.
 func UnmarshalRecord(b []byte) (*Record, error) {
 	r := codec.NewReader(b)
 	if v := r.Byte(); r.Err() == nil && v != recordVersion {
@@ -206,11 +207,14 @@ func UnmarshalRecord(b []byte) (*Record, error) {
 	rec.TS = hlc.Timestamp{WallNanos: r.Varint(), Logical: r.Uvarint32()}
 	n := r.Count(6)
 	for range n {
-		m := Mutation{Key: Key{Space: r.String(), Hash: clone(r.Bytes()), Range: clone(r.Bytes())}}
+		m := Mutation{Key: Key{Space: r.String(), Hash: r.Bytes(), Range: r.Bytes()}}
 		flags := r.Byte()
 		put := r.Bytes()
 		if flags&1 != 0 {
-			m.Put = append([]byte{}, put...)
+			m.Put = put
+			if m.Put == nil {
+				m.Put = []byte{}
+			}
 		}
 		m.Delete = flags&2 != 0
 		for range r.Count(2) {
@@ -219,12 +223,12 @@ func UnmarshalRecord(b []byte) (*Record, error) {
 		for range r.Count(2) {
 			op := SetOp{Field: r.String()}
 			for range r.Count(1) {
-				op.Elems = append(op.Elems, clone(r.Bytes()))
+				op.Elems = append(op.Elems, r.Bytes())
 			}
 			m.SetAdd = append(m.SetAdd, op)
 		}
 		for range r.Count(3) {
-			m.removeTags = append(m.removeTags, removeTag{Field: r.String(), Elem: clone(r.Bytes()), Tags: readTags(r)})
+			m.removeTags = append(m.removeTags, removeTag{Field: r.String(), Elem: r.Bytes(), Tags: readTags(r)})
 		}
 		rec.Mutations = append(rec.Mutations, m)
 	}
@@ -252,11 +256,4 @@ func (r *Record) Validate() error {
 		}
 	}
 	return nil
-}
-
-func clone(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append([]byte{}, b...)
 }

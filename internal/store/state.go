@@ -270,7 +270,15 @@ const stateVersion = 1
 
 // Marshal encodes the state canonically: equal states encode to equal bytes.
 func (s *State) Marshal() []byte {
-	b := []byte{stateVersion}
+	size := 32 + len(s.Base.Tag.Origin) + len(s.Base.Doc)
+	for _, entries := range s.Counters {
+		size += 16 + len(entries)*48
+	}
+	for _, elems := range s.Sets {
+		size += 16 + len(elems)*64
+	}
+	b := make([]byte, 1, size)
+	b[0] = stateVersion
 	b = appendTag(b, s.Base.Tag)
 	if s.Base.Deleted {
 		b = append(b, 1)
