@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -85,6 +86,43 @@ type Verifier struct {
 	now     func() time.Time
 	maxSkew time.Duration
 	maxBody int64
+
+	// keys caches derived signing keys: four HMACs per request were a
+	// visible share of a small S3 PUT, and a key signs every request of
+	// its day, region and service.
+	keysMu sync.Mutex
+	keys   map[keyScope]cachedKey
+}
+
+// keyScope names a derived signing key; cachedKey holds it with the secret
+// it was derived from, so a changed secret derives a new one.
+type keyScope struct{ accessKeyID, date, region, service string }
+
+type cachedKey struct {
+	secret string
+	key    []byte
+}
+
+// maxCachedKeys bounds the signing-key cache; it is emptied when full.
+const maxCachedKeys = 1024
+
+// signingKey returns the derived key of a credential for a scope.
+func (v *Verifier) signingKey(secret string, sc scope) []byte {
+	ks := keyScope{sc.accessKeyID, sc.date, sc.region, sc.service}
+	v.keysMu.Lock()
+	c, ok := v.keys[ks]
+	v.keysMu.Unlock()
+	if ok && c.secret == secret {
+		return c.key
+	}
+	key := signingKey(secret, sc)
+	v.keysMu.Lock()
+	if v.keys == nil || len(v.keys) >= maxCachedKeys {
+		v.keys = map[keyScope]cachedKey{}
+	}
+	v.keys[ks] = cachedKey{secret: secret, key: key}
+	v.keysMu.Unlock()
+	return key
 }
 
 // New returns a Verifier for cfg.
@@ -237,7 +275,7 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 		}
 	}
 
-	key := signingKey(cred.SecretAccessKey, req.sc)
+	key := v.signingKey(cred.SecretAccessKey, req.sc)
 	if !v.signatureMatches(r, req, key, payloadHash) {
 		return nil, errSignatureMismatch(service)
 	}

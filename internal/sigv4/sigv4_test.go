@@ -385,3 +385,32 @@ func TestMaxBody(t *testing.T) {
 		t.Fatalf("got %v, want body-too-large with status 413", err)
 	}
 }
+
+// TestRotatedSecret: a key's secret changed after requests were verified
+// with the old one (whose signing key the verifier keeps): requests signed
+// with the old secret are refused, those with the new one accepted.
+func TestRotatedSecret(t *testing.T) {
+	secret := testSecret
+	v, err := New(Config{
+		Lookup: func(context.Context, string) (Credential, error) { return Credential{SecretAccessKey: secret}, nil },
+		Now:    newClock(signTime).Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(creds aws.Credentials) error {
+		req := signedRequest(t, "http://meridian.test", signOpts{method: http.MethodPost, path: "/", service: "dynamodb", body: []byte("{}"), creds: creds})
+		_, err := v.Verify(req)
+		return err
+	}
+	if err := get(testCreds); err != nil {
+		t.Fatalf("with the current secret: %v", err)
+	}
+	secret = "a-rotated-secret"
+	if err := get(testCreds); err == nil || asError(t, err).Kind != KindSignatureMismatch {
+		t.Fatalf("signed with the old secret after rotation: got %v, want a signature mismatch", err)
+	}
+	if err := get(aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: secret}); err != nil {
+		t.Fatalf("signed with the new secret: %v", err)
+	}
+}
