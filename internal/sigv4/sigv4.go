@@ -91,13 +91,11 @@ type Verifier struct {
 	// visible share of a small S3 PUT, and a key signs every request of
 	// its day, region and service.
 	keysMu sync.Mutex
-	keys   map[keyScope]cachedKey
+	keys   map[scope]cachedKey
 }
 
-// keyScope names a derived signing key; cachedKey holds it with the secret
-// it was derived from, so a changed secret derives a new one.
-type keyScope struct{ accessKeyID, date, region, service string }
-
+// cachedKey is a derived signing key with the secret it was derived from,
+// so a changed secret derives a new one.
 type cachedKey struct {
 	secret string
 	key    []byte
@@ -108,9 +106,8 @@ const maxCachedKeys = 1024
 
 // signingKey returns the derived key of a credential for a scope.
 func (v *Verifier) signingKey(secret string, sc scope) []byte {
-	ks := keyScope{sc.accessKeyID, sc.date, sc.region, sc.service}
 	v.keysMu.Lock()
-	c, ok := v.keys[ks]
+	c, ok := v.keys[sc]
 	v.keysMu.Unlock()
 	if ok && c.secret == secret {
 		return c.key
@@ -118,9 +115,9 @@ func (v *Verifier) signingKey(secret string, sc scope) []byte {
 	key := signingKey(secret, sc)
 	v.keysMu.Lock()
 	if v.keys == nil || len(v.keys) >= maxCachedKeys {
-		v.keys = map[keyScope]cachedKey{}
+		v.keys = map[scope]cachedKey{}
 	}
-	v.keys[ks] = cachedKey{secret: secret, key: key}
+	v.keys[sc] = cachedKey{secret: secret, key: key}
 	v.keysMu.Unlock()
 	return key
 }
