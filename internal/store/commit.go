@@ -200,6 +200,9 @@ func (s *Store) applyGroup(reqs []*request) *pending {
 	for b, leaf := range g.leaves {
 		s.loopLeaves[b] = leaf
 	}
+	for sp := range g.spaces {
+		s.loopSpaces[sp] = true
+	}
 	// Replicated records and repairs are answered now, before the fsync:
 	// they are visible to reads and to the next group, and a crash only
 	// makes them be pulled again, so replication need not wait on the disk.
@@ -413,7 +416,7 @@ func (g *group) write(k []byte, space string, old []byte, st *State) bool {
 		g.written[string(k)] = len(g.ops)
 		g.ops = append(g.ops, batchOp{key: k, value: enc})
 	}
-	if !g.spaces[space] {
+	if !g.spaces[space] && !g.s.loopSpaces[space] {
 		g.spaces[space] = true
 		g.ops = append(g.ops, batchOp{key: spaceKey(space)})
 	}

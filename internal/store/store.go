@@ -102,6 +102,9 @@ type Store struct {
 	// touches them.
 	loopVV     map[string]uint64
 	loopLeaves [NumBuckets][leafHashSize]byte
+	// loopSpaces are the keyspaces whose marker is written, so a group
+	// writes a marker only for a new keyspace.
+	loopSpaces map[string]bool
 	loopErr    error
 
 	mu       sync.Mutex
@@ -166,6 +169,18 @@ func Open(cfg Config) (*Store, error) {
 		s.loopVV[o] = seq
 	}
 	s.loopLeaves = s.leaves
+	s.loopSpaces = map[string]bool{}
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixSpace}, UpperBound: []byte{prefixSpace + 1}})
+	if err == nil {
+		for it.First(); it.Valid(); it.Next() {
+			s.loopSpaces[string(it.Key()[1:])] = true
+		}
+		err = it.Close()
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("reading keyspaces in %q: %w", cfg.Dir, err)
+	}
 	go s.loop()
 	return s, nil
 }
