@@ -417,13 +417,17 @@ func bench(ctx context.Context, o options) error {
 				return urlOp(ctx, plain, method, fmt.Sprintf("http://%s/obj-%d-%d", baseAddr, size, i), data)
 			})
 			p := measure(ctx, o.duration, o.concurrency, nodePids, func(i int) error { return urlOp(ctx, plain, method, urls[i], data) })
+			cpu0 := nodesCPU(nodePids)
 			if p.drain, err = settle(ctx, east, size); err != nil {
 				return err
 			}
+			p.drainCPU = nodesCPU(nodePids) - cpu0
 			m := measure(ctx, o.duration, o.concurrency, nodePids, func(i int) error { return s3Op(ctx, east, op, i, data) })
+			cpu0 = nodesCPU(nodePids)
 			if m.drain, err = settle(ctx, east, size); err != nil {
 				return err
 			}
+			m.drainCPU = nodesCPU(nodePids) - cpu0
 			rows = append(rows, row{op: op, size: size, base: b, presigned: p, meridian: m})
 		}
 	}
@@ -479,8 +483,23 @@ type result struct {
 	// region nodes) during the step; busy the whole machine's.
 	cpu, busy time.Duration
 	// drain is how long replication to eu-west took to catch up after the
-	// step, before the next one started.
-	drain time.Duration
+	// step, before the next one started, and drainCPU the nodes' CPU
+	// meanwhile (replication of the step's writes that the step's window
+	// did not see, plus the HEAD requests that wait for it).
+	drain, drainCPU time.Duration
+}
+
+// nodesCPU is the CPU time used so far by the processes.
+func nodesCPU(pids []int) (t time.Duration) {
+	for _, p := range pids {
+		t += procs.CPUTime(p, false).Total()
+	}
+	return t
+}
+
+// cpuPerOpDrained is cpuPerOp counting the catch-up after the step too.
+func (r result) cpuPerOpDrained() float64 {
+	return float64((r.cpu + r.drainCPU).Microseconds()) / 1000 / float64(max(r.ops, 1))
 }
 
 // cpuPerOp is the servers' CPU time per operation, in ms.
@@ -492,12 +511,7 @@ func (r result) opsPerSec() float64 { return float64(r.ops) / r.secs }
 
 // measure runs op from n goroutines for d and counts completions.
 func measure(ctx context.Context, d time.Duration, n int, pids []int, op func(i int) error) result {
-	cpu := func() (t time.Duration) {
-		for _, p := range pids {
-			t += procs.CPUTime(p, false).Total()
-		}
-		return t
-	}
+	cpu := func() time.Duration { return nodesCPU(pids) }
 	cpu0, busy0 := cpu(), procs.CPUsBusy(nil)
 	var ops, errs atomic.Int64
 	var first atomic.Value
@@ -750,12 +764,14 @@ func printTable(rows []row, lag []time.Duration, big *bigResult, o options, load
 	fmt.Println("url: S3 through presigned URLs and a plain HTTP client (server cost); sdk: aws-sdk-go-v2 with its default checksums and payload signing")
 	fmt.Println("each S3 PUT is also copied to eu-west, on the same disk and CPUs, during the PUT steps; the baseline keeps one copy")
 	ncpu := float64(runtime.NumCPU())
-	fmt.Printf("\nserver CPU ms per op (baseline process; both region nodes), machine CPU busy %% (of %.0f CPUs), replication catch-up after the step\n", ncpu)
-	fmt.Printf("%-4s %-6s %9s %9s %9s %7s %7s %7s %9s %9s\n", "op", "size", "base cpu", "url cpu", "sdk cpu", "base %", "url %", "sdk %", "url drain", "sdk drain")
+	fmt.Printf("\nserver CPU ms per op (baseline process; both region nodes), machine CPU busy %% (of %.0f CPUs), replication catch-up after the step,\n", ncpu)
+	fmt.Println("and the nodes' CPU ms per op counting that catch-up (the copies the step's window did not see, and the HEAD polls that wait for them)")
+	fmt.Printf("%-4s %-6s %9s %9s %9s %7s %7s %7s %9s %9s %9s %9s\n", "op", "size", "base cpu", "url cpu", "sdk cpu", "base %", "url %", "sdk %", "url drain", "sdk drain", "url+drain", "sdk+drain")
 	busy := func(r result) float64 { return 100 * r.busy.Seconds() / r.secs / ncpu }
 	for _, r := range rows {
-		fmt.Printf("%-4s %-6s %9.2f %9.2f %9.2f %7.0f %7.0f %7.0f %9s %9s\n", r.op, human(r.size), r.base.cpuPerOp(), r.presigned.cpuPerOp(), r.meridian.cpuPerOp(),
-			busy(r.base), busy(r.presigned), busy(r.meridian), r.presigned.drain.Round(time.Millisecond), r.meridian.drain.Round(time.Millisecond))
+		fmt.Printf("%-4s %-6s %9.2f %9.2f %9.2f %7.0f %7.0f %7.0f %9s %9s %9.2f %9.2f\n", r.op, human(r.size), r.base.cpuPerOp(), r.presigned.cpuPerOp(), r.meridian.cpuPerOp(),
+			busy(r.base), busy(r.presigned), busy(r.meridian), r.presigned.drain.Round(time.Millisecond), r.meridian.drain.Round(time.Millisecond),
+			r.presigned.cpuPerOpDrained(), r.meridian.cpuPerOpDrained())
 	}
 	if len(lag) > 0 {
 		fmt.Printf("\nreplication lag, 1 MB objects us-east→eu-west, ack → COMPLETED at the source (n=%d): p50 %s  p99 %s  max %s\n",
