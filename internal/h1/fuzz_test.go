@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -59,7 +60,8 @@ func FuzzServer(f *testing.F) {
 			_ = c.(*net.TCPConn).CloseWrite()
 		}()
 		br := bufio.NewReader(c)
-		for {
+		methods := requestMethods(in)
+		for i := 0; ; {
 			if _, err := br.Peek(1); err != nil {
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
@@ -67,9 +69,18 @@ func FuzzServer(f *testing.F) {
 				}
 				return // EOF or reset: the server closed the connection
 			}
-			resp, err := http.ReadResponse(br, nil)
+			// The answer to a HEAD has no body whatever its
+			// Content-Length says: the client must know which it reads.
+			var req *http.Request
+			if i < len(methods) {
+				req = &http.Request{Method: methods[i]}
+			}
+			resp, err := http.ReadResponse(br, req)
 			if err != nil {
 				t.Fatalf("malformed answer to %q: %v", in, err)
+			}
+			if resp.StatusCode >= 200 {
+				i++ // (a 100 Continue comes before the answer)
 			}
 			if resp.StatusCode < 100 || resp.StatusCode > 599 {
 				t.Fatalf("status %d", resp.StatusCode)
@@ -81,6 +92,35 @@ func FuzzServer(f *testing.F) {
 				t.Fatalf("reading a body for %q: %v", in, err)
 			}
 			resp.Body.Close()
+			if resp.Close {
+				// The last answer: what follows (the body of a refusal
+				// of a HEAD, say) is not one.
+				return
+			}
 		}
 	})
+}
+
+// requestMethods are the methods of the requests in, as far as net/http
+// reads them (with the CRLFs the server tolerates between requests).
+func requestMethods(in []byte) []string {
+	br := bufio.NewReader(bytes.NewReader(in))
+	var ms []string
+	for {
+		for {
+			b, err := br.Peek(1)
+			if err != nil || b[0] != '\r' && b[0] != '\n' {
+				break
+			}
+			_, _ = br.Discard(1)
+		}
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return ms
+		}
+		ms = append(ms, req.Method)
+		if _, err := io.Copy(io.Discard, req.Body); err != nil {
+			return ms
+		}
+	}
 }
