@@ -428,7 +428,7 @@ func prefetch(resp *http.Response, buf []byte) (head []byte, eof bool, err error
 // body already read (all of it when eof), then the rest.
 func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, affinity string, head []byte, eof bool) {
 	defer func() { _ = resp.Body.Close() }()
-	h1.RemoveHopHeaders(resp.Header)
+	h1.RemoveResponseHopHeaders(resp)
 	var h http.Header
 	if h1.TakeHeader(w, resp.Header) {
 		h = resp.Header

@@ -31,6 +31,16 @@ func RemoveHopHeaders(h http.Header) {
 	}
 }
 
+// RemoveResponseHopHeaders is RemoveHopHeaders(resp.Header) for a
+// response from a Pool whose Header has not been added to: it costs
+// nothing when the response's head had no hop-by-hop field.
+func RemoveResponseHopHeaders(resp *http.Response) {
+	if b, ok := resp.Body.(*upBody); ok && b.noHop {
+		return
+	}
+	RemoveHopHeaders(resp.Header)
+}
+
 // ForwardHeaders prepares the headers of r, which the caller owns, to be
 // sent on: hop-by-hop headers removed; the client appended to
 // X-Forwarded-For; X-Forwarded-Proto and X-Forwarded-Host set; a valid W3C

@@ -138,6 +138,7 @@ type headFields struct {
 	cls      int
 	connHdrs int // Connection fields
 	close    bool
+	hop      bool // a hop-by-hop field other than Connection
 }
 
 // parseFields parses the field lines of a head (s from just after the
@@ -190,6 +191,8 @@ func parseFields(s string, request bool, strs []string) (headFields, bool) {
 			}
 		case "Transfer-Encoding", "Pragma", "Expect", "Trailer":
 			f.special = true
+		case "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Upgrade", "Http2-Settings":
+			f.hop = true // (with Connection and the three above: hopHeaders)
 		}
 		if vv := f.h[k]; vv != nil {
 			f.h[k] = append(vv, v)
@@ -358,6 +361,7 @@ func fastResponse(br *bufio.Reader, req *http.Request) *response {
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: f.h, ContentLength: n, Request: req,
 	}
+	rs.up.noHop = !f.hop && !f.special && f.connHdrs == 0
 	if n == 0 {
 		rs.r.Body = http.NoBody
 	} else {

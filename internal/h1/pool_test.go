@@ -282,3 +282,50 @@ func TestWriteBodilessRequestLine(t *testing.T) {
 		t.Errorf("opaque: got %q", line)
 	}
 }
+
+// TestRemoveResponseHopHeaders: hop-by-hop fields of a response are
+// removed whether or not it took the fast path, and the others kept.
+func TestRemoveResponseHopHeaders(t *testing.T) {
+	for _, tc := range []struct{ name, head string }{
+		{"none", "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok"},
+		{"keep-alive", "HTTP/1.1 200 OK\r\nX-A: 1\r\nKeep-Alive: timeout=5\r\nUpgrade: x\r\nContent-Length: 2\r\n\r\nok"},
+		{"connection", "HTTP/1.1 200 OK\r\nX-A: 1\r\nConnection: X-B\r\nX-B: 2\r\nContent-Length: 2\r\n\r\nok"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err == nil {
+					_, _ = io.WriteString(c, tc.head)
+				}
+				_, _ = io.Copy(io.Discard, br)
+			}()
+			p := &Pool{Addr: ln.Addr().String()}
+			defer p.CloseIdle(true)
+			req, _ := http.NewRequest(http.MethodGet, "http://"+p.Addr+"/", nil)
+			resp, err := p.RoundTrip(context.Background(), req, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			RemoveResponseHopHeaders(resp)
+			for _, k := range []string{"Keep-Alive", "Upgrade", "Connection", "X-B"} {
+				if v, ok := resp.Header[k]; ok {
+					t.Errorf("%s: %q still there", k, v)
+				}
+			}
+			if got := resp.Header.Get("X-A"); got != "1" {
+				t.Errorf("X-A: got %q, want 1", got)
+			}
+		})
+	}
+}

@@ -260,7 +260,7 @@ func (b *trackedBody) closeOrig() {
 // respond copies a target's response to the client and returns its code.
 func (l *LB) respond(w http.ResponseWriter, resp *http.Response, t *target, g *group) int {
 	defer func() { _ = resp.Body.Close() }()
-	h1.RemoveHopHeaders(resp.Header)
+	h1.RemoveResponseHopHeaders(resp)
 	var h http.Header
 	if h1.TakeHeader(w, resp.Header) {
 		h = resp.Header
