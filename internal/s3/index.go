@@ -147,7 +147,11 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 			if v.DeleteMarker || v.Origin == region || !(full || !oldEff[v.ID] || recorded[v.ID]) {
 				continue
 			}
-			if e.files.exists(v.ID) {
+			// A version that just became visible here has no bytes here
+			// (but for a version that was visible before, a rare case fetch
+			// handles: it looks for the file before downloading), so only
+			// full passes and recorded replicas look for the file.
+			if (full || recorded[v.ID]) && e.files.exists(v.ID) {
 				w.Delete(pendingKey(v.ID))
 				e.unhint(v.ID)
 			} else {
