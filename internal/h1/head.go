@@ -151,7 +151,13 @@ func parseFields(s string, request bool, strs []string) (headFields, bool) {
 	if n < 0 {
 		return f, false
 	}
-	f.h = make(http.Header, n)
+	hint := n
+	if request {
+		// Room for what a proxy adds (X-Forwarded-For, -Proto, -Host,
+		// Traceparent) without growing the map then.
+		hint += 4
+	}
+	f.h = make(http.Header, hint)
 	if len(strs) < n {
 		strs = make([]string, n)
 	}
