@@ -141,6 +141,8 @@ type Engine struct {
 	// over the deleted entries of every version fetched since the last
 	// flush). A full scan every PollInterval finds what the queue misses
 	// and drops the hints of entries two scans in a row did not find.
+	versions *versionMemo
+
 	hintMu sync.Mutex
 	hints  map[string]hint
 	scans  uint64 // full scans started
@@ -205,6 +207,7 @@ func New(cfg Config, st *store.Store) (*Engine, error) {
 		st:       st,
 		log:      cfg.Logger.With("component", "s3", "region", cfg.Region),
 		files:    newFiles(cfg.Dir),
+		versions: &versionMemo{},
 		m:        newMetrics(cfg.Registerer),
 		http:     &http.Client{Transport: cfg.Transport},
 		inflight: map[string]time.Time{},
@@ -277,7 +280,7 @@ func (e *Engine) committed(id string) bool {
 	if err != nil {
 		return false
 	}
-	_, live := allVersions(st)
+	_, live := allVersions(e.versions, st)
 	return live[id]
 }
 

@@ -71,7 +71,7 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 		return
 	}
 	region := e.cfg.Region
-	all, live := allVersions(cur)
+	all, live := allVersions(e.versions, cur)
 	vs := visible(all, live, region)
 	lk := listKey(bid, string(k.Hash))
 	if len(vs) == 0 {
@@ -88,7 +88,7 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 	var seen map[string]bool
 	if !full {
 		var before []*Version
-		before, seen = allVersions(old)
+		before, seen = allVersions(e.versions, old)
 		for _, v := range visible(before, seen, region) {
 			oldEff[v.ID] = true
 		}

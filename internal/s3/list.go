@@ -153,7 +153,7 @@ func (e *Engine) ListVersions(bucket string, in ListInput) (*ListOutput, error) 
 				scanErr = err
 				return false
 			}
-			vs := versionsIn(st, e.cfg.Region)
+			vs := versionsIn(e.versions, st, e.cfg.Region)
 			skipping := key == in.KeyMarker && in.VersionIDMarker != ""
 			for i, v := range vs {
 				if skipping {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meridian-platform/meridian/internal/store"
@@ -131,9 +132,77 @@ func liveTag(el *store.SetElem) (store.Tag, bool) {
 	return best, ok
 }
 
+// versionMemo remembers decoded version records by their bytes: a record
+// is immutable, and every write decoded its object's records several times
+// (the write's build, the indexer's old and new states, the collector's
+// reindex, the replica's record), a visible share of a small PUT's CPU.
+// A nil memo decodes every time.
+type versionMemo struct {
+	mu sync.Mutex
+	m  map[string]*Version // pristine decodes: no tag, Modified, elem or base
+}
+
+// maxMemo bounds the memo; it is emptied when full.
+const maxMemo = 4096
+
+// decode decodes a version record, or returns nil for a malformed one. The
+// caller owns the result (a copy of the remembered decode; its maps and
+// Replicate are shared and must not be modified).
+func (m *versionMemo) decode(doc []byte) *Version {
+	if m == nil {
+		return unmarshalVersion(doc)
+	}
+	m.mu.Lock()
+	v, ok := m.m[string(doc)]
+	m.mu.Unlock()
+	if ok {
+		c := *v
+		return &c
+	}
+	return m.add(string(doc), doc)
+}
+
+// decodeString is decode of a record held as a string (a set element).
+func (m *versionMemo) decodeString(doc string) *Version {
+	if m == nil {
+		return unmarshalVersion([]byte(doc))
+	}
+	m.mu.Lock()
+	v, ok := m.m[doc]
+	m.mu.Unlock()
+	if ok {
+		c := *v
+		return &c
+	}
+	return m.add(doc, []byte(doc))
+}
+
+func (m *versionMemo) add(key string, doc []byte) *Version {
+	v := unmarshalVersion(doc)
+	if v == nil {
+		return nil
+	}
+	c := *v
+	m.mu.Lock()
+	if m.m == nil || len(m.m) >= maxMemo {
+		m.m = make(map[string]*Version)
+	}
+	m.m[key] = &c
+	m.mu.Unlock()
+	return v
+}
+
+func unmarshalVersion(doc []byte) *Version {
+	v := &Version{}
+	if err := json.Unmarshal(doc, v); err != nil || v.ID == "" {
+		return nil
+	}
+	return v
+}
+
 // allVersions decodes every version record of an object state, live or not.
 // live reports, per internal id, whether the record is live.
-func allVersions(st *store.State) (vs []*Version, live map[string]bool) {
+func allVersions(memo *versionMemo, st *store.State) (vs []*Version, live map[string]bool) {
 	live = map[string]bool{}
 	if st == nil {
 		return nil, live
@@ -141,12 +210,11 @@ func allVersions(st *store.State) (vs []*Version, live map[string]bool) {
 	// A bucket that never had versioning keeps its one version as the base
 	// document (last writer wins, bounded state); see newVersionMutations.
 	if !st.Base.Tag.IsZero() && !st.Base.Deleted && len(st.Base.Doc) > 0 {
-		v := &Version{}
 		hidden := false
 		if el := st.Sets[hiddenField][v0ID(st.Base.Doc)]; el != nil {
 			_, hidden = liveTag(el)
 		}
-		if err := json.Unmarshal(st.Base.Doc, v); err == nil && v.ID != "" && !hidden {
+		if v := memo.decode(st.Base.Doc); v != nil && !hidden {
 			v.base = true
 			v.tag = st.Base.Tag
 			v.Modified = time.Unix(0, v.tag.TS.WallNanos).UTC()
@@ -155,8 +223,8 @@ func allVersions(st *store.State) (vs []*Version, live map[string]bool) {
 		}
 	}
 	for elem, el := range st.Sets[versionsField] {
-		v := &Version{}
-		if err := json.Unmarshal([]byte(elem), v); err != nil || v.ID == "" {
+		v := memo.decodeString(elem)
+		if v == nil {
 			continue
 		}
 		v.elem = []byte(elem)
@@ -186,8 +254,8 @@ func sortVersions(vs []*Version) {
 // versionsIn returns the live versions of st visible in region, newest
 // first. Of several live null versions (concurrent unversioned writes in two
 // regions) only the newest counts; the others are shadowed and left out.
-func versionsIn(st *store.State, region string) []*Version {
-	all, live := allVersions(st)
+func versionsIn(memo *versionMemo, st *store.State, region string) []*Version {
+	all, live := allVersions(memo, st)
 	return visible(all, live, region)
 }
 

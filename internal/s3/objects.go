@@ -304,10 +304,10 @@ func etagMatches(header, etag string) bool {
 // regions and drops everything written before it, so an object's state
 // stays one version however often it is overwritten; in a suspended bucket,
 // as a set element that removes the null elements observed.
-func newVersionMutations(okey store.Key, v *Version, cur *store.State, versioning string) []store.Mutation {
+func newVersionMutations(memo *versionMemo, okey store.Key, v *Version, cur *store.State, versioning string) []store.Mutation {
 	if versioning == "" {
 		muts := []store.Mutation{{Key: okey, Put: v.encode()}}
-		all, live := allVersions(cur)
+		all, live := allVersions(memo, cur)
 		for _, old := range all {
 			if live[old.ID] {
 				muts = append(muts, store.Mutation{Key: store.Key{Space: okey.Space, Hash: okey.Hash, Range: []byte("t" + old.ID)}, Delete: true})
@@ -319,7 +319,7 @@ func newVersionMutations(okey store.Key, v *Version, cur *store.State, versionin
 	if versioning != "Enabled" {
 		drop = func(old *Version) bool { return old.VersionID == nullVersion }
 	}
-	m, dead := removal(okey, cur, versioning, drop)
+	m, dead := removal(memo, okey, cur, versioning, drop)
 	m.SetAdd = append(m.SetAdd, store.SetOp{Field: versionsField, Elems: [][]byte{v.encode()}})
 	return append([]store.Mutation{m}, dead...)
 }
@@ -329,13 +329,13 @@ func newVersionMutations(okey store.Key, v *Version, cur *store.State, versionin
 // base version is removed by a tombstone while the bucket never had
 // versioning, and hidden by a set element after (a whole-item write would
 // drop the versioned elements written before it).
-func removal(okey store.Key, cur *store.State, versioning string, drop func(*Version) bool) (store.Mutation, []store.Mutation) {
+func removal(memo *versionMemo, okey store.Key, cur *store.State, versioning string, drop func(*Version) bool) (store.Mutation, []store.Mutation) {
 	m := store.Mutation{Key: okey}
 	var dead []store.Mutation
 	if drop == nil {
 		return m, nil
 	}
-	all, live := allVersions(cur)
+	all, live := allVersions(memo, cur)
 	var rm [][]byte
 	for _, old := range all {
 		if !live[old.ID] || !drop(old) {
@@ -362,7 +362,7 @@ func empty(m store.Mutation) bool {
 }
 
 func (e *Engine) current(st *store.State) *Version {
-	vs := versionsIn(st, e.cfg.Region)
+	vs := versionsIn(e.versions, st, e.cfg.Region)
 	if len(vs) == 0 {
 		return nil
 	}
@@ -409,7 +409,7 @@ func (e *Engine) putVersion(ctx context.Context, bucket, key, bucketID string, r
 			v.VersionID = newID(32)
 		}
 		v.Replicate = destinations(b.Replication, e.cfg.Regions, e.cfg.Region, key, tags, false)
-		muts := newVersionMutations(okey, v, st, b.Versioning)
+		muts := newVersionMutations(e.versions, okey, v, st, b.Versioning)
 		if len(tags) > 0 {
 			muts = append(muts, store.Mutation{Key: tagKey(bucketID, key, v.ID), Put: encodeTags(tags)})
 		}
@@ -458,7 +458,7 @@ func (e *Engine) HeadObject(bucket, key, versionID string) (*Object, error) {
 
 // pick finds the version a read addresses.
 func (e *Engine) pick(st *store.State, bucket, key, versionID string) (*Version, error) {
-	vs := versionsIn(st, e.cfg.Region)
+	vs := versionsIn(e.versions, st, e.cfg.Region)
 	if versionID == "" {
 		if len(vs) == 0 {
 			return nil, noSuchKey(bucket, key)
@@ -588,7 +588,7 @@ func (e *Engine) DeleteObject(ctx context.Context, bucket, key, versionID string
 		case b.Versioning != "Enabled":
 			drop = func(v *Version) bool { return v.VersionID == nullVersion }
 		}
-		m, dead := removal(okey, st, b.Versioning, drop)
+		m, dead := removal(e.versions, okey, st, b.Versioning, drop)
 		if versionID == "" && b.Versioning != "" {
 			marker = &Version{ID: newID(24), VersionID: nullVersion, Origin: e.cfg.Region, DeleteMarker: true}
 			if b.Versioning == "Enabled" {

@@ -274,7 +274,7 @@ func (e *Engine) replicate(ctx context.Context, sem chan struct{}, wg *sync.Wait
 			continue
 		}
 		var v *Version
-		for _, c := range versionsIn(st, e.cfg.Region) {
+		for _, c := range versionsIn(e.versions, st, e.cfg.Region) {
 			if c.ID == it.id {
 				v = c
 			}
