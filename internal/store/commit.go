@@ -41,38 +41,51 @@ type request struct {
 }
 
 // loop is the single writer: it takes every request queued at the moment,
-// applies them in order to one indexed batch and hands the batch to Pebble.
-// While Pebble fsyncs it, the loop already builds the next batch on top (the
+// applies them in order to one batch and hands the batch to Pebble. While
+// Pebble fsyncs it, the loop already builds the next batch on top (the
 // applied batch is visible to reads at once); the syncer answers requests
 // strictly in order, each only once its batch is durable. Both exit when
 // the store is closed.
+//
+// At most maxSyncing groups wait for an fsync at a time. While that many
+// do, writes that must be durable before they are answered (local writes,
+// version-vector advances) gather into the next group instead of each
+// going to Pebble alone: every group costs a Pebble commit, version-vector
+// and digest writes and a wake-up of every peer stream (with 16 groups in
+// flight, 32 writers made groups of under 3; with 3, of 7-10). Replicated
+// records, repairs and reindexing need no fsync before their answer, so
+// they are applied at once in groups of their own: replication does not
+// wait for this node's disk.
 func (s *Store) loop() {
 	defer close(s.done)
-	// Groups waiting for their fsync; Pebble covers all of them that are
-	// queued with one fsync. The queue is short on purpose: while it is
-	// full, requests gather into the next group instead of each going to
-	// Pebble alone, and every group costs a Pebble commit, version-vector
-	// and digest writes, and a wake-up of every peer stream (with 16
-	// places, 32 writers made groups of under 3; with 2, of 7-10).
-	syncq := make(chan *pending, 2)
+	// Applied groups in order, for the syncer to finish.
+	pendq := make(chan *pending, 64)
+	slots := make(chan struct{}, maxSyncing)
 	synced := make(chan struct{})
 	go func() {
 		defer close(synced)
-		for p := range syncq {
+		for p := range pendq {
 			s.finish(p)
+			if p.slot {
+				<-slots
+			}
 		}
 	}()
 	defer func() {
-		close(syncq)
+		close(pendq)
 		<-synced
 	}()
+	var held []*request // writes that need an fsync, waiting for a slot
 	for {
-		var group []*request
-		select {
-		case r := <-s.reqs:
-			group = append(group, r)
-		case <-s.quit:
-			return
+		group := held
+		held = nil
+		if len(group) == 0 {
+			select {
+			case r := <-s.reqs:
+				group = append(group, r)
+			case <-s.quit:
+				return
+			}
 		}
 	drain:
 		for len(group) < s.cfg.MaxGroup {
@@ -83,9 +96,50 @@ func (s *Store) loop() {
 				break drain
 			}
 		}
-		syncq <- s.applyGroup(group)
+		if !slices.ContainsFunc(group, (*request).needsSync) {
+			pendq <- s.applyGroup(group)
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+			p := s.applyGroup(group)
+			p.slot = true
+			pendq <- p
+			continue
+		default:
+		}
+		// No slot: apply what needs no fsync now and hold the rest.
+		var now []*request
+		for _, r := range group {
+			if r.needsSync() {
+				held = append(held, r)
+			} else {
+				now = append(now, r)
+			}
+		}
+		if len(now) > 0 {
+			pendq <- s.applyGroup(now)
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+			p := s.applyGroup(held)
+			p.slot = true
+			pendq <- p
+			held = nil
+		case r := <-s.reqs:
+			held = append(held, r)
+		case <-s.quit:
+			return
+		}
 	}
 }
+
+// maxSyncing bounds the groups waiting for an fsync.
+const maxSyncing = 3
+
+// needsSync reports whether r may be answered only once durable.
+func (r *request) needsSync() bool { return r.kind == reqLocal || r.kind == reqAdvance }
 
 // group is the pending change of one commit.
 type group struct {
@@ -123,6 +177,7 @@ type pending struct {
 	// leaves are the group's changed digests.
 	leaves map[uint16][leafHashSize]byte
 	wait   bool // the batch was applied with ApplyNoSyncWait
+	slot   bool // the group holds one of the loop's fsync slots
 	err    error
 	// early counts requests answered before the fsync.
 	early int
@@ -174,13 +229,7 @@ func (s *Store) applyGroup(reqs []*request) *pending {
 	// Replicated records and repairs need not be: the WAL is one ordered
 	// log, so a crash loses only a suffix of them together with the version
 	// vector entries that cover them, and they are pulled again.
-	sync := false
-	for _, r := range reqs {
-		if r.kind == reqLocal || r.kind == reqAdvance {
-			sync = true
-			break
-		}
-	}
+	sync := slices.ContainsFunc(reqs, (*request).needsSync)
 	var err error
 	if sync {
 		err = s.db.ApplyNoSyncWait(b, pebble.Sync)

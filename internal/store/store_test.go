@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/meridian-platform/meridian/internal/hlc"
 )
 
@@ -657,5 +659,135 @@ func TestAntiEntropySeesEveryKeyspace(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"a/1", "a/2", "b/1"}; !slices.Equal(got, want) {
 		t.Fatalf("bucket scans found %q, want %q", got, want)
+	}
+}
+
+// stallFS holds every fsync while stalled: a disk that has stopped
+// answering.
+type stallFS struct {
+	vfs.FS
+	mu      sync.Mutex
+	stalled bool
+	resume  chan struct{}
+}
+
+func (fs *stallFS) stall() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.stalled, fs.resume = true, make(chan struct{})
+}
+
+func (fs *stallFS) release() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.stalled {
+		fs.stalled = false
+		close(fs.resume)
+	}
+}
+
+func (fs *stallFS) wait() {
+	fs.mu.Lock()
+	stalled, resume := fs.stalled, fs.resume
+	fs.mu.Unlock()
+	if stalled {
+		<-resume
+	}
+}
+
+func (fs *stallFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, c)
+	return stallFile{f, fs}, err
+}
+
+func (fs *stallFS) ReuseForWrite(old, name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(old, name, c)
+	return stallFile{f, fs}, err
+}
+
+type stallFile struct {
+	vfs.File
+	fs *stallFS
+}
+
+func (f stallFile) Sync() error     { f.fs.wait(); return f.File.Sync() }
+func (f stallFile) SyncData() error { f.fs.wait(); return f.File.SyncData() }
+func (f stallFile) SyncTo(n int64) (bool, error) {
+	f.fs.wait()
+	return f.File.SyncTo(n)
+}
+
+// TestReplicationDoesNotWaitForLocalFsyncs: while this node's fsyncs hang,
+// its local writes wait for them, but replicated records are still applied
+// and answered, and the local writes complete once the disk answers.
+func TestReplicationDoesNotWaitForLocalFsyncs(t *testing.T) {
+	ctx := context.Background()
+	src := openStore(t, t.TempDir(), "us-east")
+	for i := range 50 {
+		if _, err := src.Apply(ctx, Mutation{Key: key(fmt.Sprint("r", i)), Put: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := src.ReadLog(src.Origin(), 1, 100, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &stallFS{FS: vfs.NewMem()}
+	s, err := Open(Config{Dir: "db", FS: fs, Region: "eu-west"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	fs.stall()
+	defer fs.release()
+	local := make(chan error, 8)
+	for i := range cap(local) {
+		go func() {
+			_, err := s.Apply(ctx, Mutation{Key: key(fmt.Sprint("l", i)), Put: []byte("v")})
+			local <- err
+		}()
+	}
+	recs := make([]*Record, 0, len(raw))
+	for _, b := range raw {
+		rec, err := UnmarshalRecord(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	remote := make(chan error, 1)
+	go func() {
+		for i, rec := range recs {
+			if n, err := s.ApplyRemote(ctx, []*Record{rec}); err != nil || n != 1 {
+				remote <- fmt.Errorf("record %d: applied %d, err %w", i+1, n, err)
+				return
+			}
+		}
+		remote <- nil
+	}()
+	select {
+	case err := <-remote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("replicated records waited for the hanging fsyncs of local writes")
+	}
+	select {
+	case err := <-local:
+		t.Fatalf("a local write was answered (err %v) before its fsync", err)
+	default:
+	}
+	fs.release()
+	for range cap(local) {
+		if err := <-local; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.VV()[src.Origin()]; got != uint64(len(raw)) {
+		t.Fatalf("version vector for %s = %d, want %d", src.Origin(), got, len(raw))
 	}
 }
