@@ -5,6 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +27,7 @@ func cpuTime() time.Duration {
 // server, the routing and the upstream pool (go test -bench Proxy
 // -benchmem -cpu 1; bench/lb compares the whole against nginx). cpu-ns/op
 // is the CPU time of the whole process (client, balancer and target) per
-// request.
+// request, rw-syscalls/op its read and write system calls.
 func BenchmarkProxyKeepAlive(b *testing.B) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -49,7 +52,7 @@ func BenchmarkProxyKeepAlive(b *testing.B) {
 	br := bufio.NewReader(c)
 	req := []byte("GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\n\r\n")
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0, sys0 := cpuTime(), rwSyscalls()
 	for b.Loop() {
 		if _, err := c.Write(req); err != nil {
 			b.Fatal(err)
@@ -62,4 +65,28 @@ func BenchmarkProxyKeepAlive(b *testing.B) {
 		_ = resp.Body.Close()
 	}
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	if sys0 >= 0 {
+		b.ReportMetric(float64(rwSyscalls()-sys0)/float64(b.N), "rw-syscalls/op")
+	}
+}
+
+// rwSyscalls is how many read and write system calls the process made
+// (failed ones such as EAGAIN included), -1 where /proc does not say.
+func rwSyscalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	var n int64
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		if k == "syscr" || k == "syscw" {
+			x, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return -1
+			}
+			n += x
+		}
+	}
+	return n
 }
