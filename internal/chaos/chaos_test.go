@@ -225,3 +225,39 @@ func TestChaosOffByDefault(t *testing.T) {
 		t.Errorf("PUT /admin/chaos with chaos off: %s, state %+v; want 403 and no fault", resp.Status, f.State())
 	}
 }
+
+// TestNothingSimulatedMeansPlainTCP: with chaos off and no WAN latency (a
+// real deployment) a dial hands out the kernel's connection itself, and
+// with either on, netsim's wrapper that can delay and cut it.
+func TestNothingSimulatedMeansPlainTCP(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		chaos   bool
+		latency bool
+		plain   bool
+	}{
+		{"nothing", false, false, true},
+		{"latency", false, true, false},
+		{"chaos", true, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			top, addrs := deployment(t)
+			top.Chaos = tc.chaos
+			if !tc.latency {
+				top.WAN.Latency = nil
+			}
+			f, err := NewFabric(top, "east-1", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := f.Dial(t.Context(), addrs["127.0.83.2"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = c.Close() }()
+			if _, plain := c.(*net.TCPConn); plain != tc.plain {
+				t.Errorf("chaos %v, latency %v: dialed a %T; want plain TCP %v", tc.chaos, tc.latency, c, tc.plain)
+			}
+		})
+	}
+}
