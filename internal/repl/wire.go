@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -34,13 +35,14 @@ func (e *VersionError) Error() string {
 }
 
 type message interface {
-	marshal() []byte
+	// marshal appends the message's encoding to b.
+	marshal(b []byte) []byte
 	unmarshal(*codec.Reader) error
 	kind() byte
 }
 
 func encode(m message) []byte {
-	return append([]byte{ProtocolVersion, m.kind()}, m.marshal()...)
+	return m.marshal([]byte{ProtocolVersion, m.kind()})
 }
 
 func decode(b []byte, m message) error {
@@ -121,8 +123,8 @@ type pullRequest struct {
 }
 
 func (*pullRequest) kind() byte { return kindPullRequest }
-func (m *pullRequest) marshal() []byte {
-	b := codec.AppendString(nil, m.Region)
+func (m *pullRequest) marshal(b []byte) []byte {
+	b = codec.AppendString(b, m.Region)
 	b = appendVV(b, m.VV)
 	return appendStrings(b, m.Regions)
 }
@@ -136,8 +138,8 @@ type ack struct {
 	VV map[string]uint64
 }
 
-func (*ack) kind() byte        { return kindAck }
-func (m *ack) marshal() []byte { return appendVV(nil, m.VV) }
+func (*ack) kind() byte                { return kindAck }
+func (m *ack) marshal(b []byte) []byte { return appendVV(b, m.VV) }
 func (m *ack) unmarshal(r *codec.Reader) error {
 	m.VV = readVV(r)
 	return r.Err()
@@ -153,8 +155,12 @@ type batch struct {
 }
 
 func (*batch) kind() byte { return kindBatch }
-func (m *batch) marshal() []byte {
-	b := appendTS(nil, m.TS)
+func (m *batch) marshal(b []byte) []byte {
+	size := len(b) + 32 + 32*len(m.VV)
+	for _, rec := range m.Records {
+		size += len(rec) + binary.MaxVarintLen32
+	}
+	b = appendTS(append(make([]byte, 0, size), b...), m.TS)
 	b = appendVV(b, m.VV)
 	b = codec.AppendUvarint(b, uint64(len(m.Records)))
 	for _, rec := range m.Records {
@@ -188,8 +194,8 @@ type syncRequest struct {
 }
 
 func (*syncRequest) kind() byte { return kindSyncRequest }
-func (m *syncRequest) marshal() []byte {
-	b := codec.AppendString(nil, m.Region)
+func (m *syncRequest) marshal(b []byte) []byte {
+	b = codec.AppendString(b, m.Region)
 	b = codec.AppendBytes(b, m.Root)
 	b = codec.AppendBytes(b, m.Leaves)
 	b = appendVV(b, m.VV)
@@ -221,8 +227,8 @@ type syncChunk struct {
 }
 
 func (*syncChunk) kind() byte { return kindSyncChunk }
-func (m *syncChunk) marshal() []byte {
-	b := appendTS(nil, m.TS)
+func (m *syncChunk) marshal(b []byte) []byte {
+	b = appendTS(b, m.TS)
 	b = codec.AppendUvarint(b, uint64(len(m.Items)))
 	for _, it := range m.Items {
 		b = codec.AppendBytes(b, it.Key)

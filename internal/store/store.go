@@ -625,10 +625,12 @@ func (s *Store) ReadLog(origin string, from uint64, max, maxBytes int) ([][]byte
 		return nil, err
 	}
 	defer func() { _ = it.Close() }()
-	var out [][]byte
-	size := 0
+	// The records are copied into one buffer and sliced from it once it
+	// has stopped growing: one allocation, not one per record.
+	var buf []byte
+	var ends []int
 	want := from
-	for it.First(); it.Valid() && len(out) < max && size < maxBytes; it.Next() {
+	for it.First(); it.Valid() && len(ends) < max && len(buf) < maxBytes; it.Next() {
 		seq := binary.BigEndian.Uint64(it.Key()[len(p):])
 		// Pebble shows a batch before its fsync ends; serve only records
 		// whose commit has been acknowledged, so a peer never holds a
@@ -636,15 +638,21 @@ func (s *Store) ReadLog(origin string, from uint64, max, maxBytes int) ([][]byte
 		if seq != want || seq > applied {
 			break
 		}
-		out = append(out, bytes.Clone(it.Value()))
-		size += len(it.Value())
+		buf = append(buf, it.Value()...)
+		ends = append(ends, len(buf))
 		want++
 	}
 	if err := it.Error(); err != nil {
 		return nil, err
 	}
-	if len(out) == 0 {
+	if len(ends) == 0 {
 		return nil, fmt.Errorf("%w: %s from %d", ErrTruncated, origin, from)
+	}
+	out := make([][]byte, len(ends))
+	start := 0
+	for i, end := range ends {
+		out[i] = buf[start:end:end]
+		start = end
 	}
 	return out, nil
 }
