@@ -41,6 +41,7 @@ const baselineWarmup = time.Second
 
 type options struct {
 	writers        int
+	rate           float64
 	dur, warm      time.Duration
 	baselineDur    time.Duration
 	baselineDBs    int
@@ -77,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("writes", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.writers, "writers", 32, "concurrent writers per region (the baseline uses regions×writers)")
+	fs.Float64Var(&o.rate, "rate", 0, "offered load in writes/s over all regions, spread evenly, each region's writes due on a fixed schedule (open loop); 0: every writer writes again as soon as it is acknowledged, as fast as the machine goes")
 	fs.DurationVar(&o.dur, "duration", 20*time.Second, "measured time of the Meridian run")
 	fs.DurationVar(&o.warm, "warmup", 3*time.Second, "unmeasured warm-up before each measured run")
 	fs.DurationVar(&o.baselineDur, "baseline-duration", 5*time.Second, "measured time of the Pebble baseline")
@@ -111,6 +113,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case o.writers < 1:
 		return o, fmt.Errorf("-writers %d: need at least 1", o.writers)
+	case o.rate < 0:
+		return o, fmt.Errorf("-rate %g: must not be negative", o.rate)
 	case o.dur <= 0 || o.baselineDur <= 0:
 		return o, errors.New("-duration and -baseline-duration must be positive")
 	case o.warm < 0 || o.idle < 0 || o.antiEntropy < 0:
@@ -212,8 +216,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		logf("meridian: %d writers per region, %s warm-up + %s", o.writers, o.warm, o.dur)
-		mo := meridianOptions{writers: o.writers, warm: o.warm, dur: o.dur, cpuprofile: o.cpuprofile}
+		offered := "as fast as acknowledged"
+		if o.rate > 0 {
+			offered = fmt.Sprintf("%.0f writes/s offered", o.rate)
+		}
+		logf("meridian: %d writers per region (%s), %s warm-up + %s", o.writers, offered, o.warm, o.dur)
+		mo := meridianOptions{writers: o.writers, rate: o.rate, warm: o.warm, dur: o.dur, cpuprofile: o.cpuprofile}
 		if o.trace {
 			mo.trace = logf
 		}
@@ -284,7 +292,11 @@ func printTable(w io.Writer, r *results) {
 		row("pebble experiment", fmt.Sprintf("%s: batches/s, p50 / p99", b.Variant), fmt.Sprintf("%.0f, %.2f / %.2f ms", b.WritesPerSec, b.LatencyP50ms, b.LatencyP99ms))
 	}
 	if m := r.Meridian; m != nil {
-		row("meridian writes", fmt.Sprintf("acked writes/s (%d regions × %d writers)", m.Regions, m.WritersPerRegion), fmt.Sprintf("%.0f", m.WritesPerSec))
+		offered := ""
+		if m.Rate > 0 {
+			offered = fmt.Sprintf(", %.0f/s offered", m.Rate)
+		}
+		row("meridian writes", fmt.Sprintf("acked writes/s (%d regions × %d writers%s)", m.Regions, m.WritersPerRegion, offered), fmt.Sprintf("%.0f", m.WritesPerSec))
 		if r.Baseline != nil {
 			row("", "ratio to pebble baseline", fmt.Sprintf("%.2f", m.RatioToBaseline))
 		}

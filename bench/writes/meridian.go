@@ -23,15 +23,18 @@ import (
 
 // meridianResult is the sustained write benchmark across all regions.
 type meridianResult struct {
-	Regions          int                `json:"regions"`
-	WritersPerRegion int                `json:"writers_per_region"`
-	Seconds          float64            `json:"seconds"`
-	Writes           uint64             `json:"writes"`
-	WritesPerSec     float64            `json:"writes_per_sec"`
-	PerRegion        map[string]float64 `json:"writes_per_sec_by_region"`
-	Errors           uint64             `json:"errors"`
-	FirstError       string             `json:"first_error,omitempty"`
-	RatioToBaseline  float64            `json:"ratio_to_baseline,omitempty"`
+	Regions          int `json:"regions"`
+	WritersPerRegion int `json:"writers_per_region"`
+	// Rate is the offered load in writes/s over all regions (-rate), 0
+	// when every writer writes again as soon as it is acknowledged.
+	Rate            float64            `json:"rate,omitempty"`
+	Seconds         float64            `json:"seconds"`
+	Writes          uint64             `json:"writes"`
+	WritesPerSec    float64            `json:"writes_per_sec"`
+	PerRegion       map[string]float64 `json:"writes_per_sec_by_region"`
+	Errors          uint64             `json:"errors"`
+	FirstError      string             `json:"first_error,omitempty"`
+	RatioToBaseline float64            `json:"ratio_to_baseline,omitempty"`
 
 	// CPUPerWriteus is this process's CPU time (user + system, all three
 	// nodes and the writers) over the window, per acknowledged write: the
@@ -78,6 +81,7 @@ type meridianResult struct {
 // meridianOptions configures runMeridian.
 type meridianOptions struct {
 	writers    int
+	rate       float64 // writes/s over all regions; 0: closed loop
 	warm, dur  time.Duration
 	cpuprofile string
 	// trace logs, every second, the acknowledged writes of that second and
@@ -88,7 +92,7 @@ type meridianOptions struct {
 // runMeridian drives W writers per region against the in-process cluster
 // for warm+dur, measuring only the last dur, then waits for convergence.
 func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianResult, error) {
-	res := meridianResult{Regions: len(c.nodes), WritersPerRegion: o.writers, Seconds: o.dur.Seconds(), PerRegion: map[string]float64{}}
+	res := meridianResult{Regions: len(c.nodes), WritersPerRegion: o.writers, Rate: o.rate, Seconds: o.dur.Seconds(), PerRegion: map[string]float64{}}
 	client := &http.Client{Timeout: 10 * time.Second}
 
 	start := time.Now()
@@ -152,6 +156,15 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 	base := filler(docBytes)
 	for ri, n := range c.nodes {
 		st := n.Store()
+		// With a rate, the region's writes are due on a fixed schedule
+		// (open loop): a writer takes the next slot, waits for it if it is
+		// ahead, and a write's latency counts from its slot, so time spent
+		// behind schedule shows (no coordinated omission).
+		var slots atomic.Int64
+		interval := time.Duration(0)
+		if o.rate > 0 {
+			interval = time.Duration(float64(time.Second) * float64(len(c.nodes)) / o.rate)
+		}
 		for w := range o.writers {
 			wg.Go(func() {
 				var my latency.Histogram
@@ -165,6 +178,13 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 				}()
 				for seq := 0; ctx.Err() == nil; seq++ {
 					t0 := time.Now()
+					if interval > 0 {
+						due := start.Add(time.Duration(slots.Add(1)-1) * interval)
+						if due.After(t0) && !sleepUntil(ctx, due) {
+							return
+						}
+						t0 = due
+					}
 					if !t0.Before(until) {
 						return
 					}
