@@ -306,6 +306,7 @@ func printTable(w io.Writer, r *results) {
 			fmtMS(m.LagP50ms), fmtMS(m.LagP99ms), fmtMS(m.LagP50Boundm), fmtMS(m.LagP99Boundm), m.LagSamples))
 		row("", "convergence after last write", fmt.Sprintf("%.2f s (all acks everywhere: %v)", m.ConvergeSeconds, m.AllAcksEverywhere))
 		row("", "group commits: mean size / mean time", fmt.Sprintf("%.1f / %s", float64(m.GroupMean), fmtMS(m.CommitMeanms)))
+		row("", "group commits over 102 ms (all nodes)", fmt.Sprintf("%.0f of %.0f", m.SlowCommits, m.Commits))
 		row("", "pebble write stalls (all nodes)", fmt.Sprintf("%.0f, %.2f s in all", m.WriteStalls, m.WriteStallSecs))
 		if m.Errors > 0 {
 			row("", "write errors", fmt.Sprintf("%d (first: %s)", m.Errors, m.FirstError))

@@ -45,6 +45,17 @@ type hist struct {
 	sum    float64
 }
 
+// above is how many observations exceed bound, which must be one of the
+// histogram's bucket bounds (0 if it is not).
+func (h hist) above(bound float64) float64 {
+	for i, b := range h.bounds {
+		if b == bound {
+			return h.count - h.counts[i]
+		}
+	}
+	return 0
+}
+
 // histogramOf sums every series of a histogram family (all label values).
 func histogramOf(mfs map[string]*dto.MetricFamily, name string) hist {
 	var h hist
