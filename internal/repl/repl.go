@@ -69,7 +69,8 @@ type Config struct {
 	// some peer has not applied it (1,000,000 records, 24h).
 	RetentionRecords uint64
 	Retention        time.Duration
-	// TruncateInterval is how often the log is truncated (10s).
+	// TruncateInterval is how often the log is truncated (1s: records
+	// deleted while still in the memtable never reach a compaction).
 	TruncateInterval time.Duration
 	Logger           *slog.Logger
 	Registerer       prometheus.Registerer
@@ -95,7 +96,7 @@ func (c *Config) setDefaults() {
 		c.Retention = 24 * time.Hour
 	}
 	if c.TruncateInterval == 0 {
-		c.TruncateInterval = 10 * time.Second
+		c.TruncateInterval = time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
