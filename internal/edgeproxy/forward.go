@@ -428,19 +428,7 @@ func prefetch(resp *http.Response, buf []byte) (head []byte, eof bool, err error
 // body already read (all of it when eof), then the rest.
 func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, affinity string, head []byte, eof bool) {
 	defer func() { _ = resp.Body.Close() }()
-	h1.RemoveResponseHopHeaders(resp)
-	var h http.Header
-	if h1.TakeHeader(w, resp.Header) {
-		h = resp.Header
-	} else {
-		h = w.Header()
-		for k, v := range resp.Header {
-			h[k] = v
-		}
-	}
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = nil // no sniffing: send what the region sent
-	}
+	h := h1.ResponseHeader(w, resp)
 	h["X-Meridian-Edge"] = p.nameValue
 	h["X-Meridian-Region"] = rg.idValue
 	if !p.cfg.DisableAffinity && affinity != rg.cfg.ID && !gatewayFailure(resp.StatusCode) {

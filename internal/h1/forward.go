@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -39,6 +40,23 @@ func RemoveResponseHopHeaders(resp *http.Response) {
 		return
 	}
 	RemoveHopHeaders(resp.Header)
+}
+
+// ResponseHeader is the header map a proxy answers with to relay resp, a
+// response from a Pool: resp's hop-by-hop fields removed; resp.Header itself
+// when w can take it (TakeHeader), else w's with resp's fields copied in;
+// and an empty Content-Type where resp had none, so that nothing sniffs one.
+func ResponseHeader(w http.ResponseWriter, resp *http.Response) http.Header {
+	RemoveResponseHopHeaders(resp)
+	h := resp.Header
+	if !TakeHeader(w, h) {
+		h = w.Header()
+		maps.Copy(h, resp.Header)
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil
+	}
+	return h
 }
 
 // ForwardHeaders prepares the headers of r, which the caller owns, to be

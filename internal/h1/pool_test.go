@@ -283,9 +283,10 @@ func TestWriteBodilessRequestLine(t *testing.T) {
 	}
 }
 
-// TestRemoveResponseHopHeaders: hop-by-hop fields of a response are
-// removed whether or not it took the fast path, and the others kept.
-func TestRemoveResponseHopHeaders(t *testing.T) {
+// TestResponseHeader: hop-by-hop fields of a response are removed whether
+// or not it took the fast path, the others kept, and a Content-Type the
+// response did not have is not sniffed.
+func TestResponseHeader(t *testing.T) {
 	for _, tc := range []struct{ name, head string }{
 		{"none", "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok"},
 		{"keep-alive", "HTTP/1.1 200 OK\r\nX-A: 1\r\nKeep-Alive: timeout=5\r\nUpgrade: x\r\nContent-Length: 2\r\n\r\nok"},
@@ -317,14 +318,17 @@ func TestRemoveResponseHopHeaders(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			RemoveResponseHopHeaders(resp)
+			h := ResponseHeader(httptest.NewRecorder(), resp)
 			for _, k := range []string{"Keep-Alive", "Upgrade", "Connection", "X-B"} {
-				if v, ok := resp.Header[k]; ok {
+				if v, ok := h[k]; ok {
 					t.Errorf("%s: %q still there", k, v)
 				}
 			}
-			if got := resp.Header.Get("X-A"); got != "1" {
+			if got := h.Get("X-A"); got != "1" {
 				t.Errorf("X-A: got %q, want 1", got)
+			}
+			if v, ok := h["Content-Type"]; !ok || v != nil {
+				t.Errorf("Content-Type: %q (present %v); want present and empty, so nothing sniffs one", v, ok)
 			}
 		})
 	}

@@ -260,19 +260,7 @@ func (b *trackedBody) closeOrig() {
 // respond copies a target's response to the client and returns its code.
 func (l *LB) respond(w http.ResponseWriter, resp *http.Response, t *target, g *group) int {
 	defer func() { _ = resp.Body.Close() }()
-	h1.RemoveResponseHopHeaders(resp)
-	var h http.Header
-	if h1.TakeHeader(w, resp.Header) {
-		h = resp.Header
-	} else {
-		h = w.Header()
-		for k, v := range resp.Header {
-			h[k] = v
-		}
-	}
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = nil // no sniffing: send what the target sent
-	}
+	h := h1.ResponseHeader(w, resp)
 	if len(resp.Trailer) > 0 {
 		keys := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
