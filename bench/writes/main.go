@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -61,6 +62,8 @@ type options struct {
 	trace          bool
 	idleNode       string
 	idleNodeConfig string
+	procs          bool
+	writeNode      string
 }
 
 func main() {
@@ -98,7 +101,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.trace, "trace", false, "log acknowledged writes and each region's replication backlog every second")
 	fs.BoolVar(&o.verbose, "v", false, "log the nodes' info messages to stderr")
 	fs.StringVar(&o.idleNode, "idle-node", "", "internal: run this node of -config in this process until SIGTERM (used for the idle RSS fallback)")
-	fs.StringVar(&o.idleNodeConfig, "config", "", "internal: topology file for -idle-node")
+	fs.StringVar(&o.idleNodeConfig, "config", "", "internal: topology file for -idle-node and -write-node")
+	fs.BoolVar(&o.procs, "procs", false, "run each region node with its writers in its own child process (default GOMAXPROCS each), as `meridian up` runs regions, instead of all in this one")
+	fs.StringVar(&o.writeNode, "write-node", "", "internal: run this node of -config and its writers in this process (a -procs child)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -123,8 +128,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-baseline-dbs %d: need at least 1", o.baselineDBs)
 	case len(o.regions) < 2:
 		return o, fmt.Errorf("-regions %q: need at least 2 to replicate", *regions)
-	case o.idleNode != "" && o.idleNodeConfig == "":
-		return o, errors.New("-idle-node needs -config")
+	case (o.idleNode != "" || o.writeNode != "") && o.idleNodeConfig == "":
+		return o, errors.New("-idle-node and -write-node need -config")
+	case o.procs && (o.trace || o.cpuprofile != ""):
+		return o, errors.New("-trace and -cpuprofile see the regions in this process: not with -procs")
 	}
 	return o, nil
 }
@@ -159,6 +166,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.idleNode != "" {
 		return runIdleNode(ctx, o.idleNodeConfig, o.idleNode)
+	}
+	if o.writeNode != "" {
+		return runWriteNode(ctx, o.idleNodeConfig, o.writeNode, o, os.Stdin, stdout)
 	}
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
@@ -211,24 +221,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	idleData := "empty data directories"
 	if !o.skipMeridian {
-		logf("meridian: starting %d regions on %s.x with mutual TLS, no WAN latency", len(o.regions), o.hostPrefix)
-		c, err := startCluster(ctx, topo, logger.With("component", "bench-node"))
-		if err != nil {
-			return err
+		where := "in-process"
+		if o.procs {
+			where = "one child process each"
 		}
+		logf("meridian: starting %d regions (%s) on %s.x with mutual TLS, no WAN latency", len(o.regions), where, o.hostPrefix)
 		offered := "as fast as acknowledged"
 		if o.rate > 0 {
 			offered = fmt.Sprintf("%.0f writes/s offered", o.rate)
 		}
-		logf("meridian: %d writers per region (%s), %s warm-up + %s", o.writers, offered, o.warm, o.dur)
-		mo := meridianOptions{writers: o.writers, rate: o.rate, warm: o.warm, dur: o.dur, cpuprofile: o.cpuprofile}
-		if o.trace {
-			mo.trace = logf
-		}
-		m, runErr := runMeridian(ctx, c, mo)
-		stopErr := c.stop()
-		if err := errors.Join(runErr, stopErr); err != nil {
-			return err
+		var m meridianResult
+		if o.procs {
+			logf("meridian: %d writers per region (%s), %s warm-up + %s", o.writers, offered, o.warm, o.dur)
+			if m, err = runMeridianProcs(ctx, topo, work, o); err != nil {
+				return err
+			}
+		} else {
+			c, err := startCluster(ctx, topo, logger.With("component", "bench-node"))
+			if err != nil {
+				return err
+			}
+			logf("meridian: %d writers per region (%s), %s warm-up + %s", o.writers, offered, o.warm, o.dur)
+			mo := meridianOptions{writers: o.writers, rate: o.rate, warm: o.warm, dur: o.dur, cpuprofile: o.cpuprofile}
+			if o.trace {
+				mo.trace = logf
+			}
+			var runErr error
+			m, runErr = runMeridian(ctx, c, mo)
+			stopErr := c.stop()
+			if err := errors.Join(runErr, stopErr); err != nil {
+				return err
+			}
 		}
 		if res.Baseline != nil && res.Baseline.WritesPerSec > 0 {
 			m.RatioToBaseline = m.WritesPerSec / res.Baseline.WritesPerSec
@@ -296,11 +319,21 @@ func printTable(w io.Writer, r *results) {
 		if m.Rate > 0 {
 			offered = fmt.Sprintf(", %.0f/s offered", m.Rate)
 		}
-		row("meridian writes", fmt.Sprintf("acked writes/s (%d regions × %d writers%s)", m.Regions, m.WritersPerRegion, offered), fmt.Sprintf("%.0f", m.WritesPerSec))
+		where, cpuOf := "one process", "whole process"
+		if m.Procs {
+			where, cpuOf = "a process each", "sum of the region processes"
+		}
+		row("meridian writes", fmt.Sprintf("acked writes/s (%d regions in %s × %d writers%s)", m.Regions, where, m.WritersPerRegion, offered), fmt.Sprintf("%.0f", m.WritesPerSec))
+		regions := make([]string, 0, len(m.PerRegion))
+		for r, v := range m.PerRegion {
+			regions = append(regions, fmt.Sprintf("%s %.0f", r, v))
+		}
+		sort.Strings(regions)
+		row("", "acked writes/s by region", strings.Join(regions, ", "))
 		if r.Baseline != nil {
 			row("", "ratio to pebble baseline", fmt.Sprintf("%.2f", m.RatioToBaseline))
 		}
-		row("", "CPU per acked write (whole process)", fmt.Sprintf("%.0f µs (%.1f CPU-s over %.0f s)", m.CPUPerWriteus, m.CPUSeconds, m.Seconds))
+		row("", "CPU per acked write ("+cpuOf+")", fmt.Sprintf("%.0f µs (%.1f CPU-s over %.0f s)", m.CPUPerWriteus, m.CPUSeconds, m.Seconds))
 		row("", "write latency p50 / p99", fmt.Sprintf("%.2f / %.2f ms", m.LatencyP50ms, m.LatencyP99ms))
 		row("", "replication lag p50 / p99", fmt.Sprintf("%s / %s (buckets ≤ %s / ≤ %s; %d samples)",
 			fmtMS(m.LagP50ms), fmtMS(m.LagP99ms), fmtMS(m.LagP50Boundm), fmtMS(m.LagP99Boundm), m.LagSamples))

@@ -27,7 +27,10 @@ type meridianResult struct {
 	WritersPerRegion int `json:"writers_per_region"`
 	// Rate is the offered load in writes/s over all regions (-rate), 0
 	// when every writer writes again as soon as it is acknowledged.
-	Rate            float64            `json:"rate,omitempty"`
+	Rate float64 `json:"rate,omitempty"`
+	// Procs: every region ran with its writers in its own process (-procs),
+	// each with the default GOMAXPROCS; otherwise all in this one.
+	Procs           bool               `json:"procs,omitempty"`
 	Seconds         float64            `json:"seconds"`
 	Writes          uint64             `json:"writes"`
 	WritesPerSec    float64            `json:"writes_per_sec"`
@@ -37,7 +40,8 @@ type meridianResult struct {
 	RatioToBaseline float64            `json:"ratio_to_baseline,omitempty"`
 
 	// CPUPerWriteus is this process's CPU time (user + system, all three
-	// nodes and the writers) over the window, per acknowledged write: the
+	// nodes and the writers; with -procs the sum of the children's) over
+	// the window, per acknowledged write: the
 	// figure to compare between runs on a shared machine, where throughput
 	// and lag move with the other load.
 	CPUSeconds    float64 `json:"cpu_seconds"`
@@ -137,17 +141,6 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 		s.after, s.err = scrapeAll(ctx, client, c.admin)
 	}()
 
-	type regionTotals struct {
-		window, all atomic.Uint64
-	}
-	totals := make([]regionTotals, len(c.nodes))
-	var (
-		wg       sync.WaitGroup
-		errCount atomic.Uint64
-		firstErr atomic.Value
-		mu       sync.Mutex
-		lat      latency.Histogram
-	)
 	var acked atomic.Uint64
 	stopTrace := make(chan struct{})
 	traceDone := make(chan struct{})
@@ -157,63 +150,14 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 			traceBacklog(c, &acked, start, stopTrace, o.trace)
 		}
 	}()
-	base := filler(docBytes)
+	loads := make([]regionLoad, len(c.nodes))
+	var wg sync.WaitGroup
 	for ri, n := range c.nodes {
-		st := n.Store()
-		// With a rate, the region's writes are due on a fixed schedule
-		// (open loop): a writer takes the next slot, waits for it if it is
-		// ahead, and a write's latency counts from its slot, so time spent
-		// behind schedule shows (no coordinated omission).
-		var slots atomic.Int64
-		interval := time.Duration(0)
-		if o.rate > 0 {
-			interval = time.Duration(float64(time.Second) * float64(len(c.nodes)) / o.rate)
-		}
-		for w := range o.writers {
-			wg.Go(func() {
-				var my latency.Histogram
-				var inWindow, all uint64
-				defer func() {
-					totals[ri].window.Add(inWindow)
-					totals[ri].all.Add(all)
-					mu.Lock()
-					lat.Merge(&my)
-					mu.Unlock()
-				}()
-				for seq := 0; ctx.Err() == nil; seq++ {
-					t0 := time.Now()
-					if interval > 0 {
-						due := start.Add(time.Duration(slots.Add(1)-1) * interval)
-						if due.After(t0) && !sleepUntil(ctx, due) {
-							return
-						}
-						t0 = due
-					}
-					if !t0.Before(until) {
-						return
-					}
-					doc := append([]byte(nil), base...)
-					copy(doc, fmt.Appendf(nil, "%d.%d.%d:", ri, w, seq))
-					key := store.Key{Space: "bench", Hash: fmt.Appendf(nil, "r%d-w%03d-%010d", ri, w, seq)}
-					_, err := st.Apply(ctx, store.Mutation{Key: key, Put: doc})
-					if err != nil {
-						errCount.Add(1)
-						firstErr.CompareAndSwap(nil, err.Error())
-						if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
-							return
-						}
-						continue
-					}
-					all++
-					acked.Add(1)
-					t1 := time.Now()
-					if !t1.Before(from) && t1.Before(until) {
-						inWindow++
-						my.Record(t1.Sub(t0))
-					}
-				}
-			})
-		}
+		wg.Go(func() {
+			loads[ri] = driveRegion(ctx, n.Store(), ri, writeSchedule{
+				writers: o.writers, interval: slotInterval(o.rate, len(c.nodes)), start: start, from: from, until: until,
+			}, &acked)
+		})
 	}
 	wg.Wait()
 	lastAck := time.Now()
@@ -243,34 +187,157 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 	for ri, n := range c.nodes {
 		origin := n.Store().Origin()
 		for _, m := range c.nodes {
-			if m.Store().VV()[origin] < totals[ri].all.Load() {
+			if m.Store().VV()[origin] < loads[ri].All {
 				res.AllAcksEverywhere = false
 			}
 		}
+		loads[ri].Region = n.Region()
 	}
+	res.addLoads(loads, snaps.cpu)
+	res.addScrapes(snaps.before, snaps.after)
+	return res, nil
+}
 
-	for ri, n := range c.nodes {
-		w := totals[ri].window.Load()
-		res.Writes += w
-		res.PerRegion[n.Region()] = float64(w) / o.dur.Seconds()
+// writeSchedule is when and how hard one region's writers write.
+type writeSchedule struct {
+	writers int
+	// interval is the time between two of the region's write slots with
+	// -rate (open loop), 0 without.
+	interval time.Duration
+	// start is when the writers start (and slot 0 is due), from and until
+	// bound the measured window.
+	start, from, until time.Time
+}
+
+// slotInterval is one region's time between writes when rate writes/s are
+// spread evenly over regions; 0 without a rate.
+func slotInterval(rate float64, regions int) time.Duration {
+	if rate <= 0 {
+		return 0
 	}
-	res.WritesPerSec = float64(res.Writes) / o.dur.Seconds()
-	res.CPUSeconds = snaps.cpu.Total().Seconds()
+	return time.Duration(float64(time.Second) * float64(regions) / rate)
+}
+
+// regionLoad is what one region's writers did; it is also the JSON a -procs
+// child reports.
+type regionLoad struct {
+	Region string `json:"region"`
+	// Window counts the writes acknowledged inside the window, All every
+	// acknowledged write.
+	Window     uint64            `json:"window_writes"`
+	All        uint64            `json:"all_writes"`
+	Errors     uint64            `json:"errors"`
+	FirstError string            `json:"first_error,omitempty"`
+	Latency    latency.Histogram `json:"latency"`
+	// LastAck is when the last write was acknowledged (Unix ns).
+	LastAck int64 `json:"last_ack_unix_ns"`
+}
+
+// driveRegion runs s.writers writers against st from s.start until
+// s.until and returns what they did; the writers' keys carry ri so that the
+// regions never write the same key. acked counts every acknowledged write
+// as it happens.
+func driveRegion(ctx context.Context, st *store.Store, ri int, s writeSchedule, acked *atomic.Uint64) regionLoad {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		out      regionLoad
+		errCount atomic.Uint64
+		firstErr atomic.Value
+		// With a rate, the region's writes are due on a fixed schedule
+		// (open loop): a writer takes the next slot, waits for it if it
+		// is ahead, and a write's latency counts from its slot, so time
+		// spent behind schedule shows (no coordinated omission).
+		slots atomic.Int64
+	)
+	sleepUntil(ctx, s.start)
+	base := filler(docBytes)
+	for w := range s.writers {
+		wg.Go(func() {
+			var my latency.Histogram
+			var inWindow, all uint64
+			var lastAck int64
+			defer func() {
+				mu.Lock()
+				out.LastAck = max(out.LastAck, lastAck)
+				out.Window += inWindow
+				out.All += all
+				out.Latency.Merge(&my)
+				mu.Unlock()
+			}()
+			for seq := 0; ctx.Err() == nil; seq++ {
+				t0 := time.Now()
+				if s.interval > 0 {
+					due := s.start.Add(time.Duration(slots.Add(1)-1) * s.interval)
+					if due.After(t0) && !sleepUntil(ctx, due) {
+						return
+					}
+					t0 = due
+				}
+				if !t0.Before(s.until) {
+					return
+				}
+				doc := append([]byte(nil), base...)
+				copy(doc, fmt.Appendf(nil, "%d.%d.%d:", ri, w, seq))
+				key := store.Key{Space: "bench", Hash: fmt.Appendf(nil, "r%d-w%03d-%010d", ri, w, seq)}
+				_, err := st.Apply(ctx, store.Mutation{Key: key, Put: doc})
+				if err != nil {
+					errCount.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
+						return
+					}
+					continue
+				}
+				all++
+				acked.Add(1)
+				t1 := time.Now()
+				lastAck = t1.UnixNano()
+				if !t1.Before(s.from) && t1.Before(s.until) {
+					inWindow++
+					my.Record(t1.Sub(t0))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	out.Errors = errCount.Load()
+	if e, ok := firstErr.Load().(string); ok {
+		out.FirstError = e
+	}
+	return out
+}
+
+// addLoads fills in the writers' figures: writes, their latency, and cpu
+// (over the window) per write.
+func (res *meridianResult) addLoads(loads []regionLoad, cpu procs.CPUUse) {
+	var lat latency.Histogram
+	for _, l := range loads {
+		res.Writes += l.Window
+		res.PerRegion[l.Region] = float64(l.Window) / res.Seconds
+		res.Errors += l.Errors
+		if res.FirstError == "" {
+			res.FirstError = l.FirstError
+		}
+		lat.Merge(&l.Latency)
+	}
+	res.WritesPerSec = float64(res.Writes) / res.Seconds
+	res.CPUSeconds = cpu.Total().Seconds()
 	if res.Writes > 0 {
 		res.CPUPerWriteus = 1e6 * res.CPUSeconds / float64(res.Writes)
-	}
-	res.Errors = errCount.Load()
-	if s, ok := firstErr.Load().(string); ok {
-		res.FirstError = s
 	}
 	res.LatencyP50ms = ms(lat.Quantile(0.50))
 	res.LatencyP99ms = ms(lat.Quantile(0.99))
 	res.LatencyMeanms = ms(lat.Mean())
 	res.LatencyMaxms = ms(lat.Max())
+}
 
+// addScrapes fills in the nodes' own figures over the window, from their
+// metrics before and after it (one map per node, in the same order).
+func (res *meridianResult) addScrapes(before, after []map[string]*dto.MetricFamily) {
 	var lag, commit, group hist
-	for i := range c.nodes {
-		b, a := snaps.before[i], snaps.after[i]
+	for i := range after {
+		b, a := before[i], after[i]
 		lag = lag.plus(histogramOf(a, "meridian_replication_apply_delay_seconds").minus(histogramOf(b, "meridian_replication_apply_delay_seconds")))
 		commit = commit.plus(histogramOf(a, "meridian_store_commit_seconds").minus(histogramOf(b, "meridian_store_commit_seconds")))
 		group = group.plus(histogramOf(a, "meridian_store_group_size").minus(histogramOf(b, "meridian_store_group_size")))
@@ -291,7 +358,6 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 	res.CommitP99ms = number(1000 * commit.bucketBound(0.99))
 	res.SlowCommits = commit.above(0.1024)
 	res.GroupMean = number(group.mean())
-	return res, nil
 }
 
 func scrapeAll(ctx context.Context, client *http.Client, addrs []string) ([]map[string]*dto.MetricFamily, error) {

@@ -4,6 +4,8 @@
 package latency
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/bits"
 	"time"
@@ -104,3 +106,35 @@ func (l *Histogram) Count() uint64 { return l.n }
 
 // Max is the longest duration recorded.
 func (l *Histogram) Max() time.Duration { return l.max }
+
+// wire is a Histogram as JSON: bucket counts, sample count, sum and max in
+// nanoseconds.
+type wire struct {
+	Counts []uint64 `json:"counts"`
+	N      uint64   `json:"n"`
+	SumNs  int64    `json:"sum_ns"`
+	MaxNs  int64    `json:"max_ns"`
+}
+
+// MarshalJSON encodes the histogram so that another process can merge it.
+func (l *Histogram) MarshalJSON() ([]byte, error) {
+	return json.Marshal(wire{Counts: l.counts, N: l.n, SumNs: int64(l.sum), MaxNs: int64(l.max)})
+}
+
+// UnmarshalJSON decodes what MarshalJSON encoded, checking that the bucket
+// counts add up to the sample count.
+func (l *Histogram) UnmarshalJSON(b []byte) error {
+	var w wire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	var total uint64
+	for _, c := range w.Counts {
+		total += c
+	}
+	if total != w.N || w.SumNs < 0 || w.MaxNs < 0 {
+		return fmt.Errorf("latency histogram: %d samples in buckets, %d counted", total, w.N)
+	}
+	*l = Histogram{counts: w.Counts, n: w.N, sum: time.Duration(w.SumNs), max: time.Duration(w.MaxNs)}
+	return nil
+}
