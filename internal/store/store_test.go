@@ -285,18 +285,7 @@ func TestApplyRemoteIsOrderedAndIdempotent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	raw, err := us.ReadLog(us.Origin(), 1, 100, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []*Record
-	for _, b := range raw {
-		r, err := UnmarshalRecord(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, r)
-	}
+	recs := logRecords(t, us, 1)
 	if _, err := eu.ApplyRemote(ctx, recs[2:3]); !errors.As(err, new(*GapError)) {
 		t.Fatalf("out-of-order record: got %v, want a GapError", err)
 	}
@@ -467,15 +456,7 @@ func TestIndexerFollowsLocalRemoteAndReindexedWrites(t *testing.T) {
 	if err := us.Reindex(ctx, []Key{key("early"), key("never")}); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := us.ReadLog(us.Origin(), 1, 100, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []*Record
-	for _, b := range raw {
-		r, _ := UnmarshalRecord(b)
-		recs = append(recs, r)
-	}
+	recs := logRecords(t, us, 1)
 	if _, err := eu.ApplyRemote(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
@@ -545,25 +526,11 @@ func TestReadsFindItemsOnEveryLevel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	raw, err := src.ReadLog(src.Origin(), 1, 1000, 1<<30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	decode := func(raw [][]byte) []*Record {
-		var recs []*Record
-		for _, b := range raw {
-			r, err := UnmarshalRecord(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			recs = append(recs, r)
-		}
-		return recs
-	}
+	recs := logRecords(t, src, 1)
 	compacted := openStore(t, t.TempDir(), "eu-west")
 	fresh := openStore(t, t.TempDir(), "eu-west")
 	for _, s := range []*Store{compacted, fresh} {
-		if _, err := s.ApplyRemote(ctx, decode(raw)); err != nil {
+		if _, err := s.ApplyRemote(ctx, recs); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Flush(ctx); err != nil {
@@ -593,12 +560,9 @@ func TestReadsFindItemsOnEveryLevel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	raw, err = src.ReadLog(src.Origin(), 201, 1000, 1<<30)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs = logRecords(t, src, 201)
 	for _, s := range []*Store{compacted, fresh} {
-		if n, err := s.ApplyRemote(ctx, decode(raw)); err != nil || n != len(muts) {
+		if n, err := s.ApplyRemote(ctx, recs); err != nil || n != len(muts) {
 			t.Fatalf("apply: n=%d err=%v, want %d", n, err, len(muts))
 		}
 		if err := s.Flush(ctx); err != nil {
@@ -728,10 +692,7 @@ func TestReplicationDoesNotWaitForLocalFsyncs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	raw, err := src.ReadLog(src.Origin(), 1, 100, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := logRecords(t, src, 1)
 	fs := &stallFS{FS: vfs.NewMem()}
 	s, err := Open(Config{Dir: "db", FS: fs, Region: "eu-west"})
 	if err != nil {
@@ -746,14 +707,6 @@ func TestReplicationDoesNotWaitForLocalFsyncs(t *testing.T) {
 			_, err := s.Apply(ctx, Mutation{Key: key(fmt.Sprint("l", i)), Put: []byte("v")})
 			local <- err
 		}()
-	}
-	recs := make([]*Record, 0, len(raw))
-	for _, b := range raw {
-		rec, err := UnmarshalRecord(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, rec)
 	}
 	remote := make(chan error, 1)
 	go func() {
@@ -787,7 +740,25 @@ func TestReplicationDoesNotWaitForLocalFsyncs(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.VV()[src.Origin()]; got != uint64(len(raw)) {
-		t.Fatalf("version vector for %s = %d, want %d", src.Origin(), got, len(raw))
+	if got := s.VV()[src.Origin()]; got != uint64(len(recs)) {
+		t.Fatalf("version vector for %s = %d, want %d", src.Origin(), got, len(recs))
 	}
+}
+
+// logRecords is s's own change log from sequence from on, decoded.
+func logRecords(t *testing.T, s *Store, from uint64) []*Record {
+	t.Helper()
+	raw, err := s.ReadLog(s.Origin(), from, 100000, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]*Record, 0, len(raw))
+	for _, b := range raw {
+		r, err := UnmarshalRecord(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
 }
