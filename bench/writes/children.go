@@ -19,8 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/meridian-platform/meridian/bench/internal/procs"
 	"github.com/meridian-platform/meridian/internal/region"
 	"github.com/meridian-platform/meridian/internal/topology"
@@ -293,24 +291,7 @@ func runMeridianProcs(ctx context.Context, topo *topology.Topology, workDir stri
 		}
 		return sum
 	}
-	type snapshots struct {
-		before, after []map[string]*dto.MetricFamily
-		cpu           procs.CPUUse
-		err           error
-	}
-	scraped := make(chan snapshots, 1)
-	go func() {
-		var s snapshots
-		defer func() { scraped <- s }()
-		sleepUntil(ctx, from)
-		if s.before, s.err = scrapeAll(ctx, client, admin); s.err != nil {
-			return
-		}
-		cpu0 := childCPU()
-		sleepUntil(ctx, until)
-		s.cpu = childCPU().Sub(cpu0)
-		s.after, s.err = scrapeAll(ctx, client, admin)
-	}()
+	scraped := scrapeWindow(ctx, client, admin, from, until, childCPU, "")
 
 	loads := make([]regionLoad, len(cs))
 	var lastAck time.Time
@@ -336,21 +317,14 @@ func runMeridianProcs(ctx context.Context, topo *topology.Topology, workDir stri
 
 	// Convergence, as in-process: every region holds the same digest and
 	// version vector, read from each node's /admin/status.
-	const convergeTimeout = 120 * time.Second
 	var sts []region.Status
-	for {
-		if sts, err = statusAll(ctx, client, admin); err != nil {
-			return res, err
-		}
-		if statusesAgree(sts) {
-			break
-		}
-		if time.Since(lastAck) > convergeTimeout {
-			return res, fmt.Errorf("regions did not converge within %s of the last write", convergeTimeout)
-		}
-		if !sleepUntil(ctx, time.Now().Add(5*time.Millisecond)) {
-			return res, ctx.Err()
-		}
+	err = awaitConverged(ctx, lastAck, func() (bool, error) {
+		var err error
+		sts, err = statusAll(ctx, client, admin)
+		return err == nil && statusesAgree(sts), err
+	})
+	if err != nil {
+		return res, err
 	}
 	res.ConvergeSeconds = time.Since(lastAck).Seconds()
 	res.AllAcksEverywhere = true

@@ -106,40 +106,7 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 	start := time.Now()
 	from, until := start.Add(o.warm), start.Add(o.warm+o.dur)
 
-	// The scraper snapshots every node's metrics at both ends of the
-	// window and profiles the window.
-	type snapshots struct {
-		before, after []map[string]*dto.MetricFamily
-		cpu           procs.CPUUse
-		err           error
-	}
-	scraped := make(chan snapshots, 1)
-	go func() {
-		var s snapshots
-		defer func() { scraped <- s }()
-		sleepUntil(ctx, from)
-		if s.before, s.err = scrapeAll(ctx, client, c.admin); s.err != nil {
-			return
-		}
-		cpu0 := procs.CPUTime(os.Getpid(), false)
-		if o.cpuprofile != "" {
-			f, err := os.Create(o.cpuprofile)
-			if err != nil {
-				s.err = fmt.Errorf("creating cpu profile: %w", err)
-				return
-			}
-			defer func() { _ = f.Close() }()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				s.err = fmt.Errorf("starting cpu profile: %w", err)
-				return
-			}
-			sleepUntil(ctx, until)
-			pprof.StopCPUProfile()
-		}
-		sleepUntil(ctx, until)
-		s.cpu = procs.CPUTime(os.Getpid(), false).Sub(cpu0)
-		s.after, s.err = scrapeAll(ctx, client, c.admin)
-	}()
+	scraped := scrapeWindow(ctx, client, c.admin, from, until, func() procs.CPUUse { return procs.CPUTime(os.Getpid(), false) }, o.cpuprofile)
 
 	var acked atomic.Uint64
 	stopTrace := make(chan struct{})
@@ -173,14 +140,8 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 
 	// Convergence: every region equal, and every acknowledged write of
 	// every region applied everywhere.
-	const convergeTimeout = 120 * time.Second
-	for !c.converged() {
-		if time.Since(lastAck) > convergeTimeout {
-			return res, fmt.Errorf("regions did not converge within %s of the last write", convergeTimeout)
-		}
-		if !sleepUntil(ctx, time.Now().Add(5*time.Millisecond)) {
-			return res, ctx.Err()
-		}
+	if err := awaitConverged(ctx, lastAck, func() (bool, error) { return c.converged(), nil }); err != nil {
+		return res, err
 	}
 	res.ConvergeSeconds = time.Since(lastAck).Seconds()
 	res.AllAcksEverywhere = true
@@ -196,6 +157,69 @@ func runMeridian(ctx context.Context, c *cluster, o meridianOptions) (meridianRe
 	res.addLoads(loads, snaps.cpu)
 	res.addScrapes(snaps.before, snaps.after)
 	return res, nil
+}
+
+// window is what scrapeWindow saw of the measured window: every node's
+// metrics at both ends, and the CPU used in between.
+type window struct {
+	before, after []map[string]*dto.MetricFamily
+	cpu           procs.CPUUse
+	err           error
+}
+
+// scrapeWindow snapshots the metrics of the nodes at admin when the window
+// opens (from) and closes (until), reads cpu at both ends, and with a
+// profile file name profiles this process over the window. The result
+// arrives on the channel once the window has closed.
+func scrapeWindow(ctx context.Context, client *http.Client, admin []string, from, until time.Time, cpu func() procs.CPUUse, profile string) <-chan window {
+	out := make(chan window, 1)
+	go func() {
+		var w window
+		defer func() { out <- w }()
+		sleepUntil(ctx, from)
+		if w.before, w.err = scrapeAll(ctx, client, admin); w.err != nil {
+			return
+		}
+		cpu0 := cpu()
+		if profile != "" {
+			f, err := os.Create(profile)
+			if err != nil {
+				w.err = fmt.Errorf("creating cpu profile: %w", err)
+				return
+			}
+			defer func() { _ = f.Close() }()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				w.err = fmt.Errorf("starting cpu profile: %w", err)
+				return
+			}
+			sleepUntil(ctx, until)
+			pprof.StopCPUProfile()
+		}
+		sleepUntil(ctx, until)
+		w.cpu = cpu().Sub(cpu0)
+		w.after, w.err = scrapeAll(ctx, client, admin)
+	}()
+	return out
+}
+
+// convergeTimeout bounds the wait for convergence after the last write.
+const convergeTimeout = 120 * time.Second
+
+// awaitConverged polls converged every 5 ms until it holds, or fails
+// convergeTimeout after lastAck.
+func awaitConverged(ctx context.Context, lastAck time.Time, converged func() (bool, error)) error {
+	for {
+		ok, err := converged()
+		if err != nil || ok {
+			return err
+		}
+		if time.Since(lastAck) > convergeTimeout {
+			return fmt.Errorf("regions did not converge within %s of the last write", convergeTimeout)
+		}
+		if !sleepUntil(ctx, time.Now().Add(5*time.Millisecond)) {
+			return ctx.Err()
+		}
+	}
 }
 
 // writeSchedule is when and how hard one region's writers write.
