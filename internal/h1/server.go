@@ -476,21 +476,21 @@ func (sc *srvConn) readRequest(served int, lastPost bool) (*http.Request, bool) 
 		return nil, false
 	}
 	if req.ProtoMajor != 1 {
-		sc.refuse(http.StatusHTTPVersionNotSupported, "status_505", "unsupported protocol version")
+		sc.refuseMethod(req.Method, http.StatusHTTPVersionNotSupported, "status_505", "unsupported protocol version")
 		return nil, false
 	}
 	if req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != http.MethodConnect {
-		sc.refuse(http.StatusBadRequest, "malformed", "missing required Host header")
+		sc.refuseMethod(req.Method, http.StatusBadRequest, "malformed", "missing required Host header")
 		return nil, false
 	}
 	if !validHost(req.Host) {
-		sc.refuse(http.StatusBadRequest, "malformed", "malformed Host header")
+		sc.refuseMethod(req.Method, http.StatusBadRequest, "malformed", "malformed Host header")
 		return nil, false
 	}
 	expect, hasExpect := req.Header["Expect"]
 	if hasExpect {
 		if len(expect) != 1 || !strings.EqualFold(expect[0], "100-continue") {
-			sc.refuse(http.StatusExpectationFailed, "status_417", "")
+			sc.refuseMethod(req.Method, http.StatusExpectationFailed, "status_417", "")
 			return nil, false
 		}
 	}
@@ -517,15 +517,24 @@ func isReadError(err error) bool {
 }
 
 // refuse answers a request the server does not pass on, counts it and
-// closes the connection.
+// closes the connection. The answer to a HEAD request (when its method
+// could be read) has no body.
 func (sc *srvConn) refuse(code int, reason, detail string) {
+	sc.refuseMethod("", code, reason, detail)
+}
+
+func (sc *srvConn) refuseMethod(method string, code int, reason, detail string) {
 	text := strconv.Itoa(code) + " " + http.StatusText(code)
 	if detail != "" {
 		text += ": " + detail
 	}
+	body := text
+	if method == http.MethodHead {
+		body = ""
+	}
 	sc.count(reason, "refused a client request") // before the answer, which a test may be waiting for
 	_ = sc.c.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = io.WriteString(sc.c, "HTTP/1.1 "+text+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"+text)
+	_, _ = io.WriteString(sc.c, "HTTP/1.1 "+text+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"+body)
 	if code == http.StatusRequestHeaderFieldsTooLarge {
 		// Let the client read the answer before the close resets it.
 		if tc, ok := sc.c.(*net.TCPConn); ok {

@@ -190,6 +190,7 @@ func TestServerRefusals(t *testing.T) {
 		{"http/2 line", "GET /x HTTP/2.0\r\nHost: h\r\n\r\n", "505", "status_505"},
 		{"expect", "GET /x HTTP/1.1\r\nHost: h\r\nExpect: magic\r\n\r\n", "417", "status_417"},
 		{"huge header", "GET /x HTTP/1.1\r\nHost: h\r\nX-Big: " + strings.Repeat("b", 16<<10) + "\r\n\r\n", "431", "header_too_large"},
+		{"head, no host", "HEAD /x HTTP/1.1\r\n\r\n", "400", "malformed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,11 +204,19 @@ func TestServerRefusals(t *testing.T) {
 			if _, err := io.WriteString(c, tc.req); err != nil {
 				t.Fatal(err)
 			}
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, &http.Request{Method: strings.Fields(tc.req)[0]})
 			if err != nil {
 				t.Fatalf("reading the answer: %v", err)
 			}
 			resp.Body.Close()
+			if resp.Request.Method == http.MethodHead {
+				// The head must be all: a body would be read as the
+				// start of the next answer by a client that keeps going.
+				if rest, _ := io.ReadAll(br); len(rest) > 0 {
+					t.Fatalf("HEAD answered with a body %q", rest)
+				}
+			}
 			if got := fmt.Sprint(resp.StatusCode); got != tc.status || !resp.Close {
 				t.Fatalf("got %s (close %v), want %s and the connection closed", got, resp.Close, tc.status)
 			}
