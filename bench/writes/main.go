@@ -102,13 +102,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "log the nodes' info messages to stderr")
 	fs.StringVar(&o.idleNode, "idle-node", "", "internal: run this node of -config in this process until SIGTERM (used for the idle RSS fallback)")
 	fs.StringVar(&o.idleNodeConfig, "config", "", "internal: topology file for -idle-node and -write-node")
-	fs.BoolVar(&o.procs, "procs", false, "run each region node with its writers in its own child process (default GOMAXPROCS each), as `meridian up` runs regions, instead of all in this one")
+	fs.BoolVar(&o.procs, "procs", true, "run each region node with its writers in its own child process (default GOMAXPROCS each), as meridian up runs regions; false: all in this one (the default with -trace or -cpuprofile)")
 	fs.StringVar(&o.writeNode, "write-node", "", "internal: run this node of -config and its writers in this process (a -procs child)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	procsSet := false
+	fs.Visit(func(f *flag.Flag) { procsSet = procsSet || f.Name == "procs" })
+	if !procsSet && (o.trace || o.cpuprofile != "") {
+		o.procs = false // they look inside the nodes, so the nodes run here
 	}
 	for _, r := range strings.Split(*regions, ",") {
 		if r = strings.TrimSpace(r); r != "" {
