@@ -237,31 +237,38 @@ func setDefault[T comparable](v *T, def T) {
 // Region is the region the engine serves.
 func (e *Engine) Region() string { return e.cfg.Region }
 
-// recover finishes or undoes what a crash interrupted: bodies being received
-// are deleted; staged version bytes are moved into place if their version
-// committed, deleted otherwise.
+// recover finishes or undoes what a crash interrupted. Every file under
+// tmp/ is temporary but the staged bytes of a committed version,
+// tmp/<id>.v with a live version <id>, which are moved into place: their
+// metadata committed after their bytes and name were durable, and the
+// move need not be. The others (bodies being received, files kept for
+// reuse, bytes whose metadata never committed, and the body-* and free-*
+// files of earlier layouts) are deleted.
 func (e *Engine) recover() error {
 	dir := e.files.tmpDir()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("reading %q: %w", dir, err)
 	}
+	removed := 0
 	for _, ent := range ents {
 		name := ent.Name()
 		path := filepath.Join(dir, name)
 		id, staged := strings.CutSuffix(name, stagedSuffix)
 		if staged && e.committed(id) {
-			if err := e.files.promote(path, id); err != nil {
+			if err := e.files.promote(id); err != nil {
 				return fmt.Errorf("moving committed object bytes %s into place: %w", id, err)
 			}
+			e.log.Info("moved the bytes of a committed version into place", "id", id)
 			continue
 		}
 		if err := os.RemoveAll(path); err != nil {
 			return fmt.Errorf("removing an interrupted upload: %w", err)
 		}
-		if staged {
-			e.log.Info("removed the bytes of an upload interrupted before its metadata committed", "id", id)
-		}
+		removed++
+	}
+	if removed > 0 {
+		e.log.Info("removed temporary files: interrupted uploads and files kept for reuse", "files", removed)
 	}
 	return nil
 }

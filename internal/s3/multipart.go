@@ -147,13 +147,13 @@ func (e *Engine) UploadPart(_ context.Context, bucket, key, uploadID string, num
 	unlock := e.locks.lock(uploadID)
 	defer unlock()
 	if _, err := os.Stat(e.uploadFile(uploadID)); err != nil {
-		discard(rc.tmp)
+		discard(rc.tmp.File)
 		return nil, noSuchUpload(bucket, key, uploadID)
 	}
 	dir := e.files.upload(uploadID)
 	var old Part
 	hadOld := readJSONFile(filepath.Join(dir, strconv.Itoa(number)+".json"), &old) == nil
-	if err := place(rc.tmp, filepath.Join(dir, p.File), syncer(dir)); err != nil {
+	if err := place(rc.tmp.File, filepath.Join(dir, p.File), syncer(dir)); err != nil {
 		_ = os.Remove(rc.tmp.Name())
 		return nil, err
 	}
@@ -302,7 +302,7 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, bucket, key, uploa
 	if err != nil {
 		return nil, err
 	}
-	v := &Version{ID: newID(24), Origin: e.cfg.Region, Size: rc.size, CRC: rc.d.crcHex(), Checksums: rc.d.sums(), Parts: len(chosen),
+	v := &Version{ID: rc.tmp.id, Origin: e.cfg.Region, Size: rc.size, CRC: rc.d.crcHex(), Checksums: rc.d.sums(), Parts: len(chosen),
 		ETag: hex.EncodeToString(etags.Sum(nil)) + "-" + strconv.Itoa(len(chosen))}
 	if len(v.Checksums) > 0 {
 		v.ChecksumType = "FULL_OBJECT"

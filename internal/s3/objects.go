@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -97,7 +96,7 @@ func checkKey(key string) error {
 
 // received is a body written to a temporary file and verified.
 type received struct {
-	tmp  *os.File
+	tmp  *temp
 	size int64
 	d    *digester
 }
@@ -203,7 +202,7 @@ func (e *Engine) receive(b Body, limit int64) (*received, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			discard(tmp)
+			discard(tmp.File)
 		}
 	}()
 	n, err := e.copyStream(io.MultiWriter(tmp, d), io.LimitReader(b.R, limit+1))
@@ -220,20 +219,19 @@ func (e *Engine) receive(b Body, limit int64) (*received, error) {
 	return &received{tmp: tmp, size: n, d: d}, nil
 }
 
-// commitVersion commits a version whose bytes were received into rc, with
-// the metadata mutations build decides atomically against the bucket and
-// object states. The bytes are made durable under tmp/<id>.v before the
-// metadata commits and moved to their final name after, so a crash at any
-// point leaves either no version or a version whose bytes are on disk (the
-// start-up recovery finishes the move). If build or the commit fails, the
-// bytes are removed.
-func (e *Engine) commitVersion(ctx context.Context, bucket, key string, bucketID string, rc *received, id string,
+// commitVersion commits a version whose bytes were received into rc (its
+// id is rc's reserved id), with the metadata mutations build decides
+// atomically against the bucket and object states. The bytes are made
+// durable under their staged name, tmp/<id>.v, before the metadata commits
+// and moved to their final name after, so a crash at any point leaves
+// either no version or a version whose bytes are on disk (the start-up
+// recovery finishes the move). If build or the commit fails, the bytes are
+// removed.
+func (e *Engine) commitVersion(ctx context.Context, bucket, key string, bucketID string, rc *received,
 	build func(b *Bucket, st *store.State) ([]store.Mutation, error)) (store.Commit, error) {
 	okey := objectKey(bucketID, key)
-	var staged string
 	if rc != nil {
-		var err error
-		if staged, err = e.files.stage(rc.tmp, id); err != nil {
+		if err := e.files.stage(rc.tmp); err != nil {
 			return store.Commit{}, err
 		}
 	}
@@ -245,17 +243,17 @@ func (e *Engine) commitVersion(ctx context.Context, bucket, key string, bucketID
 		}
 		return build(b, states[3])
 	})
-	if staged == "" {
+	if rc == nil {
 		return c, err
 	}
 	if err != nil {
-		_ = os.Remove(staged)
+		_ = os.Remove(rc.tmp.Name())
 		return c, err
 	}
-	if err := e.files.promote(staged, id); err != nil {
+	if err := e.files.promote(rc.tmp.id); err != nil {
 		// The metadata is committed and the bytes durable under their
 		// staged name; the next start moves them.
-		e.log.Error("moving committed object bytes into place", "id", id, "err", err)
+		e.log.Error("moving committed object bytes into place", "id", rc.tmp.id, "err", err)
 	}
 	return c, nil
 }
@@ -390,7 +388,7 @@ func (e *Engine) PutObject(ctx context.Context, in *PutInput) (*Version, error) 
 	if err != nil {
 		return nil, err
 	}
-	v := &Version{ID: newID(24), Origin: e.cfg.Region, Size: rc.size, ETag: rc.d.etag(), CRC: rc.d.crcHex(), Checksums: rc.d.sums()}
+	v := &Version{ID: rc.tmp.id, Origin: e.cfg.Region, Size: rc.size, ETag: rc.d.etag(), CRC: rc.d.crcHex(), Checksums: rc.d.sums()}
 	if len(v.Checksums) > 0 {
 		v.ChecksumType = "FULL_OBJECT"
 	}
@@ -400,7 +398,10 @@ func (e *Engine) PutObject(ctx context.Context, in *PutInput) (*Version, error) 
 
 func (e *Engine) putVersion(ctx context.Context, bucket, key, bucketID string, rc *received, v *Version, tags []Tag, cond Conditions) (*Version, error) {
 	okey := objectKey(bucketID, key)
-	c, err := e.commitVersion(ctx, bucket, key, bucketID, rc, v.ID, func(b *Bucket, st *store.State) ([]store.Mutation, error) {
+	if rc.tmp.id != v.ID {
+		panic("s3: a version's id is not the one its bytes were received under")
+	}
+	c, err := e.commitVersion(ctx, bucket, key, bucketID, rc, func(b *Bucket, st *store.State) ([]store.Mutation, error) {
 		if err := checkConditions(cond, e.current(st), bucket, key); err != nil {
 			return nil, err
 		}
@@ -507,7 +508,7 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 	f, err := os.Open(o.e.files.object(o.ID))
 	if errors.Is(err, os.ErrNotExist) {
 		// Committed bytes whose move into place failed are still staged.
-		if sf, serr := os.Open(filepath.Join(o.e.files.tmpDir(), o.ID+stagedSuffix)); serr == nil {
+		if sf, serr := os.Open(o.e.files.staged(o.ID)); serr == nil {
 			f, err = sf, nil
 		}
 	}
@@ -571,7 +572,7 @@ func (e *Engine) DeleteObject(ctx context.Context, bucket, key, versionID string
 	okey := objectKey(b.ID, key)
 	res := &DeleteResult{}
 	var marker *Version
-	_, err = e.commitVersion(ctx, bucket, key, b.ID, nil, "", func(b *Bucket, st *store.State) ([]store.Mutation, error) {
+	_, err = e.commitVersion(ctx, bucket, key, b.ID, nil, func(b *Bucket, st *store.State) ([]store.Mutation, error) {
 		*res = DeleteResult{}
 		marker = nil
 		var drop func(*Version) bool
@@ -671,10 +672,10 @@ func (e *Engine) CopyObject(ctx context.Context, in *CopyInput) (dst *Version, s
 		return nil, nil, err
 	}
 	if rc.d.crcHex() != src.CRC {
-		discard(rc.tmp)
+		discard(rc.tmp.File)
 		return nil, nil, fmt.Errorf("copy source %s/%s version %s does not match its checksum", in.SrcBucket, in.SrcKey, src.VersionID)
 	}
-	v := &Version{ID: newID(24), Origin: e.cfg.Region, Size: rc.size, ETag: rc.d.etag(), CRC: rc.d.crcHex(), Checksums: rc.d.sums()}
+	v := &Version{ID: rc.tmp.id, Origin: e.cfg.Region, Size: rc.size, ETag: rc.d.etag(), CRC: rc.d.crcHex(), Checksums: rc.d.sums()}
 	if len(v.Checksums) > 0 {
 		v.ChecksumType = "FULL_OBJECT"
 	}

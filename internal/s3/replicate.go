@@ -190,6 +190,9 @@ func (e *Engine) collect(ctx context.Context) {
 		e.collected[r][id] = true
 		e.gcMu.Unlock()
 	}
+	if err := e.files.publish(); err != nil {
+		e.log.Warn("syncing the names of files kept for reuse", "err", err)
+	}
 	if len(reindex) > 0 {
 		if err := e.st.Reindex(ctx, reindex); err != nil {
 			failed = true
@@ -504,15 +507,15 @@ func (e *Engine) downloadFrom(ctx context.Context, base string, v *Version) erro
 	cr := &crcReader{r: io.LimitReader(resp.Body, v.Size+1), crc: crc64.New(nvme)}
 	// Hide tmp's ReadFrom, which would copy through a fresh 32 KB buffer.
 	if _, err := e.copyStream(struct{ io.Writer }{tmp}, cr); err != nil {
-		discard(tmp)
+		discard(tmp.File)
 		return fmt.Errorf("fetching version %s from %s: %w", v.ID, base, err)
 	}
 	got := hexString(binary.BigEndian.AppendUint64(nil, cr.crc.Sum64()))
 	if cr.n != v.Size || got != v.CRC {
-		discard(tmp)
+		discard(tmp.File)
 		return fmt.Errorf("%w: version %s from %s: %d bytes with CRC64NVME %s, want %d bytes with %s", errCorrupt, v.ID, base, cr.n, got, v.Size, v.CRC)
 	}
-	if err := place(tmp, e.files.object(v.ID), e.files.objSync.sync); err != nil {
+	if err := place(tmp.File, e.files.object(v.ID), e.files.objSync.sync); err != nil {
 		_ = os.Remove(tmp.Name())
 		return err
 	}

@@ -9,29 +9,44 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 )
 
 // files is the on-disk layout of object bytes under Config.Dir:
 //
-//	tmp/body-<random>        bodies being received (deleted at start-up)
-//	tmp/free-<id>            files of dead versions kept for reuse (deleted
-//	                         at start-up)
-//	tmp/<id>.v               a version's bytes, durable, whose metadata may not
-//	                         have committed yet (kept or deleted at start-up)
+//	tmp/<id>.v               a file being written, or kept for reuse, whose
+//	                         name reserves the internal id <id> for the
+//	                         version its bytes may become; once that version
+//	                         commits, the bytes of version <id>, durable,
+//	                         not yet moved into objects/ (kept and moved at
+//	                         start-up if the version committed, else deleted)
 //	objects/<id>             one file per version, named by its internal id
 //	uploads/<upload id>/     a multipart upload: upload.json, <n> (part bytes)
 //	                         and <n>.json (part record)
+//
+// A version's bytes are written under their final tmp/ name from the start,
+// so that committing the version's metadata is what makes them a version:
+// no rename, and no directory fsync after the bytes' own, stands between
+// the body and the commit. A new file's directory entry is made durable by
+// a directory fsync that runs alongside the file's fdatasync (stage); a
+// recycled file's entry was made durable before the file was offered for
+// reuse (publish).
 //
 // Files are recycled, as log-structured stores recycle their log segments:
 // creating a file and unlinking another cost the kernel far more than
 // overwriting one (inode allocation, block allocation and freeing, and
 // discards; on the bench machine's ext4 they were a third of a 64 KB PUT's
-// CPU). The collector moves small files of dead versions to tmp/free-* (at
-// most maxFree of at most maxFreeSize bytes) and createTemp overwrites one
-// of those before it creates a file. A file with a reader (pin) is never
-// recycled, since overwriting it would change the bytes under the reader.
+// CPU). The collector moves small files of dead versions to tmp/<new id>.v
+// (at most maxFree of at most maxFreeSize bytes), fsyncs tmp/ once for the
+// lot, and createTemp then overwrites one of those before it creates a
+// file. A file with a reader (pin) is never recycled, since overwriting it
+// would change the bytes under the reader.
+//
+// Data directories written by earlier versions may also hold tmp/body-*
+// and tmp/free-* files (bodies and recyclable files); start-up deletes
+// them like any temporary file.
 //
 // objects/ is flat: ext4 (and every filesystem Meridian runs on) indexes
 // large directories, and a fan-out of subdirectories cost a mkdir (an inode
@@ -40,12 +55,13 @@ import (
 // objects/<id[:2]>/<id> layout are flattened once at start-up (flatten).
 type files struct {
 	dir     string
-	tmpSync *dirSyncer // tmp/: staged versions
+	tmpSync *dirSyncer // tmp/: names of new and recycled files
 	objSync *dirSyncer // objects/: replicas placed by fetches
 
-	mu   sync.Mutex
-	pins map[string]int // version id → readers with its file open
-	free []string       // recyclable files under tmp/
+	mu      sync.Mutex
+	pins    map[string]int // version id → readers with its file open
+	free    []string       // recyclable files under tmp/, names durable
+	renamed []string       // recyclable files whose names are not durable yet
 }
 
 // Recycling limits.
@@ -136,33 +152,51 @@ func rename(oldpath, newpath string) error {
 	return nil
 }
 
-// stage makes a received body durable as tmp/<id>.v, before its metadata
-// commits.
-func (f *files) stage(tmp *os.File, id string) (string, error) {
-	staged := filepath.Join(f.tmpDir(), id+stagedSuffix)
-	if err := seal(tmp); err != nil {
-		discard(tmp)
-		return "", err
+// temp is a file being written under tmp/, named tmp/<id>.v: id is
+// reserved for the version its bytes may become.
+type temp struct {
+	*os.File
+	id string
+	// named says the file's directory entry is durable (a recycled file);
+	// a new file's is not until tmp/ is fsynced.
+	named bool
+}
+
+// staged is the path of version id's bytes before they move to objects/.
+func (f *files) staged(id string) string { return filepath.Join(f.tmpDir(), id+stagedSuffix) }
+
+// stage makes a received body durable under its name, tmp/<id>.v, before
+// its version's metadata commits: the file's fdatasync and, for a new file,
+// a directory fsync of tmp/ run at once, not one after the other (each is a
+// journal commit the PUT waits for). On error the file is removed.
+func (f *files) stage(t *temp) error {
+	var dir chan error
+	if !t.named {
+		// Owned by stage, which waits for it; dirSyncer.sync returns.
+		dir = make(chan error, 1)
+		go func() { dir <- f.tmpSync.sync() }()
 	}
-	if err := tmp.Close(); err != nil {
-		_ = os.Remove(tmp.Name())
-		return "", fmt.Errorf("closing %q: %w", tmp.Name(), err)
+	err := seal(t.File)
+	if dir != nil {
+		if derr := <-dir; err == nil {
+			err = derr
+		}
 	}
-	if err := rename(tmp.Name(), staged); err != nil {
-		_ = os.Remove(tmp.Name())
-		return "", fmt.Errorf("staging %q: %w", staged, err)
+	if err != nil {
+		discard(t.File)
+		return err
 	}
-	if err := f.tmpSync.sync(); err != nil {
-		_ = os.Remove(staged)
-		return "", err
+	if err := t.Close(); err != nil {
+		_ = os.Remove(t.Name())
+		return fmt.Errorf("closing %q: %w", t.Name(), err)
 	}
-	return staged, nil
+	return nil
 }
 
 // promote moves committed bytes from their staged name to their final one.
 // The rename need not be durable: after a crash, recovery redoes it.
-func (f *files) promote(staged, id string) error {
-	return rename(staged, f.object(id))
+func (f *files) promote(id string) error {
+	return rename(f.staged(id), f.object(id))
 }
 
 const stagedSuffix = ".v"
@@ -172,10 +206,11 @@ func (f *files) exists(id string) bool {
 	return err == nil
 }
 
-// createTemp opens a temporary file to write from its start: a recycled
-// one if there is one, else a new one. Its writer ends with seal (stage,
-// place), which cuts what a recycled file held beyond what was written.
-func (f *files) createTemp() (*os.File, error) {
+// createTemp opens a temporary file to write from its start, under a newly
+// reserved id: a recycled one if there is one, else a new one. Its writer
+// ends with seal (stage, place), which cuts what a recycled file held
+// beyond what was written.
+func (f *files) createTemp() (*temp, error) {
 	f.mu.Lock()
 	var p string
 	if n := len(f.free); n > 0 {
@@ -184,12 +219,20 @@ func (f *files) createTemp() (*os.File, error) {
 	f.mu.Unlock()
 	if p != "" {
 		if t, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
-			return t, nil
+			return &temp{File: t, id: strings.TrimSuffix(filepath.Base(p), stagedSuffix), named: true}, nil
 		}
 		_ = os.Remove(p)
 	}
-	return os.CreateTemp(f.tmpDir(), "body-*")
+	id := newID(versionIDLen)
+	t, err := os.OpenFile(f.staged(id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &temp{File: t, id: id}, nil
 }
+
+// versionIDLen is the length of internal version ids.
+const versionIDLen = 24
 
 // seal cuts tmp at its write offset (a recycled file may hold more) and
 // makes its bytes durable.
@@ -259,21 +302,46 @@ func (f *files) pin(id string) (unpin func()) {
 }
 
 // remove removes a dead version's file, keeping it for reuse when it is
-// small, no reader has it open and fewer than maxFree are kept.
+// small, no reader has it open and fewer than maxFree are kept: it moves to
+// tmp/<new id>.v, offered for reuse once publish has made that name durable.
 func (f *files) remove(id string) error {
 	path := f.object(id)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.pins[id] == 0 && len(f.free) < maxFree {
+	if f.pins[id] == 0 && len(f.free)+len(f.renamed) < maxFree {
 		if fi, err := os.Stat(path); err == nil && fi.Size() <= maxFreeSize {
-			free := filepath.Join(f.tmpDir(), "free-"+id)
+			free := f.staged(newID(versionIDLen))
 			if err := rename(path, free); err == nil {
-				f.free = append(f.free, free)
+				f.renamed = append(f.renamed, free)
 				return nil
 			}
 		}
 	}
 	return removeIfExists(path)
+}
+
+// publish offers the files remove kept for reuse once their names are
+// durable (one fsync of tmp/ for all): stage commits a version in a
+// recycled file without syncing tmp/ again, so the file must not turn
+// up under its old name after a crash. On error the files are deleted.
+func (f *files) publish() error {
+	f.mu.Lock()
+	renamed := f.renamed
+	f.renamed = nil
+	f.mu.Unlock()
+	if len(renamed) == 0 {
+		return nil
+	}
+	if err := f.tmpSync.sync(); err != nil {
+		for _, p := range renamed {
+			_ = os.Remove(p)
+		}
+		return err
+	}
+	f.mu.Lock()
+	f.free = append(f.free, renamed...)
+	f.mu.Unlock()
+	return nil
 }
 
 // place fsyncs and closes tmp and renames it to path, in an existing
@@ -325,10 +393,10 @@ func (f *files) writeJSONFile(path string, v any) error {
 		return err
 	}
 	if _, err := tmp.Write(b); err != nil {
-		discard(tmp)
+		discard(tmp.File)
 		return err
 	}
-	return place(tmp, path, syncer(filepath.Dir(path)))
+	return place(tmp.File, path, syncer(filepath.Dir(path)))
 }
 
 func readJSONFile(path string, v any) error {
