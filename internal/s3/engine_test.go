@@ -102,11 +102,23 @@ func TestRecoveryAfterACrash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "tmp", "orphanid"+stagedSuffix), []byte("never committed"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A crash mid-body.
+	// A crash between a body's fsync and its commit: durable bytes under
+	// an id no version has.
+	tmp, err := f.e.files.createTemp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tmp.WriteString("staged, never committed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.files.stage(tmp); err != nil {
+		t.Fatal(err)
+	}
+	// A crash mid-body, and a dead version's file kept for reuse, as
+	// earlier versions named them.
 	if err := os.WriteFile(filepath.Join(dir, "tmp", "body-123"), []byte("half a bo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A dead version's file kept for reuse.
 	if err := os.WriteFile(filepath.Join(dir, "tmp", "free-deadversion"), []byte("dead bytes"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +134,92 @@ func TestRecoveryAfterACrash(t *testing.T) {
 	if len(ents) != 0 {
 		t.Fatalf("%d files left in tmp after recovery", len(ents))
 	}
-	if _, err := os.Stat(f.e.files.object("orphanid")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("uncommitted bytes were kept: %v", err)
+	for _, id := range []string{"orphanid", tmp.id} {
+		if _, err := os.Stat(f.e.files.object(id)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("uncommitted bytes %s were kept: %v", id, err)
+		}
+	}
+}
+
+// countSyncs counts the fsyncs of tmp/ from now on.
+func countSyncs(f *fixture) *atomic.Int64 {
+	var n atomic.Int64
+	f.e.files.tmpSync.fsync = func(dir string) error {
+		n.Add(1)
+		return syncDir(dir)
+	}
+	return &n
+}
+
+// TestPutSyncsTmpOnlyForANewFile: a PUT waits for its body's fdatasync and
+// its commit; it fsyncs tmp/ too only when its file is new (alongside the
+// fdatasync), not when it reuses a file whose name the collector synced.
+func TestPutSyncsTmpOnlyForANewFile(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := ctxT(t)
+	if err := f.e.CreateBucket(ctx, "syncs"); err != nil {
+		t.Fatal(err)
+	}
+	syncs := countSyncs(f)
+	put := func(name string, wantSyncs int64) {
+		t.Helper()
+		before := syncs.Load()
+		data := []byte("bytes of " + name)
+		v := putBytes(t, f.e, "syncs", "k", data)
+		if got := syncs.Load() - before; got != wantSyncs {
+			t.Errorf("%s: %d fsyncs of tmp/, want %d", name, got, wantSyncs)
+		}
+		if got, err := os.ReadFile(f.e.files.object(v.ID)); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: objects/%s holds %q (%v), want %q", name, v.ID, got, err, data)
+		}
+	}
+	put("a PUT into a new file", 1)
+	put("an overwrite, nothing collected yet", 1)
+	before := syncs.Load()
+	f.e.collect(ctx)
+	if got := syncs.Load() - before; got != 1 {
+		t.Fatalf("the collector synced tmp/ %d times for the files it kept, want once", got)
+	}
+	put("a PUT into a recycled file", 0)
+	if ents, _ := os.ReadDir(filepath.Join(f.dir, "tmp")); len(ents) != 0 {
+		t.Fatalf("%d files left in tmp", len(ents))
+	}
+}
+
+// TestKeptFilesWaitForTheirNames: a dead version's file is not reused
+// until publish has made its new name durable, and its name is the id of
+// the version it then holds.
+func TestKeptFilesWaitForTheirNames(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := ctxT(t)
+	if err := f.e.CreateBucket(ctx, "keep"); err != nil {
+		t.Fatal(err)
+	}
+	dead := putBytes(t, f.e, "keep", "k", []byte("dead version"))
+	if err := f.e.files.remove(dead.ID); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := f.e.files.createTemp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	discard(fresh.File)
+	if fresh.named {
+		t.Fatal("createTemp reused a file before its name was synced")
+	}
+	if err := f.e.files.publish(); err != nil {
+		t.Fatal(err)
+	}
+	reused, err := f.e.files.createTemp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	discard(reused.File)
+	if !reused.named {
+		t.Fatal("createTemp made a new file though one was kept for reuse")
+	}
+	if want := f.e.files.staged(reused.id); reused.Name() != want {
+		t.Fatalf("reused file %q, want it named after its id: %q", reused.Name(), want)
 	}
 }
 

@@ -467,7 +467,8 @@ func (e *Engine) copyStream(dst io.Writer, src io.Reader) (int64, error) {
 // dirSyncer shares directory fsyncs between concurrent callers, as the store
 // shares commits: a caller waits for one fsync that started after it asked.
 type dirSyncer struct {
-	dir string
+	dir   string
+	fsync func(dir string) error // syncDir; tests count the calls
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -479,7 +480,7 @@ type dirSyncer struct {
 }
 
 func newDirSyncer(dir string) *dirSyncer {
-	d := &dirSyncer{dir: dir}
+	d := &dirSyncer{dir: dir, fsync: syncDir}
 	d.cond = sync.NewCond(&d.mu)
 	return d
 }
@@ -499,7 +500,7 @@ func (d *dirSyncer) sync() error {
 		d.running = true
 		through := d.asked
 		d.mu.Unlock()
-		err := syncDir(d.dir)
+		err := d.fsync(d.dir)
 		d.mu.Lock()
 		d.running = false
 		d.synced = through
