@@ -591,7 +591,7 @@ func (e *Engine) DeleteObject(ctx context.Context, bucket, key, versionID string
 		}
 		m, dead := removal(e.versions, okey, st, b.Versioning, drop)
 		if versionID == "" && b.Versioning != "" {
-			marker = &Version{ID: newID(24), VersionID: nullVersion, Origin: e.cfg.Region, DeleteMarker: true}
+			marker = &Version{ID: newID(versionIDLen), VersionID: nullVersion, Origin: e.cfg.Region, DeleteMarker: true}
 			if b.Versioning == "Enabled" {
 				marker.VersionID = newID(32)
 			}
