@@ -345,6 +345,11 @@ func TestUpReportsCrashLoop(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, TopologyFile)); err != nil {
 		t.Errorf("topology not written: %v", err)
 	}
+	if fi, err := os.Stat(data); err != nil {
+		t.Error(err)
+	} else if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Errorf("new data directory has mode %v, want only its owner let in (0700)", perm)
+	}
 	for _, f := range []string{"ca.pem", "solo-1.pem", "solo-1-key.pem"} {
 		if _, err := os.Stat(filepath.Join(data, "certs", f)); err != nil {
 			t.Errorf("certificate file: %v", err)

@@ -53,6 +53,12 @@ func Up(ctx context.Context, cfg Config) error {
 	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
 		return fmt.Errorf("checking for an existing deployment: %w", statErr)
 	}
+	// The deployment's own directory is the operator's alone: it holds every
+	// region's data, keys and logs (the modes inside matter only to users
+	// the operator lets in). An existing one keeps its mode.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, LogsDir), 0o755); err != nil { //nolint:gosec // G301: process logs are for the operator to read, as any user
 		return fmt.Errorf("creating data directory: %w", err)
 	}
