@@ -11,12 +11,11 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/meridian-platform/meridian/bench/internal/procs"
@@ -154,52 +153,27 @@ func runWriteNode(ctx context.Context, cfgPath, node string, o options, stdin io
 type child struct {
 	node  string
 	admin string
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string // its stdout, closed at EOF
+	*procs.Child
 }
 
 // startChildren starts one -write-node process per node of the topology in
 // cfgPath and waits until each is READY.
 func startChildren(ctx context.Context, topo *topology.Topology, cfgPath string, o options) ([]*child, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("finding this program: %w", err)
-	}
 	var cs []*child
 	fail := func(err error) ([]*child, error) {
 		_ = stopChildren(cs) // the error that made us give up is the one to report
 		return nil, err
 	}
 	for _, ref := range topo.Nodes() {
-		c := &child{node: ref.Node.Name, admin: ref.Node.AdminAddr(), lines: make(chan string, 4)}
-		c.cmd = exec.CommandContext(ctx, self, "-write-node", c.node, "-config", cfgPath,
+		c := &child{node: ref.Node.Name, admin: ref.Node.AdminAddr()}
+		var err error
+		c.Child, err = procs.Spawn(ctx, nil, nil, "-write-node", c.node, "-config", cfgPath,
 			"-writers", strconv.Itoa(o.writers), "-rate", strconv.FormatFloat(o.rate, 'g', -1, 64),
 			"-warmup", o.warm.String(), "-duration", o.dur.String())
-		c.cmd.Stderr = os.Stderr
-		// Die with this process, stop on SIGTERM when ctx ends.
-		c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		c.cmd.Cancel = func() error { return c.cmd.Process.Signal(syscall.SIGTERM) }
-		c.cmd.WaitDelay = 10 * time.Second
-		if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-			return fail(err)
-		}
-		stdout, err := c.cmd.StdoutPipe()
 		if err != nil {
-			return fail(err)
-		}
-		if err := c.cmd.Start(); err != nil {
-			return fail(fmt.Errorf("starting node %s: %w", c.node, err))
+			return fail(fmt.Errorf("node %s: %w", c.node, err))
 		}
 		cs = append(cs, c)
-		go func() {
-			defer close(c.lines)
-			sc := bufio.NewScanner(stdout)
-			sc.Buffer(nil, 16<<20)
-			for sc.Scan() {
-				c.lines <- sc.Text()
-			}
-		}()
 	}
 	for _, c := range cs {
 		line, err := c.next(ctx, 60*time.Second)
@@ -215,33 +189,27 @@ func startChildren(ctx context.Context, topo *topology.Topology, cfgPath string,
 
 // next is the child's next stdout line.
 func (c *child) next(ctx context.Context, timeout time.Duration) (string, error) {
-	select {
-	case line, ok := <-c.lines:
-		if !ok {
-			return "", fmt.Errorf("node %s exited early (see its messages above)", c.node)
-		}
-		return line, nil
-	case <-ctx.Done():
-		return "", ctx.Err()
-	case <-time.After(timeout):
-		return "", fmt.Errorf("node %s: no word within %s", c.node, timeout)
+	line, err := c.Next(ctx, timeout)
+	if err != nil {
+		return "", fmt.Errorf("node %s: %w", c.node, err)
 	}
+	return line, nil
 }
 
-// stopChildren sends SIGTERM to every child and waits for each (Wait kills
-// it after WaitDelay).
+// stopChildren stops every child at once (closing its stdin ends its node)
+// and waits for them.
 func stopChildren(cs []*child) error {
-	for _, c := range cs {
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	errs := make([]error, len(cs))
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Go(func() {
+			c.Stop()
+			if st := c.Cmd.ProcessState; st != nil && !st.Success() {
+				errs[i] = fmt.Errorf("node %s: %s", c.node, st)
+			}
+		})
 	}
-	var errs []error
-	for _, c := range cs {
-		for range c.lines { // drain, so Wait can finish
-		}
-		if err := c.cmd.Wait(); err != nil {
-			errs = append(errs, fmt.Errorf("node %s: %w", c.node, err))
-		}
-	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -278,14 +246,14 @@ func runMeridianProcs(ctx context.Context, topo *topology.Topology, workDir stri
 	start := time.Now().Add(startDelay)
 	from, until := start.Add(o.warm), start.Add(o.warm+o.dur)
 	for _, c := range cs {
-		if _, err := fmt.Fprintf(c.stdin, "%s%d\n", lineStart, start.UnixNano()); err != nil {
+		if err := c.Send(lineStart + strconv.FormatInt(start.UnixNano(), 10)); err != nil {
 			return res, fmt.Errorf("starting node %s: %w", c.node, err)
 		}
 	}
 	childCPU := func() procs.CPUUse {
 		var sum procs.CPUUse
 		for _, c := range cs {
-			u, _ := procs.ProcCPU(c.cmd.Process.Pid)
+			u, _ := procs.ProcCPU(c.Cmd.Process.Pid)
 			sum.User += u.User
 			sum.Sys += u.Sys
 		}

@@ -250,23 +250,24 @@ func Loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// Child is a process of this program in another role; it prints "ADDR x"
-// lines when ready and exits when its stdin closes, which also happens when
-// this process dies.
+// Child is a process of this program in another role. It speaks in lines:
+// Send writes one to its stdin, Next reads the next one it printed. It
+// exits when its stdin closes (Stop), which also happens when this process
+// dies, and the kernel kills it if this process dies first (Pdeathsig).
 type Child struct {
 	Cmd   *exec.Cmd
 	stdin io.WriteCloser
-	// Addrs are the addresses the child printed.
+	lines chan string // its stdout, closed at EOF
+	// Addrs are the addresses a child started with StartChild printed.
 	Addrs []string
 }
 
-// StartChild runs this program with args, behind the pin prefix (taskset)
-// when there is one, with env added to its environment, and waits for its
-// want ADDR lines.
-func StartChild(ctx context.Context, want int, pin, env []string, args ...string) (*Child, error) {
+// Spawn runs this program with args, behind the pin prefix (taskset) when
+// there is one, with env added to its environment, and returns at once.
+func Spawn(ctx context.Context, pin, env []string, args ...string) (*Child, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("finding this program: %w", err)
 	}
 	argv := append(append(slices.Clone(pin), self), args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -284,27 +285,80 @@ func StartChild(ctx context.Context, want int, pin, env []string, args ...string
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %v: %w", args, err)
 	}
-	c := &Child{Cmd: cmd, stdin: stdin}
-	sc := bufio.NewScanner(stdout)
-	for len(c.Addrs) < want && sc.Scan() {
-		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-			c.Addrs = append(c.Addrs, a)
+	c := &Child{Cmd: cmd, stdin: stdin, lines: make(chan string, 4)}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 16<<20)
+		for sc.Scan() {
+			c.lines <- sc.Text()
 		}
-	}
-	if len(c.Addrs) < want {
-		c.Stop()
-		return nil, fmt.Errorf("child %v exited before it was ready", args)
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	}()
 	return c, nil
 }
 
+// StartChild is Spawn, then waits for the child's want "ADDR x" lines;
+// every other line it prints, then or later, is ignored.
+func StartChild(ctx context.Context, want int, pin, env []string, args ...string) (*Child, error) {
+	c, err := Spawn(ctx, pin, env, args...)
+	if err != nil {
+		return nil, err
+	}
+	for len(c.Addrs) < want {
+		line, err := c.Next(ctx, 0)
+		if err != nil {
+			c.Stop()
+			return nil, fmt.Errorf("child %v: %w", args, err)
+		}
+		if a, ok := strings.CutPrefix(line, "ADDR "); ok {
+			c.Addrs = append(c.Addrs, a)
+		}
+	}
+	go func() {
+		for range c.lines { // nothing more is read: keep its stdout flowing
+		}
+	}()
+	return c, nil
+}
+
+// Next is the child's next line; timeout 0 waits as long as ctx lets it.
+func (c *Child) Next(ctx context.Context, timeout time.Duration) (string, error) {
+	var expire <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expire = t.C
+	}
+	select {
+	case line, ok := <-c.lines:
+		if !ok {
+			return "", errors.New("exited early (see its messages above)")
+		}
+		return line, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-expire:
+		return "", fmt.Errorf("no word within %s", timeout)
+	}
+}
+
+// Send writes line to the child's stdin.
+func (c *Child) Send(line string) error {
+	_, err := io.WriteString(c.stdin, line+"\n")
+	return err
+}
+
 // Stop closes the child's stdin and waits for it to exit (killing it
-// after 10 s).
+// after 10 s); Cmd.ProcessState then says how it exited.
 func (c *Child) Stop() {
 	_ = c.stdin.Close()
 	done := make(chan struct{})
-	go func() { _ = c.Cmd.Wait(); close(done) }()
+	go func() {
+		for range c.lines { // drain, so Wait can finish
+		}
+		_ = c.Cmd.Wait()
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
