@@ -6,6 +6,7 @@
 //
 //	go run ./bench/s3                 # ~1-2 minutes
 //	go run ./bench/s3 -skip-gb        # without the 1 GB step
+//	go run ./bench/s3 -out /tmp/s3.json -only PUT-64KB,GET-64KB -hosts 127.0.79
 //
 // Every node and the baseline server run as child processes of this
 // program, so their RSS is their own.
@@ -16,6 +17,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -65,7 +67,7 @@ type options struct {
 	skipGB                   bool
 	childNode, childBaseline string
 	config, baselineDir      string
-	only, cpuprofile         string
+	only, cpuprofile, out    string
 }
 
 func run(ctx context.Context, args []string) error {
@@ -80,6 +82,7 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.skipGB, "skip-gb", false, "skip the big-object RSS step")
 	fs.StringVar(&o.only, "only", "", "run only these throughput steps, e.g. \"PUT-64KB,GET-64KB\" (default: all)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write each node's and the baseline's CPU profile (whole run) into this directory")
+	fs.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.childNode, "child-node", "", "internal: run this region node of -config")
 	fs.StringVar(&o.config, "config", "", "internal: topology file of -child-node")
 	fs.StringVar(&o.childBaseline, "child-baseline", "", "internal: run the baseline server on this address")
@@ -444,7 +447,72 @@ func bench(ctx context.Context, o options) error {
 		}
 	}
 	printTable(rows, lag, big, o, load)
+	if o.out != "" {
+		return writeJSON(o.out, rows, lag, big, o, load)
+	}
 	return nil
+}
+
+// The JSON of -out: what printTable prints.
+type (
+	jsonSide struct {
+		OpsPerSec float64 `json:"ops_per_sec"`
+		Ratio     float64 `json:"ratio_to_baseline,omitempty"`
+		CPUms     float64 `json:"server_cpu_ms_per_op"`
+		CPUmsAll  float64 `json:"server_cpu_ms_per_op_with_catch_up,omitempty"`
+		Errors    int     `json:"errors"`
+	}
+	jsonStep struct {
+		Op        string   `json:"op"`
+		Bytes     int      `json:"bytes"`
+		Baseline  jsonSide `json:"baseline"`
+		Presigned jsonSide `json:"presigned"`
+		SDK       jsonSide `json:"sdk"`
+	}
+	jsonBig struct {
+		Bytes      int64   `json:"bytes"`
+		PutSecs    float64 `json:"put_seconds"`
+		GetSecs    float64 `json:"get_seconds"`
+		PeakRSSMB  float64 `json:"origin_peak_rss_mb"`
+		ChecksumOK bool    `json:"checksum_ok"`
+	}
+	jsonResults struct {
+		Clients  int        `json:"clients"`
+		StepSecs float64    `json:"step_seconds"`
+		Loadavg  string     `json:"loadavg"`
+		Steps    []jsonStep `json:"steps"`
+		LagN     int        `json:"replication_lag_1mb_n"`
+		LagP50ms float64    `json:"replication_lag_1mb_p50_ms"`
+		LagP99ms float64    `json:"replication_lag_1mb_p99_ms"`
+		Big      *jsonBig   `json:"big_object,omitempty"`
+	}
+)
+
+// writeJSON writes the results to path, for -out.
+func writeJSON(path string, rows []row, lag []time.Duration, big *bigResult, o options, load string) error {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	out := jsonResults{Clients: o.concurrency, StepSecs: o.duration.Seconds(), Loadavg: load,
+		LagN: len(lag), LagP50ms: ms(quantile(lag, 0.5)), LagP99ms: ms(quantile(lag, 0.99))}
+	for _, r := range rows {
+		side := func(x result, ratio bool) jsonSide {
+			sd := jsonSide{OpsPerSec: x.opsPerSec(), CPUms: x.cpuPerOp(), Errors: x.errs}
+			if ratio {
+				sd.Ratio = x.opsPerSec() / r.base.opsPerSec()
+				sd.CPUmsAll = x.cpuPerOpDrained()
+			}
+			return sd
+		}
+		out.Steps = append(out.Steps, jsonStep{Op: r.op, Bytes: r.size, Baseline: side(r.base, false),
+			Presigned: side(r.presigned, true), SDK: side(r.meridian, true)})
+	}
+	if big != nil {
+		out.Big = &jsonBig{big.size, big.putSecs, big.getSecs, big.eastPeak, big.sumOK}
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 func newClient(url string, ak iam.AccessKey) *s3.Client {
