@@ -398,6 +398,27 @@ func (e *Engine) Bucket(name string) (*Bucket, error) {
 	return b, nil
 }
 
+// bucketID returns the id of the named bucket, or a NoSuchBucket error,
+// reading only the bucket's main record. It serves the writes that commit
+// through commitVersion, which read all three of the bucket's records in
+// the commit and refuse it if the bucket is gone or was recreated, so the
+// versioning and replication settings they act on are the commit's own;
+// and the reads that need nothing but the id.
+func (e *Engine) bucketID(name string) (string, error) {
+	if msg := ValidBucketName(name); msg != "" {
+		return "", noSuchBucket(name)
+	}
+	st, err := e.st.Get(bucketKey(name))
+	if err != nil {
+		return "", err
+	}
+	b := bucketFrom(name, st, nil, nil)
+	if b == nil {
+		return "", noSuchBucket(name)
+	}
+	return b.ID, nil
+}
+
 // CreateBucket creates a bucket, in every region.
 func (e *Engine) CreateBucket(ctx context.Context, name string) error {
 	if err := checkBucketName(name); err != nil {

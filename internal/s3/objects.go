@@ -374,7 +374,10 @@ func (e *Engine) stamp(v *Version, c store.Commit) {
 
 // PutObject stores an object's bytes and a new version of it.
 func (e *Engine) PutObject(ctx context.Context, in *PutInput) (*Version, error) {
-	b, err := e.Bucket(in.Bucket)
+	// The bucket's versioning and replication settings are read in the
+	// commit, atomically with the write; here only its id (the object's
+	// store Space).
+	bid, err := e.bucketID(in.Bucket)
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +396,7 @@ func (e *Engine) PutObject(ctx context.Context, in *PutInput) (*Version, error) 
 		v.ChecksumType = "FULL_OBJECT"
 	}
 	in.Meta.apply(v)
-	return e.putVersion(ctx, in.Bucket, in.Key, b.ID, rc, v, in.Tags, in.Conditions)
+	return e.putVersion(ctx, in.Bucket, in.Key, bid, rc, v, in.Tags, in.Conditions)
 }
 
 func (e *Engine) putVersion(ctx context.Context, bucket, key, bucketID string, rc *received, v *Version, tags []Tag, cond Conditions) (*Version, error) {
@@ -438,11 +441,11 @@ type Object struct {
 // HeadObject returns an object's current version, or the one named by
 // versionID ("null" names the null version).
 func (e *Engine) HeadObject(bucket, key, versionID string) (*Object, error) {
-	b, err := e.Bucket(bucket)
+	bid, err := e.bucketID(bucket)
 	if err != nil {
 		return nil, err
 	}
-	st, err := e.st.Get(objectKey(b.ID, key))
+	st, err := e.st.Get(objectKey(bid, key))
 	if err != nil {
 		return nil, err
 	}
@@ -451,7 +454,7 @@ func (e *Engine) HeadObject(bucket, key, versionID string) (*Object, error) {
 		return nil, err
 	}
 	o := &Object{Bucket: bucket, Key: key, Version: v, ReplicationStatus: replicationStatus(st, v, e.cfg.Region), e: e}
-	if tags, err := e.getTags(b.ID, key, v.ID); err == nil {
+	if tags, err := e.getTags(bid, key, v.ID); err == nil {
 		o.TagCount = len(tags)
 	}
 	return o, nil
@@ -559,7 +562,7 @@ type DeleteResult struct {
 // DeleteObject deletes an object (adding a delete marker in a versioned
 // bucket) or, with versionID, one version of it.
 func (e *Engine) DeleteObject(ctx context.Context, bucket, key, versionID string) (*DeleteResult, error) {
-	b, err := e.Bucket(bucket)
+	bid, err := e.bucketID(bucket)
 	if err != nil {
 		return nil, err
 	}
@@ -569,10 +572,10 @@ func (e *Engine) DeleteObject(ctx context.Context, bucket, key, versionID string
 	if versionID != "" && versionID != nullVersion && !validVersionID(versionID) {
 		return nil, &Error{Code: CodeInvalidArgument, Message: "Invalid version id specified", Bucket: bucket, Key: key, VersionID: versionID}
 	}
-	okey := objectKey(b.ID, key)
+	okey := objectKey(bid, key)
 	res := &DeleteResult{}
 	var marker *Version
-	_, err = e.commitVersion(ctx, bucket, key, b.ID, nil, func(b *Bucket, st *store.State) ([]store.Mutation, error) {
+	_, err = e.commitVersion(ctx, bucket, key, bid, nil, func(b *Bucket, st *store.State) ([]store.Mutation, error) {
 		*res = DeleteResult{}
 		marker = nil
 		var drop func(*Version) bool
@@ -642,7 +645,7 @@ func (e *Engine) CopyObject(ctx context.Context, in *CopyInput) (dst *Version, s
 	if in.SrcBucket == in.Bucket && in.SrcKey == in.Key && in.SrcVersionID == "" && !in.ReplaceMeta && in.Algorithm == "" {
 		return nil, nil, errorf(CodeInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
-	b, err := e.Bucket(in.Bucket)
+	bid, err := e.bucketID(in.Bucket)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -688,16 +691,16 @@ func (e *Engine) CopyObject(ctx context.Context, in *CopyInput) (dst *Version, s
 	if !in.ReplaceTags {
 		tags, _ = e.getTags(mustID(e, in.SrcBucket), in.SrcKey, src.ID)
 	}
-	dst, err = e.putVersion(ctx, in.Bucket, in.Key, b.ID, rc, v, tags, Conditions{})
+	dst, err = e.putVersion(ctx, in.Bucket, in.Key, bid, rc, v, tags, Conditions{})
 	return dst, src, err
 }
 
 func mustID(e *Engine, bucket string) string {
-	b, err := e.Bucket(bucket)
+	id, err := e.bucketID(bucket)
 	if err != nil {
 		return ""
 	}
-	return b.ID
+	return id
 }
 
 // ErrNotModified is CheckRead's answer for a 304.
