@@ -131,11 +131,7 @@ type Engine struct {
 	// garbage since the collector last looked, so it need not scan the
 	// index (whose deleted entries it would step over one by one); rescan
 	// says the index may hold garbage entries dead does not (at start-up,
-	// after an overflow or a failure). collected holds, per object
-	// (refOf), the ids whose files the collector removed, for the reindex
-	// that drops their entries: a version replaced by a whole-item write is
-	// no longer in the state, so a full reindex would not otherwise know of
-	// it.
+	// after an overflow or a failure).
 	// Replication's queue: the versions the indexer marked pending, so
 	// that the pass after each batch need not scan the index (stepping
 	// over the deleted entries of every version fetched since the last
@@ -147,10 +143,9 @@ type Engine struct {
 	hints  map[string]hint
 	scans  uint64 // full scans started
 
-	gcMu      sync.Mutex
-	dead      []string
-	rescan    bool
-	collected map[string]map[string]bool
+	gcMu   sync.Mutex
+	dead   []string
+	rescan bool
 }
 
 // hint is a version queued for replication: its object and the full scan

@@ -665,3 +665,93 @@ func TestOverwritesKeepStateBounded(t *testing.T) {
 		t.Fatal("deleted object still readable")
 	}
 }
+
+// garbageEntries lists the ids of the collector's entries.
+func garbageEntries(t *testing.T, st *store.Store) []string {
+	t.Helper()
+	var ids []string
+	err := st.ScanIndex([]byte(garbagePrefix), prefixEnd([]byte(garbagePrefix)), false, func(k, _ []byte) bool {
+		ids = append(ids, string(k[len(garbagePrefix):]))
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestCollectorDropsItsEntries: once the collector removed a dead
+// version's file, its entry is gone too, whether the version is still in
+// its object's state or was replaced by a whole-item write, and an entry a
+// crash left behind its removed file is dropped at the next start.
+func TestCollectorDropsItsEntries(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		versioning string
+		// kill makes the first of two versions of k dead.
+		kill func(t *testing.T, f *fixture, first *Version)
+	}{
+		{"overwrite, unversioned", "", func(*testing.T, *fixture, *Version) {}},
+		{"overwrite of the null version, suspended", "Suspended", func(*testing.T, *fixture, *Version) {}},
+		{"version deleted by id, versioned", "Enabled", func(t *testing.T, f *fixture, first *Version) {
+			if _, err := f.e.DeleteObject(ctxT(t), "gcb", "k", first.VersionID); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Config{})
+			ctx := ctxT(t)
+			if err := f.e.CreateBucket(ctx, "gcb"); err != nil {
+				t.Fatal(err)
+			}
+			if tc.versioning != "" {
+				if err := f.e.PutBucketVersioning(ctx, "gcb", tc.versioning); err != nil {
+					t.Fatal(err)
+				}
+			}
+			first := putBytes(t, f.e, "gcb", "k", []byte("first"))
+			putBytes(t, f.e, "gcb", "k", []byte("second"))
+			tc.kill(t, f, first)
+			if got := garbageEntries(t, f.st); !slices.Equal(got, []string{first.ID}) {
+				t.Fatalf("garbage entries before collecting: %v, want [%s]", got, first.ID)
+			}
+			f.e.collect(ctx)
+			if f.e.files.exists(first.ID) {
+				t.Fatal("the dead version's file is still in place")
+			}
+			if got := garbageEntries(t, f.st); len(got) != 0 {
+				t.Fatalf("garbage entries after collecting: %v, want none", got)
+			}
+			if got := readAll(t, f.e, "gcb", "k"); string(got) != "second" {
+				t.Fatalf("k reads %q, want second", got)
+			}
+		})
+	}
+	t.Run("entry left by a crash", func(t *testing.T) {
+		f := newFixture(t, Config{})
+		ctx := ctxT(t)
+		if err := f.e.CreateBucket(ctx, "gcb"); err != nil {
+			t.Fatal(err)
+		}
+		v := putBytes(t, f.e, "gcb", "k", []byte("live"))
+		b, _ := f.e.Bucket("gcb")
+		// A crash after the file's removal lost the entry's removal.
+		gone := newID(versionIDLen)
+		if err := f.st.UpdateIndex(ctx, func(w store.IndexWriter) { w.Set(garbageKey(gone), refOf(objectKey(b.ID, "k"))) }); err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(f.cfg, f.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.st.SetIndexer(e)
+		e.collect(ctx)
+		if got := garbageEntries(t, f.st); len(got) != 0 {
+			t.Fatalf("garbage entries after the restart's collection: %v, want none", got)
+		}
+		if got := readAll(t, e, "gcb", "k"); string(got) != "live" || !e.files.exists(v.ID) {
+			t.Fatalf("the live version reads %q", got)
+		}
+	})
+}

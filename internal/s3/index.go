@@ -111,19 +111,6 @@ func (e *Engine) Index(k store.Key, old, cur *store.State, w store.IndexWriter) 
 	}
 	ref := refOf(k)
 	woke := false
-	if full {
-		// The collector removed these files; versions still in the state
-		// have their entries rewritten below.
-		e.gcMu.Lock()
-		gone := e.collected[string(ref)]
-		delete(e.collected, string(ref))
-		e.gcMu.Unlock()
-		for id := range gone {
-			if _, in := live[id]; !in && !e.files.exists(id) {
-				w.Delete(garbageKey(id))
-			}
-		}
-	}
 	// Versions this node just recorded a replica of (fetch's Apply): their
 	// pending entries go in the same batch.
 	var recorded map[string]bool

@@ -170,33 +170,36 @@ func (e *Engine) collect(ctx context.Context) {
 	// Remove the files, then drop their entries in one batch (a crash in
 	// between leaves entries whose files are gone; the next start's scan
 	// drops them).
-	var reindex []store.Key
-	for id, ref := range refs {
+	var removed []string
+	for id := range refs {
 		if err := e.files.remove(id); err != nil {
 			e.log.Warn("removing a dead version's file", "id", id, "err", err)
 			failed = true
 			continue
 		}
 		e.m.collected.Inc()
-		r := string(refOf(ref))
-		e.gcMu.Lock()
-		if e.collected == nil {
-			e.collected = map[string]map[string]bool{}
-		}
-		if e.collected[r] == nil {
-			e.collected[r] = map[string]bool{}
-			reindex = append(reindex, ref)
-		}
-		e.collected[r][id] = true
-		e.gcMu.Unlock()
+		removed = append(removed, id)
 	}
 	if err := e.files.publish(); err != nil {
 		e.log.Warn("syncing the names of files kept for reuse", "err", err)
 	}
-	if len(reindex) > 0 {
-		if err := e.st.Reindex(ctx, reindex); err != nil {
-			failed = true
+	if len(removed) == 0 {
+		return
+	}
+	// An entry says a dead version's file is still here; with the file
+	// gone it is dropped as it is, with no need to read and reindex the
+	// object (a version replaced by a whole-item write is not even in its
+	// state any more). The store orders this after every write that could
+	// have set the entry: the indexer sets one only while the file exists.
+	err := e.st.UpdateIndex(ctx, func(w store.IndexWriter) {
+		for _, id := range removed {
+			if !e.files.exists(id) {
+				w.Delete(garbageKey(id))
+			}
 		}
+	})
+	if err != nil {
+		failed = true
 	}
 }
 

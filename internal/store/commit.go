@@ -19,6 +19,7 @@ const (
 	reqMerge
 	reqAdvance
 	reqReindex
+	reqIndex
 )
 
 type mergeItem struct {
@@ -33,6 +34,7 @@ type request struct {
 	records []*Record
 	merge   []mergeItem
 	advance map[string]uint64
+	index   func(IndexWriter)
 
 	commit  Commit
 	applied int
@@ -53,7 +55,7 @@ type request struct {
 // going to Pebble alone: every group costs a Pebble commit, version-vector
 // and digest writes and a wake-up of every peer stream (with 16 groups in
 // flight, 32 writers made groups of under 3; with 3, of 7-10). Replicated
-// records, repairs and reindexing need no fsync before their answer, so
+// records, repairs and index updates need no fsync before their answer, so
 // they are applied at once in groups of their own: replication does not
 // wait for this node's disk.
 func (s *Store) loop() {
@@ -206,6 +208,8 @@ func (s *Store) applyGroup(reqs []*request) *pending {
 			r.err = g.merge(r)
 		case reqReindex:
 			r.err = g.reindex(r)
+		case reqIndex:
+			r.index(g)
 		case reqAdvance:
 			for o, seq := range r.advance {
 				if seq > g.applied(o) {
@@ -255,9 +259,10 @@ func (s *Store) applyGroup(reqs []*request) *pending {
 	// Replicated records and repairs are answered now, before the fsync:
 	// they are visible to reads and to the next group, and a crash only
 	// makes them be pulled again, so replication need not wait on the disk.
+	// So are index updates, which their callers redo after a crash.
 	kept := p.reqs[:0:0]
 	for _, r := range p.reqs {
-		if r.kind == reqRemote || r.kind == reqMerge || r.kind == reqReindex {
+		if r.kind == reqRemote || r.kind == reqMerge || r.kind == reqReindex || r.kind == reqIndex {
 			close(r.done)
 		} else {
 			kept = append(kept, r)

@@ -453,6 +453,20 @@ func (s *Store) Reindex(ctx context.Context, keys []Key) error {
 	return r.err
 }
 
+// UpdateIndex runs fn on the commit goroutine, after every write submitted
+// before it, and commits the index entries fn sets and deletes, for
+// changes that follow from no item's state (Reindex reads each item and
+// has the indexer rewrite all of its entries). Like Reindex, it returns
+// before the entries are durable: a crash may lose them, so fn must make
+// changes the caller can redo.
+func (s *Store) UpdateIndex(ctx context.Context, fn func(w IndexWriter)) error {
+	r := &request{kind: reqIndex, index: fn, done: make(chan struct{})}
+	if err := s.submit(ctx, r); err != nil {
+		return err
+	}
+	return r.err
+}
+
 // VV is a copy of the version vector: per origin, the highest sequence number
 // applied with every lower one.
 func (s *Store) VV() map[string]uint64 {

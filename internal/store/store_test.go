@@ -475,6 +475,45 @@ func TestIndexerFollowsLocalRemoteAndReindexedWrites(t *testing.T) {
 	}
 }
 
+// TestUpdateIndexFollowsEarlierWrites: UpdateIndex's changes land after
+// the entries of every write submitted before it, and need no indexer.
+func TestUpdateIndexFollowsEarlierWrites(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir(), "us-east")
+	entries := func() string {
+		var out []string
+		_ = s.ScanIndex(nil, nil, false, func(k, v []byte) bool { out = append(out, string(k)+"="+string(v)); return true })
+		return fmt.Sprint(out)
+	}
+	if err := s.UpdateIndex(ctx, func(w IndexWriter) { w.Set([]byte("x"), []byte("1")) }); err != nil {
+		t.Fatalf("UpdateIndex without an indexer: %v", err)
+	}
+	s.SetIndexer(pairIndexer{})
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Apply(ctx, Mutation{Key: key(fmt.Sprint("k", i)), Put: []byte("red")}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// Every write above was answered, so its entry precedes the deletes.
+	if err := s.UpdateIndex(ctx, func(w IndexWriter) {
+		for i := range 20 {
+			w.Delete([]byte(fmt.Sprint("redk", i)))
+		}
+		w.Set([]byte("x"), []byte("2"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := entries(), "[x=2]"; got != want {
+		t.Fatalf("index = %s, want %s", got, want)
+	}
+}
+
 // TestUpdateSeesItsOwnEarlierMutations: a write that reads a key and then
 // mutates it twice keeps both mutations, and a read key it does not mutate
 // is left alone.
