@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,13 +216,9 @@ func stopChildren(cs []*child) error {
 // child process of its own (-procs).
 func runMeridianProcs(ctx context.Context, topo *topology.Topology, workDir string, o options) (res meridianResult, err error) {
 	res = meridianResult{Regions: len(topo.Nodes()), WritersPerRegion: o.writers, Rate: o.rate, Procs: true, Seconds: o.dur.Seconds(), PerRegion: map[string]float64{}}
-	raw, err := topo.Marshal()
+	cfgPath, err := writeTopology(topo, workDir)
 	if err != nil {
-		return res, fmt.Errorf("writing topology: %w", err)
-	}
-	cfgPath := filepath.Join(workDir, "topology.yaml")
-	if err := os.WriteFile(cfgPath, raw, 0o600); err != nil {
-		return res, fmt.Errorf("writing topology: %w", err)
+		return res, err
 	}
 	cs, err := startChildren(ctx, topo, cfgPath, o)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -39,6 +41,20 @@ func benchTopology(dir, hostPrefix string, regions []string, antiEntropy time.Du
 		return nil, fmt.Errorf("bench certificates: %w", err)
 	}
 	return t, nil
+}
+
+// writeTopology writes topo to workDir/topology.yaml, for child processes
+// (-procs, the idle step) to load, and returns the file's path.
+func writeTopology(topo *topology.Topology, workDir string) (string, error) {
+	raw, err := topo.Marshal()
+	if err != nil {
+		return "", fmt.Errorf("writing topology: %w", err)
+	}
+	path := filepath.Join(workDir, "topology.yaml")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		return "", fmt.Errorf("writing topology: %w", err)
+	}
+	return path, nil
 }
 
 // cluster is the region nodes of a topology running in this process.

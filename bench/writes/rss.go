@@ -41,13 +41,9 @@ type idleResult struct {
 // are ready, lets them idle and reads their VmRSS.
 func runIdle(ctx context.Context, topo *topology.Topology, workDir string, idle time.Duration, data string, logf func(string, ...any)) (idleResult, error) {
 	res := idleResult{Seconds: idle.Seconds(), Data: data, RSSMB: map[string]float64{}, PeakMB: map[string]float64{}}
-	raw, err := topo.Marshal()
+	cfgPath, err := writeTopology(topo, workDir)
 	if err != nil {
-		return res, fmt.Errorf("writing idle topology: %w", err)
-	}
-	cfgPath := filepath.Join(workDir, "topology.yaml")
-	if err := os.WriteFile(cfgPath, raw, 0o600); err != nil {
-		return res, fmt.Errorf("writing idle topology: %w", err)
+		return res, err
 	}
 
 	bin, reason := buildMeridian(ctx, workDir)
