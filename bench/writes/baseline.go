@@ -1,10 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/meridian-platform/meridian/bench/internal/latency"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,14 +13,17 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/meridian-platform/meridian/bench/internal/latency"
 )
 
 // baselineResult is Pebble's own fsynced commit rate.
 type baselineResult struct {
-	// Variant: "write" (the baseline), or one of the -baseline-read
-	// experiments "read+write" (Get the key, then write it, as the store's
-	// commit loop does) and "read+write, bloom" (the same with bloom
-	// filters on every level).
+	// Variant: "write" (the baseline); "replicated" (the ceiling of this
+	// machine: every write also applied to every other database); or one
+	// of the -baseline-read experiments "read+write" (Get the key, then
+	// write it, as the store's commit loop does) and "read+write, bloom"
+	// (the same with bloom filters on every level).
 	Variant      string  `json:"variant"`
 	DBs          int     `json:"dbs"`
 	Writers      int     `json:"writers"`
@@ -42,6 +45,15 @@ const (
 // runBaseline measures how many small fsynced batches Pebble commits per
 // second with `writers` concurrent committers spread over `dbs` fresh
 // databases in dir. Pebble group-commits concurrent Sync commits itself.
+//
+// With v.replicated every committed batch is also applied to each of the
+// other databases, as replication makes every region store every write:
+// an applier per database takes what has queued for it and commits it as
+// one batch without waiting for an fsync (the next Sync commit of that
+// database's own writers makes it durable), the least a replica does. The
+// queues are bounded, so the writers slow down to what the appliers keep
+// up with. This is what regions that share one machine's cores and disk
+// can reach at most with Pebble and nothing else.
 func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur time.Duration, v variant) (baselineResult, error) {
 	res := baselineResult{Variant: v.String(), DBs: dbs, Writers: writers, Seconds: dur.Seconds()}
 	var open []*pebble.DB
@@ -81,6 +93,33 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 	)
 	doc := filler(docBytes)
 	rec := filler(recordBytes)
+	var replicas []chan [2][]byte // by database: keys to apply there
+	var appliers sync.WaitGroup
+	if v.replicated {
+		for _, db := range open {
+			ch := make(chan [2][]byte, 4096)
+			replicas = append(replicas, ch)
+			appliers.Go(func() {
+				for first := range ch {
+					b := db.NewBatch()
+					for kv, ok := first, true; ok; {
+						_ = b.Set(kv[0], doc, nil)
+						_ = b.Set(kv[1], rec, nil)
+						select {
+						case kv, ok = <-ch:
+						default:
+							ok = false
+						}
+					}
+					err := b.Commit(pebble.NoSync)
+					_ = b.Close()
+					if err != nil {
+						firstErr.CompareAndSwap(nil, err)
+					}
+				}
+			})
+		}
+	}
 	for w := range writers {
 		db := open[w%dbs]
 		wg.Go(func() {
@@ -103,13 +142,18 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 				}
 				b := db.NewBatch()
 				_ = b.Set(key, doc, nil)
-				key = fmt.Appendf(key[:0], "l/w%04d/%012d", w, seq)
-				_ = b.Set(key, rec, nil)
+				logKey := fmt.Appendf(nil, "l/w%04d/%012d", w, seq)
+				_ = b.Set(logKey, rec, nil)
 				err := b.Commit(pebble.Sync)
 				_ = b.Close()
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
+				}
+				for i, ch := range replicas {
+					if i != w%dbs {
+						ch <- [2][]byte{bytes.Clone(key), logKey}
+					}
 				}
 				t1 := time.Now()
 				if !t1.Before(from) && t1.Before(until) {
@@ -124,6 +168,10 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 		})
 	}
 	wg.Wait()
+	for _, ch := range replicas {
+		close(ch)
+	}
+	appliers.Wait()
 	if err, ok := firstErr.Load().(error); ok {
 		return res, fmt.Errorf("baseline commit: %w", err)
 	}
@@ -145,6 +193,8 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 
 // variant selects what each baseline write does besides committing.
 type variant struct {
+	// replicated applies every write to every database (see runBaseline).
+	replicated bool
 	// read Gets the item's key before writing it (it is never found).
 	read bool
 	// bloom adds bloom filters to every level of the LSM.
@@ -153,6 +203,8 @@ type variant struct {
 
 func (v variant) String() string {
 	switch {
+	case v.replicated:
+		return "replicated"
 	case v.read && v.bloom:
 		return "read+write, bloom"
 	case v.read:

@@ -150,6 +150,9 @@ type results struct {
 	Dir        string          `json:"dir"`
 	Args       []string        `json:"args"`
 	Baseline   *baselineResult `json:"baseline,omitempty"`
+	// Ceiling is the "replicated" baseline: what the regions' databases
+	// sharing this machine reach with Pebble alone.
+	Ceiling *baselineResult `json:"replicated_baseline,omitempty"`
 	// Experiments are the -baseline-read variants.
 	Experiments []baselineResult `json:"baseline_experiments,omitempty"`
 	Meridian    *meridianResult  `json:"meridian,omitempty"`
@@ -207,6 +210,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		res.Baseline = &b
 		logf("baseline: %.0f writes/s", b.WritesPerSec)
+		if n := len(o.regions); n > 1 {
+			logf("replicated baseline: %d writers over %d dbs, each write also applied to the other %d, %s warm-up + %s", totalWriters, n, n-1, baselineWarmup, o.baselineDur)
+			c, err := runBaseline(ctx, filepath.Join(work, "replicated"), n, totalWriters, baselineWarmup, o.baselineDur, variant{replicated: true})
+			if err != nil {
+				return err
+			}
+			res.Ceiling = &c
+			logf("replicated baseline: %.0f writes/s", c.WritesPerSec)
+		}
 	}
 	if o.baselineRead {
 		for i, v := range []variant{{read: true}, {read: true, bloom: true}} {
@@ -260,6 +272,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		if res.Baseline != nil && res.Baseline.WritesPerSec > 0 {
 			m.RatioToBaseline = m.WritesPerSec / res.Baseline.WritesPerSec
+		}
+		if res.Ceiling != nil && res.Ceiling.WritesPerSec > 0 {
+			m.RatioToCeiling = m.WritesPerSec / res.Ceiling.WritesPerSec
 		}
 		res.Meridian = &m
 		logf("meridian: %.0f writes/s, lag p99 %.1f ms, converged %.2fs after the last write", m.WritesPerSec, float64(m.LagP99ms), m.ConvergeSeconds)
@@ -316,6 +331,12 @@ func printTable(w io.Writer, r *results) {
 		row("pebble baseline", fmt.Sprintf("fsynced batches/s (%d writers, %d db)", b.Writers, b.DBs), fmt.Sprintf("%.0f", b.WritesPerSec))
 		row("", "commit latency p50 / p99", fmt.Sprintf("%.2f / %.2f ms", b.LatencyP50ms, b.LatencyP99ms))
 	}
+	if c := r.Ceiling; c != nil {
+		row("pebble, replicated", fmt.Sprintf("fsynced batches/s, each applied to all %d dbs", c.DBs), fmt.Sprintf("%.0f", c.WritesPerSec))
+		if r.Baseline != nil && r.Baseline.WritesPerSec > 0 {
+			row("", "ratio to pebble baseline", fmt.Sprintf("%.2f", c.WritesPerSec/r.Baseline.WritesPerSec))
+		}
+	}
 	for _, b := range r.Experiments {
 		row("pebble experiment", fmt.Sprintf("%s: batches/s, p50 / p99", b.Variant), fmt.Sprintf("%.0f, %.2f / %.2f ms", b.WritesPerSec, b.LatencyP50ms, b.LatencyP99ms))
 	}
@@ -337,6 +358,9 @@ func printTable(w io.Writer, r *results) {
 		row("", "acked writes/s by region", strings.Join(regions, ", "))
 		if r.Baseline != nil {
 			row("", "ratio to pebble baseline", fmt.Sprintf("%.2f", m.RatioToBaseline))
+		}
+		if r.Ceiling != nil {
+			row("", "ratio to pebble, replicated", fmt.Sprintf("%.2f", m.RatioToCeiling))
 		}
 		row("", "CPU per acked write ("+cpuOf+")", fmt.Sprintf("%.0f µs (%.1f CPU-s over %.0f s)", m.CPUPerWriteus, m.CPUSeconds, m.Seconds))
 		row("", "write latency p50 / p99", fmt.Sprintf("%.2f / %.2f ms", m.LatencyP50ms, m.LatencyP99ms))

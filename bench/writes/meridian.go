@@ -38,6 +38,7 @@ type meridianResult struct {
 	Errors          uint64             `json:"errors"`
 	FirstError      string             `json:"first_error,omitempty"`
 	RatioToBaseline float64            `json:"ratio_to_baseline,omitempty"`
+	RatioToCeiling  float64            `json:"ratio_to_replicated_baseline,omitempty"`
 
 	// CPUPerWriteus is this process's CPU time (user + system, all three
 	// nodes and the writers; with -procs the sum of the children's) over
