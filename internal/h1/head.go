@@ -21,7 +21,7 @@ import (
 // ends, token field names, no obs-fold, no Transfer-Encoding, at most one
 // Content-Length, a request target that needs no unescaping, and none of
 // the headers whose handling net/http spreads over several places
-// (Pragma, Expect, Trailer, a response's Connection). Anything else,
+// (Pragma, Expect, Trailer). Anything else,
 // malformed or merely unusual, is left in the buffer for net/http, so that
 // every rule it enforces (RFC 9112 §6 framing, obs-fold, header syntax
 // and size) still decides those; the tests check that both paths agree
@@ -355,8 +355,13 @@ func fastResponse(br *bufio.Reader, req *http.Request) *response {
 	}
 	rs := new(response)
 	f, ok := parseFields(s[eol+1:], false, rs.strs[:])
-	if !ok || f.special || f.connHdrs > 0 || f.cls != 1 {
+	if !ok || f.special || f.cls != 1 {
 		return nil
+	}
+	if f.close {
+		// As ReadResponse: the connection is not reused, and the field
+		// that said so is gone from the header.
+		delete(f.h, "Connection")
 	}
 	n, ok := parseLength(f.cl)
 	if !ok {
@@ -365,7 +370,7 @@ func fastResponse(br *bufio.Reader, req *http.Request) *response {
 	rs.r = http.Response{
 		Status: status, StatusCode: code,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: f.h, ContentLength: n, Request: req,
+		Header: f.h, ContentLength: n, Close: f.close, Request: req,
 	}
 	rs.up.noHop = !f.hop && !f.special && f.connHdrs == 0
 	if n == 0 {

@@ -150,6 +150,12 @@ var responseHeads = []struct {
 	{"status 999", "GET", "HTTP/1.1 999 X\r\nContent-Length: 1\r\n\r\nx", true},
 	{"pipelined rest", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 200 OK\r\n", true},
 	{"leading zeros", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 007\r\n\r\n1234567", true},
+	// nginx, Node.js and others name keep-alive; close ends the connection.
+	{"keep-alive", "GET", "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 1\r\n\r\nx", true},
+	{"close", "GET", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", true},
+	{"close in a list", "GET", "HTTP/1.1 200 OK\r\nConnection: X-A, Close\r\nX-A: 1\r\nContent-Length: 1\r\n\r\nx", true},
+	{"two connection fields", "GET", "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nconnection: close\r\nContent-Length: 1\r\n\r\nx", true},
+	{"connection long s", "GET", "HTTP/1.1 200 OK\r\nConnection: clo\u017fe\r\nContent-Length: 1\r\n\r\nx", true},
 
 	{"HEAD", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false},
 	{"no length", "GET", "HTTP/1.1 200 OK\r\n\r\nhello", false},
@@ -157,7 +163,6 @@ var responseHeads = []struct {
 	{"smuggling", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", false},
 	{"two lengths", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", false},
 	{"signed length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nx", false},
-	{"connection", "GET", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", false},
 	{"1xx", "GET", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false},
 	{"204", "GET", "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", false},
 	{"304", "GET", "HTTP/1.1 304 Not Modified\r\n\r\n", false},

@@ -52,6 +52,43 @@ func get(ctx context.Context, t *testing.T, p *Pool, path string, replayable boo
 	return string(b), err
 }
 
+// TestPoolConnectionField checks that a target's Connection field decides
+// reuse as in net/http: keep-alive (as nginx and Node.js send it) keeps the
+// connection, close ends it and leaves the header; both answers parse.
+func TestPoolConnectionField(t *testing.T) {
+	for _, tc := range []struct {
+		value     string
+		wantConns int64
+	}{{"keep-alive", 1}, {"close", 3}} {
+		t.Run(tc.value, func(t *testing.T) {
+			u := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Connection", tc.value)
+				_, _ = io.WriteString(w, "hi")
+			})
+			p := &Pool{Addr: u.addr(), MaxIdle: 4}
+			defer p.CloseIdle(true)
+			for i := range 3 {
+				req, _ := http.NewRequest(http.MethodGet, "http://"+u.addr()+"/", nil)
+				resp, err := p.RoundTrip(context.Background(), req, true)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || string(b) != "hi" {
+					t.Fatalf("request %d: body %q, %v", i, b, err)
+				}
+				if close := tc.value == "close"; resp.Close != close || (resp.Header.Get("Connection") == "") != close {
+					t.Errorf("request %d: Close %v, Connection %q", i, resp.Close, resp.Header.Get("Connection"))
+				}
+			}
+			if n := u.conns.Load(); n != tc.wantConns {
+				t.Errorf("connections: got %d, want %d", n, tc.wantConns)
+			}
+		})
+	}
+}
+
 func TestPoolReusesConnections(t *testing.T) {
 	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
