@@ -34,13 +34,27 @@ func RemoveHopHeaders(h http.Header) {
 
 // RemoveResponseHopHeaders is RemoveHopHeaders(resp.Header) for a
 // response from a Pool whose Header has not been added to: it costs
-// nothing when the response's head had no hop-by-hop field.
+// little when the response's head had no hop-by-hop field, or only a
+// Connection field saying keep-alive (as nginx and Node.js send).
 func RemoveResponseHopHeaders(resp *http.Response) {
-	if b, ok := resp.Body.(*upBody); ok && b.noHop {
-		return
+	b, ok := resp.Body.(*upBody)
+	switch {
+	case !ok || b.hop == hopAny:
+		RemoveHopHeaders(resp.Header)
+	case b.hop == hopConnection:
+		delete(resp.Header, "Connection")
 	}
-	RemoveHopHeaders(resp.Header)
 }
+
+// hopFields says which hop-by-hop fields a head parsed by fastResponse
+// had; the zero value (also that of a head net/http parsed) is hopAny.
+type hopFields uint8
+
+const (
+	hopAny        hopFields = iota // any, or not known
+	hopNone                        // none
+	hopConnection                  // only Connection, naming keep-alive or close
+)
 
 // ResponseHeader is the header map a proxy answers with to relay resp, a
 // response from a Pool: resp's hop-by-hop fields removed; resp.Header itself

@@ -138,7 +138,10 @@ type headFields struct {
 	cls      int
 	connHdrs int // Connection fields
 	close    bool
-	hop      bool // a hop-by-hop field other than Connection
+	// connOther: a Connection field names something besides keep-alive
+	// and close (a field to remove with it).
+	connOther bool
+	hop       bool // a hop-by-hop field other than Connection
 }
 
 // parseFields parses the field lines of a head (s from just after the
@@ -192,8 +195,13 @@ func parseFields(s string, request bool, strs []string) (headFields, bool) {
 			f.cls++
 		case "Connection":
 			f.connHdrs++
-			if hasToken(v, "close") {
-				f.close = true
+			for t := range strings.SplitSeq(v, ",") {
+				switch t = trimOWS(t); {
+				case asciiEqualFold(t, "close"):
+					f.close = true
+				case !asciiEqualFold(t, "keep-alive"):
+					f.connOther = true
+				}
 			}
 		case "Transfer-Encoding", "Pragma", "Expect", "Trailer":
 			f.special = true
@@ -210,17 +218,6 @@ func parseFields(s string, request bool, strs []string) (headFields, bool) {
 			f.h[k] = []string{v}
 		}
 	}
-}
-
-// hasToken reports whether the comma-separated list v holds token
-// (case-insensitively).
-func hasToken(v, token string) bool {
-	for f := range strings.SplitSeq(v, ",") {
-		if asciiEqualFold(trimOWS(f), token) {
-			return true
-		}
-	}
-	return false
 }
 
 // asciiEqualFold is strings.EqualFold for ASCII only (net/http's
@@ -372,7 +369,14 @@ func fastResponse(br *bufio.Reader, req *http.Request) *response {
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: f.h, ContentLength: n, Close: f.close, Request: req,
 	}
-	rs.up.noHop = !f.hop && !f.special && f.connHdrs == 0
+	switch {
+	case f.hop || f.connOther:
+		rs.up.hop = hopAny
+	case f.connHdrs > 0:
+		rs.up.hop = hopConnection
+	default:
+		rs.up.hop = hopNone
+	}
 	if n == 0 {
 		rs.r.Body = http.NoBody
 	} else {

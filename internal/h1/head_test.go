@@ -156,6 +156,8 @@ var responseHeads = []struct {
 	{"close in a list", "GET", "HTTP/1.1 200 OK\r\nConnection: X-A, Close\r\nX-A: 1\r\nContent-Length: 1\r\n\r\nx", true},
 	{"two connection fields", "GET", "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nconnection: close\r\nContent-Length: 1\r\n\r\nx", true},
 	{"connection long s", "GET", "HTTP/1.1 200 OK\r\nConnection: clo\u017fe\r\nContent-Length: 1\r\n\r\nx", true},
+	{"connection names a field", "GET", "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-B\r\nX-B: 1\r\nX-C: 2\r\nContent-Length: 1\r\n\r\nx", true},
+	{"connection empty", "GET", "HTTP/1.1 200 OK\r\nConnection:\r\nContent-Length: 1\r\n\r\nx", true},
 
 	{"HEAD", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false},
 	{"no length", "GET", "HTTP/1.1 200 OK\r\n\r\nhello", false},
@@ -226,6 +228,14 @@ func compareResponse(t *testing.T, method string, in []byte) bool {
 		want.ContentLength, want.Close, want.TransferEncoding, want.Body == http.NoBody, want.Request == req}
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("parsed %q as\n%+v\nnet/http:\n%+v", in, g, w)
+	}
+	// What the fast path noted about hop-by-hop fields must remove what
+	// RemoveHopHeaders would.
+	gh, wh := got.Header.Clone(), want.Header.Clone()
+	RemoveResponseHopHeaders(&http.Response{Header: gh, Body: &rs.up})
+	RemoveHopHeaders(wh)
+	if !reflect.DeepEqual(gh, wh) {
+		t.Errorf("hop-by-hop fields of %q: left %v; RemoveHopHeaders leaves %v", in, gh, wh)
 	}
 	return true
 }

@@ -271,7 +271,7 @@ func (u *Pool) RoundTripAbortable(ctx context.Context, req *http.Request, replay
 		}
 		// (Not reused per connection: the handler may still Close this
 		// body after the connection went back to the pool.)
-		*ub = upBody{r: resp.Body, pc: pc, u: u, ctx: ctx, stop: stop, reuse: !resp.Close, noHop: ub.noHop}
+		*ub = upBody{r: resp.Body, pc: pc, u: u, ctx: ctx, stop: stop, reuse: !resp.Close, hop: ub.hop}
 		resp.Body = ub
 		return resp, nil
 	}
@@ -371,7 +371,7 @@ type upBody struct {
 	stop  afterStop
 	reuse bool
 	done  bool
-	noHop bool // the response's head had no hop-by-hop field
+	hop   hopFields // the hop-by-hop fields of the response's head
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
