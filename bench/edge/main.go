@@ -63,6 +63,7 @@ type options struct {
 	loadCPUs    string
 	nginx       string
 	skipNginx   bool
+	backend     string
 	edgeProfile string
 
 	// children
@@ -104,12 +105,13 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.concurrency, "c", 64, "throughput: concurrent keep-alive clients")
 	fs.DurationVar(&o.dur, "duration", 10*time.Second, "throughput: measured time per run")
 	fs.DurationVar(&o.warm, "warmup", time.Second, "throughput: unmeasured load before each run")
-	fs.IntVar(&o.tpRounds, "tp-rounds", 2, "throughput: times each of direct, nginx and edge is measured, alternating")
+	fs.IntVar(&o.tpRounds, "tp-rounds", 4, "throughput: times each of direct, nginx and edge is measured, alternating")
 	fs.IntVar(&o.bodyBytes, "body", 1024, "throughput: response body size")
 	fs.StringVar(&o.proxyCPUs, "proxy-cpus", "auto", "throughput: CPUs (taskset -c list) both proxies are pinned to; auto: the upper half; none: no pinning")
 	fs.StringVar(&o.loadCPUs, "load-cpus", "auto", "throughput: CPUs the backends and this load generator are pinned to; auto: the lower half")
 	fs.StringVar(&o.nginx, "nginx", "", "nginx binary (default: from PATH or /usr/sbin/nginx)")
 	fs.BoolVar(&o.skipNginx, "skip-nginx", false, "throughput: measure without nginx")
+	fs.StringVar(&o.backend, "backend", "nginx", "throughput: what serves behind the proxies: nginx (return 200, a fraction of the CPU per request, so that the proxies are saturated) or go (bench/internal/backends, net/http; the load generator's core is then the limit)")
 	fs.StringVar(&o.edgeProfile, "edge-cpuprofile", "", "throughput: write a CPU profile of the edge proxy process (all its runs)")
 
 	fs.StringVar(&o.role, "role", "", "internal: run as a child (backends, edge)")

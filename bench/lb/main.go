@@ -2,7 +2,10 @@
 // proxying to the same backends in the same run: requests per second and
 // latency percentiles with a fixed number of keep-alive clients, straight to
 // the backends (the baseline for added latency), through nginx and through
-// Meridian, alternated so that both proxies see the same machine.
+// Meridian, alternated so that both proxies see the same machine. Two
+// phases: in front of net/http backends (the proxies are not saturated: the
+// added-latency target) and of nginx backends (the proxies are: the
+// throughput target).
 //
 //	go run ./bench/lb -out /tmp/lb.json
 //
@@ -11,20 +14,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -33,6 +32,7 @@ import (
 	"github.com/meridian-platform/meridian/bench/internal/backends"
 	"github.com/meridian-platform/meridian/bench/internal/nginx"
 	"github.com/meridian-platform/meridian/bench/internal/procs"
+	"github.com/meridian-platform/meridian/bench/internal/rawload"
 )
 
 // Issue 4's targets.
@@ -51,6 +51,7 @@ type options struct {
 	nginx       string
 	noInstall   bool
 	skipNginx   bool
+	backend     string
 	lbProfile   string
 	proxyCPUs   string
 	loadCPUs    string
@@ -75,12 +76,13 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.concurrency, "c", 64, "concurrent keep-alive clients")
 	fs.DurationVar(&o.dur, "duration", 10*time.Second, "measured time per run")
 	fs.DurationVar(&o.warm, "warmup", time.Second, "unmeasured load before each run")
-	fs.IntVar(&o.rounds, "rounds", 2, "times each of direct, nginx and Meridian is measured, alternating")
+	fs.IntVar(&o.rounds, "rounds", 4, "times each of direct, nginx and Meridian is measured per phase, alternating")
 	fs.IntVar(&o.bodyBytes, "body", 128, "response body size")
 	fs.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.nginx, "nginx", "", "nginx binary (default: from PATH or /usr/sbin/nginx)")
 	fs.BoolVar(&o.noInstall, "no-install", false, "do not apt-get install nginx when it is missing")
 	fs.BoolVar(&o.skipNginx, "skip-nginx", false, "measure without nginx")
+	fs.StringVar(&o.backend, "backend", "go,nginx", "phases, by what serves behind the proxies: go (bench/internal/backends, net/http; the proxies are not saturated: added latency is judged) and nginx (return 200, a fraction of the CPU per request; the proxies are saturated: throughput is judged)")
 	fs.StringVar(&o.lbProfile, "lb-cpuprofile", "", "write a CPU profile of the Meridian balancer process")
 	fs.StringVar(&o.proxyCPUs, "proxy-cpus", "auto", "CPUs (taskset -c list) both proxies are pinned to; auto: the upper half; none: no pinning")
 	fs.StringVar(&o.loadCPUs, "load-cpus", "auto", "CPUs the load generator and the backends are pinned to; auto: the lower half")
@@ -117,35 +119,81 @@ func drive(ctx context.Context, o options) error {
 		fmt.Printf("not pinned: nginx worker_processes %d, Meridian GOMAXPROCS %d, all sharing every CPU\n",
 			lay.Workers(), lay.Workers())
 	}
+	var reps []report
+	for kind := range strings.SplitSeq(o.backend, ",") {
+		rep, err := phase(ctx, o, lay, kind)
+		if err != nil {
+			return err
+		}
+		reps = append(reps, rep)
+	}
+	if o.out != "" {
+		b, _ := json.MarshalIndent(struct {
+			Phases []report `json:"phases"`
+		}{reps}, "", "  ")
+		if err := os.WriteFile(o.out, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// phase measures direct, nginx and Meridian in front of one kind of
+// backends: "go" (the load generator's core is the limit, the proxies are
+// not saturated: the added-latency target is judged here) or "nginx" (the
+// proxies' core is the limit: the throughput target is judged here).
+func phase(ctx context.Context, o options, lay procs.Layout, kind string) (report, error) {
+	fmt.Printf("\n== backends: %s\n", kind)
 	var loadEnv []string
 	if lay.Pinned() {
 		loadEnv = []string{fmt.Sprintf("GOMAXPROCS=%d", procs.CPUCount(lay.Load))}
 	}
-	backends, err := procs.StartChild(ctx, o.backends, lay.Prefix(lay.Load), loadEnv,
-		"-role", "backends", "-backends", fmt.Sprint(o.backends), "-body", fmt.Sprint(o.bodyBytes))
-	if err != nil {
-		return err
+	var backendAddrs []string
+	switch kind {
+	case "go":
+		backends, err := procs.StartChild(ctx, o.backends, lay.Prefix(lay.Load), loadEnv,
+			"-role", "backends", "-backends", fmt.Sprint(o.backends), "-body", fmt.Sprint(o.bodyBytes))
+		if err != nil {
+			return report{}, err
+		}
+		defer backends.Stop()
+		backendAddrs = backends.Addrs
+	case "nginx":
+		bin, err := nginxBin(ctx, o)
+		if err != nil {
+			return report{}, err
+		}
+		if bin == "" {
+			return report{}, errors.New("-backend nginx: nginx is not installed")
+		}
+		ng, err := nginx.StartBackends(ctx, bin, o.backends, o.bodyBytes, procs.CPUCount(lay.Load), lay.Prefix(lay.Load))
+		if err != nil {
+			return report{}, err
+		}
+		defer ng.Stop()
+		backendAddrs = ng.Addrs
+	default:
+		return report{}, fmt.Errorf("-backend %q: go or nginx", kind)
 	}
-	defer backends.Stop()
 
-	margs := []string{"-role", "meridian", "-targets", strings.Join(backends.Addrs, ",")}
+	margs := []string{"-role", "meridian", "-targets", strings.Join(backendAddrs, ",")}
 	if o.lbProfile != "" {
-		margs = append(margs, "-lb-cpuprofile", o.lbProfile)
+		margs = append(margs, "-lb-cpuprofile", o.lbProfile+"."+kind)
 	}
 	meridian, err := procs.StartChild(ctx, 1, lay.Prefix(lay.Server), []string{fmt.Sprintf("GOMAXPROCS=%d", lay.Workers())}, margs...)
 	if err != nil {
-		return err
+		return report{}, err
 	}
 	defer meridian.Stop()
 
 	targets := []target{
-		{name: "direct", addrs: backends.Addrs},
+		{name: "direct", addrs: backendAddrs},
 		{name: "meridian", addrs: meridian.Addrs, pid: meridian.Cmd.Process.Pid},
 	}
 	if !o.skipNginx {
-		ng, err := startNginx(ctx, o, lay, backends.Addrs)
+		ng, err := startNginx(ctx, o, lay, backendAddrs)
 		if err != nil {
-			return err
+			return report{}, err
 		}
 		if ng != nil {
 			defer ng.Stop()
@@ -162,17 +210,18 @@ func drive(ctx context.Context, o options) error {
 			order = []target{targets[0], targets[2], targets[1]}
 		}
 		for _, t := range order {
-			if _, err := load(ctx, t.addrs, o.concurrency, o.warm); err != nil {
-				return err
+			if _, err := rawload.Run(ctx, t.addrs, "", o.concurrency, o.warm); err != nil {
+				return report{}, err
 			}
 			var cpu0 procs.CPUUse
 			if t.pid != 0 {
 				cpu0 = procs.CPUTime(t.pid, t.children)
 			}
-			r, err := load(ctx, t.addrs, o.concurrency, o.dur)
+			lr, err := rawload.Run(ctx, t.addrs, "", o.concurrency, o.dur)
 			if err != nil {
-				return err
+				return report{}, err
 			}
+			r := result{Result: lr}
 			if t.pid != 0 {
 				cpu := procs.CPUTime(t.pid, t.children).Sub(cpu0)
 				perReq := func(d time.Duration) float64 { return float64(d) / 1e3 / float64(r.Requests) }
@@ -191,14 +240,9 @@ func drive(ctx context.Context, o options) error {
 		}
 	}
 	rep := summarize(results)
+	rep.Backend = kind
 	rep.print(os.Stdout)
-	if o.out != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(o.out, b, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return rep, nil
 }
 
 type target struct {
@@ -210,196 +254,45 @@ type target struct {
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
-// startNginx starts the baseline, installing the Debian package first
-// when it is missing and this runs as root (unless -no-install).
+// startNginx starts the baseline proxy (nil when nginx is missing).
 func startNginx(ctx context.Context, o options, lay procs.Layout, backends []string) (*nginx.Proc, error) {
-	bin, err := nginx.Find(o.nginx)
-	if err != nil {
-		if o.noInstall || os.Geteuid() != 0 {
-			procs.Loud("NGINX IS NOT INSTALLED: measuring without it (apt-get install -y nginx)")
-			return nil, nil
-		}
-		procs.Loud("NGINX IS NOT INSTALLED: running apt-get install -y nginx")
-		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "nginx")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			procs.Loud("apt-get install nginx failed (%v): measuring without it", err)
-			return nil, nil
-		}
-		if bin, err = nginx.Find(o.nginx); err != nil {
-			return nil, err
-		}
+	bin, err := nginxBin(ctx, o)
+	if bin == "" || err != nil {
+		return nil, err
 	}
 	return nginx.StartProxy(ctx, bin, backends, lay.Workers(), lay.Prefix(lay.Server))
 }
 
+// nginxBin finds nginx, installing the Debian package first when it is
+// missing and this runs as root (unless -no-install); "" when there is none.
+func nginxBin(ctx context.Context, o options) (string, error) {
+	bin, err := nginx.Find(o.nginx)
+	if err == nil {
+		return bin, nil
+	}
+	if o.noInstall || os.Geteuid() != 0 {
+		procs.Loud("NGINX IS NOT INSTALLED: measuring without it (apt-get install -y nginx)")
+		return "", nil
+	}
+	procs.Loud("NGINX IS NOT INSTALLED: running apt-get install -y nginx")
+	cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "nginx")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		procs.Loud("apt-get install nginx failed (%v): measuring without it", err)
+		return "", nil
+	}
+	return nginx.Find(o.nginx)
+}
+
 type result struct {
-	Target   string        `json:"target"`
-	Round    int           `json:"round"`
-	Requests int           `json:"requests"`
-	Errors   int           `json:"errors"`
-	RPS      float64       `json:"rps"`
-	P50      time.Duration `json:"p50_ns"`
-	P99      time.Duration `json:"p99_ns"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
+	Target string `json:"target"`
+	Round  int    `json:"round"`
+	rawload.Result
 	// CPUPerReqUs is the proxy's CPU time (user+system, all its processes)
 	// per request, in microseconds; CPUCores that time over the run's.
 	CPUPerReqUs float64 `json:"proxy_cpu_us_per_request,omitempty"`
 	SysPerReqUs float64 `json:"proxy_kernel_cpu_us_per_request,omitempty"`
 	CPUCores    float64 `json:"proxy_cpu_cores,omitempty"`
-}
-
-// load runs c keep-alive clients for d against addrs (client i uses
-// addrs[i%len(addrs)]) and measures every request. The clients speak
-// HTTP/1.1 directly on their connections (one fixed GET, a response read
-// up to its Content-Length) rather than through net/http's client, whose
-// per-connection goroutines would cost the load generator's core more
-// than the proxies' requests cost theirs.
-func load(ctx context.Context, addrs []string, c int, d time.Duration) (result, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	type part struct {
-		lat  []time.Duration
-		errs int
-		err  error
-	}
-	parts := make(chan part, c)
-	start := time.Now()
-	for i := range c {
-		addr := addrs[i%len(addrs)]
-		go func() {
-			var p part
-			p.lat = make([]time.Duration, 0, 1<<14)
-			var cl *rawClient
-			stop := context.AfterFunc(ctx, func() {
-				if cl != nil {
-					cl.close()
-				}
-			})
-			defer stop()
-			for ctx.Err() == nil {
-				if cl == nil {
-					var err error
-					if cl, err = dialRaw(ctx, addr); err != nil {
-						if ctx.Err() == nil {
-							p.errs++
-							p.err = err
-							time.Sleep(10 * time.Millisecond)
-						}
-						cl = nil
-						continue
-					}
-					if ctx.Err() != nil { // raced with the AfterFunc
-						cl.close()
-						break
-					}
-				}
-				t0 := time.Now()
-				if err := cl.get(); err != nil {
-					if ctx.Err() == nil {
-						p.errs++
-						p.err = err
-					}
-					cl.close()
-					cl = nil
-					continue
-				}
-				p.lat = append(p.lat, time.Since(t0))
-			}
-			if cl != nil {
-				cl.close()
-			}
-			parts <- p
-		}()
-	}
-	var all []time.Duration
-	var errs int
-	var lastErr error
-	for range c {
-		p := <-parts
-		all = append(all, p.lat...)
-		errs += p.errs
-		if p.err != nil {
-			lastErr = p.err
-		}
-	}
-	el := time.Since(start)
-	if len(all) == 0 {
-		return result{}, fmt.Errorf("no request succeeded against %v (%d errors, last: %w)", addrs, errs, lastErr)
-	}
-	slices.Sort(all)
-	pct := func(q float64) time.Duration { return all[min(len(all)-1, int(q*float64(len(all))))] }
-	return result{Requests: len(all), Errors: errs, RPS: float64(len(all)) / el.Seconds(),
-		P50: pct(0.50), P99: pct(0.99), Elapsed: el}, nil
-}
-
-// rawClient is one keep-alive HTTP/1.1 connection doing GET / back to back.
-type rawClient struct {
-	c   net.Conn
-	br  *bufio.Reader
-	req []byte
-}
-
-func dialRaw(ctx context.Context, addr string) (*rawClient, error) {
-	c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &rawClient{c: c, br: bufio.NewReaderSize(c, 16<<10),
-		req: []byte("GET / HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: lb-bench\r\nAccept: */*\r\n\r\n")}, nil
-}
-
-func (rc *rawClient) close() { _ = rc.c.Close() }
-
-// get sends the request and reads the whole response, which must be a 200
-// with a Content-Length and keep the connection open.
-func (rc *rawClient) get() error {
-	_ = rc.c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := rc.c.Write(rc.req); err != nil {
-		return err
-	}
-	line, err := rc.br.ReadSlice('\n')
-	if err != nil {
-		return err
-	}
-	if len(line) < 12 || string(line[:9]) != "HTTP/1.1 " {
-		return fmt.Errorf("bad status line %q", line)
-	}
-	if string(line[9:12]) != "200" {
-		return fmt.Errorf("status %s", line[9:12])
-	}
-	n := -1
-	for {
-		h, err := rc.br.ReadSlice('\n')
-		if err != nil {
-			return err
-		}
-		if len(h) <= 2 {
-			break
-		}
-		k, v, ok := strings.Cut(string(h), ":")
-		if !ok {
-			return fmt.Errorf("bad header line %q", h)
-		}
-		v = strings.TrimSpace(v)
-		switch strings.ToLower(k) {
-		case "content-length":
-			if n, err = strconv.Atoi(v); err != nil {
-				return fmt.Errorf("bad Content-Length %q", v)
-			}
-		case "connection":
-			if strings.EqualFold(v, "close") {
-				return errors.New("the server closes the connection")
-			}
-		case "transfer-encoding":
-			return fmt.Errorf("unexpected Transfer-Encoding %q", v)
-		}
-	}
-	if n < 0 {
-		return errors.New("response without Content-Length")
-	}
-	_, err = rc.br.Discard(n)
-	return err
 }
 
 type summary struct {
@@ -413,6 +306,8 @@ type summary struct {
 }
 
 type report struct {
+	// Backend is the phase: "go" or "nginx" (see phase).
+	Backend  string    `json:"backend"`
 	Runs     []result  `json:"runs"`
 	Summary  []summary `json:"summary"`
 	Ratio    float64   `json:"rps_ratio_to_nginx,omitempty"`
@@ -505,10 +400,15 @@ func (rep report) print(w io.Writer) {
 		}
 		return strings.Join(parts, " ")
 	}
-	fmt.Fprintf(w, "Meridian req/s / nginx req/s: %.2f (per round: %s) (target >= %.2f: %s)\n",
-		rep.Ratio, list(rep.RoundRatios, "%.2f"), targetRatio, verdict(rep.Ratio >= targetRatio))
-	fmt.Fprintf(w, "Meridian added p99 - nginx added p99: %+.3f ms (per round: %s) (target <= %.1f ms: %s)\n",
-		rep.ExtraP99, list(rep.ExtraP99s, "%+.3f"), ms(targetAddedP99), verdict(rep.ExtraP99 <= ms(targetAddedP99)))
+	rps := fmt.Sprintf("Meridian req/s / nginx req/s: %.2f (per round: %s)", rep.Ratio, list(rep.RoundRatios, "%.2f"))
+	p99 := fmt.Sprintf("Meridian added p99 - nginx added p99: %+.3f ms (per round: %s)", rep.ExtraP99, list(rep.ExtraP99s, "%+.3f"))
+	if rep.Backend == "nginx" {
+		fmt.Fprintf(w, "%s (target >= %.2f: %s)\n", rps, targetRatio, verdict(rep.Ratio >= targetRatio))
+		fmt.Fprintf(w, "%s (both proxies saturated: queueing, not the latency verdict; that is the go phase's)\n", p99)
+	} else {
+		fmt.Fprintf(w, "%s (target <= %.1f ms: %s)\n", p99, ms(targetAddedP99), verdict(rep.ExtraP99 <= ms(targetAddedP99)))
+		fmt.Fprintf(w, "%s (the load generator's core is the limit: not the throughput verdict; that is the nginx phase's)\n", rps)
+	}
 	if rep.CPURatio > 0 {
 		fmt.Fprintf(w, "CPU per request, nginx / Meridian: %.2f\n", rep.CPURatio)
 	}

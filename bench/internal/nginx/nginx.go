@@ -1,7 +1,8 @@
 // Package nginx runs nginx (the Debian package) as the baseline reverse
-// proxy the benchmarks compare Meridian's proxies with: in the foreground,
+// proxy the benchmarks compare Meridian's proxies with (in the foreground,
 // with a generated config in a temp dir, keep-alive on both sides, access
-// log off and the forwarded headers Meridian's proxies set.
+// log off and the forwarded headers Meridian's proxies set), and as cheap
+// backends behind both.
 //
 // Imported by the programs under bench/ only.
 package nginx
@@ -45,8 +46,10 @@ func Version(bin string) string {
 
 // Proc is a running nginx.
 type Proc struct {
-	Cmd     *exec.Cmd
-	Addr    string
+	Cmd  *exec.Cmd
+	Addr string
+	// Addrs are all its listeners (Addr is the first).
+	Addrs   []string
 	Version string
 	dir     string
 }
@@ -56,42 +59,20 @@ type Proc struct {
 // pin prefix (taskset, which execs nginx: same pid), and waits until it
 // answers 200.
 func StartProxy(ctx context.Context, bin string, backends []string, workers int, pin []string) (*Proc, error) {
-	dir, err := os.MkdirTemp("", "bench-nginx-")
+	addrs, err := freeAddrs(1)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
 	var servers strings.Builder
 	for _, b := range backends {
 		fmt.Fprintf(&servers, "    server %s;\n", b)
 	}
-	wp := "auto"
-	if workers > 0 {
-		wp = strconv.Itoa(workers)
-	}
-	conf := fmt.Sprintf(`worker_processes %[4]s;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  keepalive_requests 100000;
-  upstream backends {
-%[2]s    keepalive 256;
+	block := fmt.Sprintf(`  upstream backends {
+%[1]s    keepalive 256;
     keepalive_requests 100000;
   }
   server {
-    listen %[3]s;
+    listen %[2]s;
     location / {
       proxy_pass http://backends;
       proxy_http_version 1.1;
@@ -103,8 +84,82 @@ http {
       proxy_next_upstream error timeout;
     }
   }
+`, servers.String(), addrs[0])
+	n, err := start(ctx, bin, block, addrs, workers, pin)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("nginx: %s (%s), worker_processes %s, access_log off, keepalive 256 to the backends, on %s\n",
+		n.Version, bin, workerProcesses(workers), n.Addr)
+	return n, nil
 }
-`, dir, servers.String(), addr, wp)
+
+// StartBackends runs nginx from bin as n backend servers on free ports of
+// 127.0.0.1, each answering every request with the same bodyBytes-byte
+// text/plain body (as bench/internal/backends does, at a fraction of its
+// CPU per request, so that one core of load generator and backends can
+// keep a proxy on another core busy). Proc.Addrs lists them.
+func StartBackends(ctx context.Context, bin string, n, bodyBytes, workers int, pin []string) (*Proc, error) {
+	addrs, err := freeAddrs(n)
+	if err != nil {
+		return nil, err
+	}
+	var listen strings.Builder
+	for _, a := range addrs {
+		fmt.Fprintf(&listen, "    listen %s;\n", a)
+	}
+	body := strings.Repeat("x", max(bodyBytes-1, 0)) + `\n`
+	block := fmt.Sprintf(`  server {
+%[1]s    default_type text/plain;
+    location / { return 200 "%[2]s"; }
+    location = /healthz { return 200 "ok\n"; }
+  }
+`, listen.String(), body)
+	return start(ctx, bin, block, addrs, workers, pin)
+}
+
+// freeAddrs picks n free ports of 127.0.0.1.
+func freeAddrs(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, ln.Addr().String())
+		defer func() { _ = ln.Close() }() // held until all are picked
+	}
+	return addrs, nil
+}
+
+func workerProcesses(workers int) string {
+	if workers > 0 {
+		return strconv.Itoa(workers)
+	}
+	return "auto"
+}
+
+// start runs nginx with block in its http block, listening on addrs,
+// and waits until every addr answers 200.
+func start(ctx context.Context, bin, block string, addrs []string, workers int, pin []string) (*Proc, error) {
+	dir, err := os.MkdirTemp("", "bench-nginx-")
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`worker_processes %[2]s;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  keepalive_requests 100000;
+%[3]s}
+`, dir, workerProcesses(workers), block)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -116,25 +171,26 @@ http {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting nginx: %w", err)
 	}
-	n := &Proc{Cmd: cmd, dir: dir, Addr: addr}
+	n := &Proc{Cmd: cmd, dir: dir, Addr: addrs[0], Addrs: addrs}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
+	for _, addr := range addrs {
+		for {
+			resp, err := http.Get("http://" + addr + "/")
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
 			}
+			if time.Now().After(deadline) {
+				n.Stop()
+				return nil, fmt.Errorf("nginx did not answer on %s (see %s/error.log): %v", addr, dir, err) //nolint:errorlint // err is nil when nginx answered but not 200; %w would print %!w(<nil>)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			n.Stop()
-			return nil, fmt.Errorf("nginx did not answer on %s (see %s/error.log): %v", addr, dir, err) //nolint:errorlint // err is nil when nginx answered but not 200; %w would print %!w(<nil>)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	n.Version = Version(bin)
-	fmt.Printf("nginx: %s (%s), worker_processes %s, access_log off, keepalive 256 to the backends, on %s\n", n.Version, bin, wp, addr)
 	return n, nil
 }
 
