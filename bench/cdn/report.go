@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meridian-platform/meridian/bench/internal/procs"
+	"github.com/meridian-platform/meridian/bench/internal/rawload"
 )
 
 // result is one measured run: one server, one size, one round.
@@ -46,25 +47,25 @@ type result struct {
 	LoadBound bool `json:"load_bound,omitempty"`
 }
 
-func newResult(t target, f file, round int, st loadStats, srv, gen procs.CPUUse, busyServer, busyAll time.Duration, pinned bool) result {
-	el := st.elapsed.Seconds()
+func newResult(t target, f file, round int, st rawload.Result, srv, gen procs.CPUUse, busyServer, busyAll time.Duration, pinned bool) result {
+	el := st.Elapsed.Seconds()
 	r := result{
 		Target: t.name, Size: f.label, Bytes: f.size, Round: round,
-		Requests: st.requests, Errors: st.errors, NonHits: st.nonHits,
-		RPS:         float64(st.requests) / el,
-		P50Ms:       ms(st.lat.Quantile(0.50)),
-		P99Ms:       ms(st.lat.Quantile(0.99)),
-		MeanMs:      ms(st.lat.Mean()),
+		Requests: st.Requests, Errors: st.Errors, NonHits: st.NonHits,
+		RPS:         st.RPS(),
+		P50Ms:       ms(st.Latency.Quantile(0.50)),
+		P99Ms:       ms(st.Latency.Quantile(0.99)),
+		MeanMs:      ms(st.Latency.Mean()),
 		ServerCores: srv.Total().Seconds() / el,
 		LoadCores:   gen.Total().Seconds() / el,
 	}
 	r.MBps = r.RPS * float64(f.size) / 1e6
-	if st.requests > 0 {
-		r.ServerUsPerReq = float64(srv.Total()) / 1e3 / float64(st.requests)
+	if st.Requests > 0 {
+		r.ServerUsPerReq = float64(srv.Total()) / 1e3 / float64(st.Requests)
 	}
 	if srv.Total() > 0 {
 		r.KernelShare = srv.Sys.Seconds() / srv.Total().Seconds()
-		r.PerCoreRPS = float64(st.requests) / srv.Total().Seconds()
+		r.PerCoreRPS = float64(st.Requests) / srv.Total().Seconds()
 	}
 	if pinned {
 		r.OthersOnServerCPUs = max(0, (busyServer-srv.Total()).Seconds()/el)

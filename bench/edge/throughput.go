@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meridian-platform/meridian/bench/internal/backends"
 	"github.com/meridian-platform/meridian/bench/internal/nginx"
 	"github.com/meridian-platform/meridian/bench/internal/procs"
 	"github.com/meridian-platform/meridian/bench/internal/rawload"
@@ -181,7 +182,7 @@ func throughput(ctx context.Context, o options) (*throughputReport, error) {
 			order = []proxyTarget{targets[0], targets[2], targets[1]}
 		}
 		for _, t := range order {
-			if _, err := load(ctx, t.addrs, o.concurrency, o.warm); err != nil {
+			if _, err := load(ctx, t.addrs, o.bodyBytes, o.concurrency, o.warm); err != nil {
 				return rep, err
 			}
 			var pids []int
@@ -191,7 +192,7 @@ func throughput(ctx context.Context, o options) (*throughputReport, error) {
 			cpu0 := cpuOf(pids)
 			load0 := cpuOf(append(backendPids(), self))
 			busy0, total0, _ := procs.MachineCPU()
-			r, err := load(ctx, t.addrs, o.concurrency, o.dur)
+			r, err := load(ctx, t.addrs, o.bodyBytes, o.concurrency, o.dur)
 			if err != nil {
 				return rep, err
 			}
@@ -232,12 +233,13 @@ type tpResult struct {
 
 // load runs the load generator (bench/internal/rawload) with the shop's
 // Host, as clients of an edge send it.
-func load(ctx context.Context, addrs []string, c int, d time.Duration) (tpResult, error) {
-	r, err := rawload.Run(ctx, addrs, shopHost, c, d)
+func load(ctx context.Context, addrs []string, bodyBytes, c int, d time.Duration) (tpResult, error) {
+	r, err := rawload.Run(ctx, rawload.Target{Addrs: addrs, Host: shopHost, Size: len(backends.Body(bodyBytes))}, c, d)
 	if err != nil {
 		return tpResult{}, err
 	}
-	return tpResult{Requests: r.Requests, Errors: r.Errors, RPS: r.RPS, P50: r.P50, P99: r.P99, elapsed: r.Elapsed}, nil
+	return tpResult{Requests: r.Requests, Errors: r.Errors, RPS: r.RPS(), elapsed: r.Elapsed,
+		P50: r.Latency.Quantile(0.50), P99: r.Latency.Quantile(0.99)}, nil
 }
 
 type tpSummary struct {

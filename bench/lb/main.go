@@ -210,19 +210,21 @@ func phase(ctx context.Context, o options, lay procs.Layout, kind string) (repor
 			order = []target{targets[0], targets[2], targets[1]}
 		}
 		for _, t := range order {
-			if _, err := rawload.Run(ctx, t.addrs, "", o.concurrency, o.warm); err != nil {
+			lt := rawload.Target{Addrs: t.addrs, Size: len(backends.Body(o.bodyBytes))}
+			if _, err := rawload.Run(ctx, lt, o.concurrency, o.warm); err != nil {
 				return report{}, err
 			}
 			var cpu0 procs.CPUUse
 			if t.pid != 0 {
 				cpu0 = procs.CPUTime(t.pid, t.children)
 			}
-			lr, err := rawload.Run(ctx, t.addrs, "", o.concurrency, o.dur)
+			lr, err := rawload.Run(ctx, lt, o.concurrency, o.dur)
 			if err != nil {
 				return report{}, err
 			}
-			r := result{Result: lr}
-			if t.pid != 0 {
+			r := result{Requests: lr.Requests, Errors: lr.Errors, RPS: lr.RPS(), Elapsed: lr.Elapsed,
+				P50: lr.Latency.Quantile(0.50), P99: lr.Latency.Quantile(0.99)}
+			if t.pid != 0 && r.Requests > 0 {
 				cpu := procs.CPUTime(t.pid, t.children).Sub(cpu0)
 				perReq := func(d time.Duration) float64 { return float64(d) / 1e3 / float64(r.Requests) }
 				r.CPUPerReqUs = perReq(cpu.User + cpu.Sys)
@@ -285,9 +287,14 @@ func nginxBin(ctx context.Context, o options) (string, error) {
 }
 
 type result struct {
-	Target string `json:"target"`
-	Round  int    `json:"round"`
-	rawload.Result
+	Target   string        `json:"target"`
+	Round    int           `json:"round"`
+	Requests int           `json:"requests"`
+	Errors   int           `json:"errors"`
+	RPS      float64       `json:"rps"`
+	P50      time.Duration `json:"p50_ns"`
+	P99      time.Duration `json:"p99_ns"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
 	// CPUPerReqUs is the proxy's CPU time (user+system, all its processes)
 	// per request, in microseconds; CPUCores that time over the run's.
 	CPUPerReqUs float64 `json:"proxy_cpu_us_per_request,omitempty"`

@@ -22,7 +22,7 @@ import (
 func Serve(ctx context.Context, n, bodyBytes int) error {
 	ctx, cancel := procs.UntilStdinCloses(ctx)
 	defer cancel()
-	body := []byte(strings.Repeat("x", max(bodyBytes-1, 0)) + "\n")
+	body := []byte(Body(bodyBytes))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			_, _ = io.WriteString(w, "ok\n")
@@ -48,3 +48,8 @@ func Serve(ctx context.Context, n, bodyBytes int) error {
 	}
 	return nil
 }
+
+// Body is what the backends answer with for a body size of n bytes: n-1
+// bytes of "x" and a newline (the newline at least). bench/internal/nginx's
+// backends answer with the same.
+func Body(n int) string { return strings.Repeat("x", max(n-1, 0)) + "\n" }

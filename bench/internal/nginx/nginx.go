@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/meridian-platform/meridian/bench/internal/backends"
 )
 
 // Find returns path if given, else nginx on PATH or /usr/sbin/nginx.
@@ -95,8 +97,8 @@ func StartProxy(ctx context.Context, bin string, backends []string, workers int,
 }
 
 // StartBackends runs nginx from bin as n backend servers on free ports of
-// 127.0.0.1, each answering every request with the same bodyBytes-byte
-// text/plain body (as bench/internal/backends does, at a fraction of its
+// 127.0.0.1, each answering every request with backends.Body(bodyBytes)
+// as text/plain (as bench/internal/backends does, at a fraction of its
 // CPU per request, so that one core of load generator and backends can
 // keep a proxy on another core busy). Proc.Addrs lists them.
 func StartBackends(ctx context.Context, bin string, n, bodyBytes, workers int, pin []string) (*Proc, error) {
@@ -108,7 +110,7 @@ func StartBackends(ctx context.Context, bin string, n, bodyBytes, workers int, p
 	for _, a := range addrs {
 		fmt.Fprintf(&listen, "    listen %s;\n", a)
 	}
-	body := strings.Repeat("x", max(bodyBytes-1, 0)) + `\n`
+	body := strings.TrimSuffix(backends.Body(bodyBytes), "\n") + `\n` // nginx's escape for the newline
 	block := fmt.Sprintf(`  server {
 %[1]s    default_type text/plain;
     location / { return 200 "%[2]s"; }

@@ -1,51 +1,67 @@
-// Package rawload is the load generator of bench/lb and bench/edge: keep-
-// alive clients that speak HTTP/1.1 directly on their connections (one
-// fixed GET, a response read up to its Content-Length) rather than through
-// net/http's client, whose per-connection goroutines would cost the load
-// generator's core more than the proxies' requests cost theirs.
+// Package rawload is the load generator of bench/lb, bench/edge and
+// bench/cdn: keep-alive clients that speak HTTP/1.1 directly on their
+// connections (one fixed GET, the response read up to its Content-Length)
+// rather than through net/http's client, whose per-connection goroutines
+// would cost the load generator's core more than the servers' requests
+// cost theirs.
 package rawload
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/meridian-platform/meridian/bench/internal/latency"
 )
 
-// Result is one run's figures.
-type Result struct {
-	Requests int           `json:"requests"`
-	Errors   int           `json:"errors"`
-	RPS      float64       `json:"rps"`
-	P50      time.Duration `json:"p50_ns"`
-	P99      time.Duration `json:"p99_ns"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
+// Target is what every client of a run requests.
+type Target struct {
+	// Addrs are the servers: client i connects to Addrs[i%len(Addrs)].
+	Addrs []string
+	// Host is the Host header; "" sends the client's address.
+	Host string
+	// Path is the request target; "" is "/".
+	Path string
+	// Size is the body length every response must have; -1 takes any.
+	Size int
+	// CountHits counts the responses without "X-Cache: Hit" (NonHits).
+	CountHits bool
 }
 
-// Run runs c keep-alive clients for d against addrs (client i uses
-// addrs[i%len(addrs)]), each sending GET / with the given Host (the
-// address itself when host is ""), and measures every request.
-func Run(ctx context.Context, addrs []string, host string, c int, d time.Duration) (Result, error) {
+// Result is what one run observed.
+type Result struct {
+	Requests int // complete 200 responses
+	Errors   int // failed requests (the connection is then redialled)
+	NonHits  int // responses without "X-Cache: Hit", with CountHits
+	Elapsed  time.Duration
+	Latency  latency.Histogram
+	LastErr  error
+}
+
+// RPS is the complete responses per second.
+func (r *Result) RPS() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
+
+// Run runs c clients against t for d, each doing its GET back to back on
+// one keep-alive connection and recording every request's latency.
+//
+// A run with no response at all is no error by itself (on a busy machine
+// a 1 MiB response can take longer than a short warm-up); one where
+// requests failed and none succeeded is.
+func Run(ctx context.Context, t Target, c int, d time.Duration) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	type part struct {
-		lat  []time.Duration
-		errs int
-		err  error
-	}
-	parts := make(chan part, c)
+	parts := make(chan Result, c)
 	start := time.Now()
 	for i := range c {
-		addr := addrs[i%len(addrs)]
+		addr := t.Addrs[i%len(t.Addrs)]
 		go func() {
-			var p part
-			p.lat = make([]time.Duration, 0, 1<<14)
-			var cl *rawClient
+			var p Result
+			var cl *client
 			stop := context.AfterFunc(ctx, func() {
 				if cl != nil {
 					cl.close()
@@ -55,10 +71,10 @@ func Run(ctx context.Context, addrs []string, host string, c int, d time.Duratio
 			for ctx.Err() == nil {
 				if cl == nil {
 					var err error
-					if cl, err = dialRaw(ctx, addr, host); err != nil {
+					if cl, err = dial(ctx, addr, t); err != nil {
 						if ctx.Err() == nil {
-							p.errs++
-							p.err = err
+							p.Errors++
+							p.LastErr = err
 							time.Sleep(10 * time.Millisecond)
 						}
 						cl = nil
@@ -70,16 +86,21 @@ func Run(ctx context.Context, addrs []string, host string, c int, d time.Duratio
 					}
 				}
 				t0 := time.Now()
-				if err := cl.get(); err != nil {
+				hit, err := cl.get()
+				if err != nil {
 					if ctx.Err() == nil {
-						p.errs++
-						p.err = err
+						p.Errors++
+						p.LastErr = err
 					}
 					cl.close()
 					cl = nil
 					continue
 				}
-				p.lat = append(p.lat, time.Since(t0))
+				p.Latency.Record(time.Since(t0))
+				p.Requests++
+				if t.CountHits && !hit {
+					p.NonHits++
+				}
 			}
 			if cl != nil {
 				cl.close()
@@ -87,95 +108,117 @@ func Run(ctx context.Context, addrs []string, host string, c int, d time.Duratio
 			parts <- p
 		}()
 	}
-	var all []time.Duration
-	var errs int
-	var lastErr error
+	var all Result
 	for range c {
 		p := <-parts
-		all = append(all, p.lat...)
-		errs += p.errs
-		if p.err != nil {
-			lastErr = p.err
+		all.Requests += p.Requests
+		all.Errors += p.Errors
+		all.NonHits += p.NonHits
+		all.Latency.Merge(&p.Latency)
+		if p.LastErr != nil {
+			all.LastErr = p.LastErr
 		}
 	}
-	el := time.Since(start)
-	if len(all) == 0 {
-		return Result{}, fmt.Errorf("no request succeeded against %v (%d errors, last: %w)", addrs, errs, lastErr)
+	all.Elapsed = time.Since(start)
+	if all.Requests == 0 && all.Errors > 0 {
+		return all, fmt.Errorf("no request succeeded against %v (%d errors, last: %w)", t.Addrs, all.Errors, all.LastErr)
 	}
-	slices.Sort(all)
-	pct := func(q float64) time.Duration { return all[min(len(all)-1, int(q*float64(len(all))))] }
-	return Result{Requests: len(all), Errors: errs, RPS: float64(len(all)) / el.Seconds(),
-		P50: pct(0.50), P99: pct(0.99), Elapsed: el}, nil
+	return all, nil
 }
 
-// rawClient is one keep-alive HTTP/1.1 connection doing GET / back to back.
-type rawClient struct {
-	c   net.Conn
-	br  *bufio.Reader
-	req []byte
+// client is one keep-alive HTTP/1.1 connection doing the same GET back to
+// back.
+type client struct {
+	c    net.Conn
+	br   *bufio.Reader
+	req  []byte
+	size int
 }
 
-func dialRaw(ctx context.Context, addr, host string) (*rawClient, error) {
-	if host == "" {
-		host = addr
-	}
+func dial(ctx context.Context, addr string, t Target) (*client, error) {
 	c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return &rawClient{c: c, br: bufio.NewReaderSize(c, 16<<10),
-		req: []byte("GET / HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: meridian-bench\r\nAccept: */*\r\n\r\n")}, nil
+	host, path := t.Host, t.Path
+	if host == "" {
+		host = addr
+	}
+	if path == "" {
+		path = "/"
+	}
+	return &client{c: c, br: bufio.NewReaderSize(c, 64<<10), size: t.Size,
+		req: []byte("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: meridian-bench\r\nAccept: */*\r\n\r\n")}, nil
 }
 
-func (rc *rawClient) close() { _ = rc.c.Close() }
+func (cl *client) close() { _ = cl.c.Close() }
 
-// get sends the request and reads the whole response, which must be a 200
-// with a Content-Length and keep the connection open.
-func (rc *rawClient) get() error {
-	_ = rc.c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := rc.c.Write(rc.req); err != nil {
-		return err
+// get sends the request and reads the whole response, reporting whether
+// it said X-Cache: Hit.
+func (cl *client) get() (hit bool, err error) {
+	_ = cl.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := cl.c.Write(cl.req); err != nil {
+		return false, err
 	}
-	line, err := rc.br.ReadSlice('\n')
+	return readResponse(cl.br, cl.size)
+}
+
+var (
+	hdrContentLength    = []byte("content-length")
+	hdrConnection       = []byte("connection")
+	hdrTransferEncoding = []byte("transfer-encoding")
+	hdrXCache           = []byte("x-cache")
+)
+
+// readResponse reads one response from br: a 200 with a Content-Length
+// (of size, unless size is -1) and no Connection: close, its body
+// discarded.
+func readResponse(br *bufio.Reader, size int) (hit bool, err error) {
+	line, err := br.ReadSlice('\n')
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(line) < 12 || string(line[:9]) != "HTTP/1.1 " {
-		return fmt.Errorf("bad status line %q", line)
+		return false, fmt.Errorf("bad status line %q", line)
 	}
 	if string(line[9:12]) != "200" {
-		return fmt.Errorf("status %s", line[9:12])
+		return false, fmt.Errorf("status %s", line[9:12])
 	}
 	n := -1
 	for {
-		h, err := rc.br.ReadSlice('\n')
+		h, err := br.ReadSlice('\n')
 		if err != nil {
-			return err
+			return false, err
 		}
 		if len(h) <= 2 {
 			break
 		}
-		k, v, ok := strings.Cut(string(h), ":")
+		k, v, ok := bytes.Cut(h, []byte(":"))
 		if !ok {
-			return fmt.Errorf("bad header line %q", h)
+			return false, fmt.Errorf("bad header line %q", h)
 		}
-		v = strings.TrimSpace(v)
-		switch strings.ToLower(k) {
-		case "content-length":
-			if n, err = strconv.Atoi(v); err != nil {
-				return fmt.Errorf("bad Content-Length %q", v)
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.EqualFold(k, hdrContentLength):
+			if n, err = strconv.Atoi(string(v)); err != nil || n < 0 {
+				return false, fmt.Errorf("bad Content-Length %q", v)
 			}
-		case "connection":
-			if strings.EqualFold(v, "close") {
-				return errors.New("the server closes the connection")
+		case bytes.EqualFold(k, hdrConnection):
+			if bytes.EqualFold(v, []byte("close")) {
+				return false, errors.New("the server closes the connection")
 			}
-		case "transfer-encoding":
-			return fmt.Errorf("unexpected Transfer-Encoding %q", v)
+		case bytes.EqualFold(k, hdrTransferEncoding):
+			return false, fmt.Errorf("unexpected Transfer-Encoding %q", v)
+		case bytes.EqualFold(k, hdrXCache):
+			hit = string(v) == "Hit"
 		}
 	}
-	if n < 0 {
-		return errors.New("response without Content-Length")
+	switch {
+	case n < 0:
+		return false, errors.New("response without Content-Length")
+	case size >= 0 && n != size:
+		return false, fmt.Errorf("Content-Length %d, want %d", n, size)
 	}
-	_, err = rc.br.Discard(n)
-	return err
+	_, err = br.Discard(n)
+	return hit, err
 }

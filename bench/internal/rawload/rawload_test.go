@@ -1,4 +1,4 @@
-package main
+package rawload
 
 import (
 	"bufio"
@@ -22,6 +22,9 @@ func TestReadResponse(t *testing.T) {
 		{"not found", "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 3, false, "status 404"},
 		{"closes", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc", 3, false, "closes the connection"},
 		{"short body", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab", 3, false, "EOF"},
+		{"any length", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab", -1, false, ""},
+		{"any length, none given", "HTTP/1.1 200 OK\r\n\r\nab", -1, false, "without Content-Length"},
+		{"negative length", "HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nab", -1, false, "bad Content-Length"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,30 +50,6 @@ func TestReadResponseKeepAlive(t *testing.T) {
 	for i := range 2 {
 		if hit, err := readResponse(br, 4); err != nil || !hit {
 			t.Fatalf("response %d: got hit %v, error %v; want a hit", i+1, hit, err)
-		}
-	}
-}
-
-func TestParseSizes(t *testing.T) {
-	got, err := parseSizes("1k, 64K,1m,100")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []struct {
-		path string
-		size int
-	}{{"/1k.bin", 1024}, {"/64k.bin", 65536}, {"/1m.bin", 1 << 20}, {"/100.bin", 100}}
-	if len(got) != len(want) {
-		t.Fatalf("got %d files, want %d", len(got), len(want))
-	}
-	for i, w := range want {
-		if got[i].path != w.path || got[i].size != w.size {
-			t.Errorf("file %d: got %s %d, want %s %d", i, got[i].path, got[i].size, w.path, w.size)
-		}
-	}
-	for _, bad := range []string{"", "k", "1g", "-1k", "0"} {
-		if _, err := parseSizes(bad); err == nil {
-			t.Errorf("parseSizes(%q): got no error", bad)
 		}
 	}
 }
