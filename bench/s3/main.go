@@ -26,7 +26,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -104,6 +103,11 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if o.childNode != "" || o.childBaseline != "" {
+		var cancel context.CancelFunc
+		ctx, cancel = procs.UntilStdinCloses(ctx) // the parent's Child.Stop
+		defer cancel()
 	}
 	switch {
 	case o.childNode != "":
@@ -193,48 +197,10 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *strings.Builder
-	done chan error
-}
-
-func start(ctx context.Context, name string, args ...string) (*proc, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	p := &proc{name: name, cmd: exec.CommandContext(ctx, self, args...), out: &strings.Builder{}, done: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = &syncWriter{w: p.out}, &syncWriter{w: p.out}
-	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(syscall.SIGTERM) }
-	p.cmd.WaitDelay = 10 * time.Second
-	if err := p.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	return p, nil
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  *strings.Builder
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
-
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done: //nolint:errcheck // the exit status after SIGTERM is not news
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done //nolint:errcheck // killed: its exit status is not news
-	}
+// start runs this program as a child (bench/internal/procs): it stops when
+// Stop closes its stdin, and dies with this process.
+func start(ctx context.Context, args ...string) (*procs.Child, error) {
+	return procs.StartChild(ctx, 0, nil, nil, args...)
 }
 
 // memory reads VmRSS and VmHWM (MB) of a process.
@@ -321,14 +287,14 @@ func bench(ctx context.Context, o options) error {
 		}
 		prof = []string{"-cpuprofile", abs}
 	}
-	nodes := map[string]*proc{}
+	nodes := map[string]*procs.Child{}
 	defer func() {
 		for _, p := range nodes {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	for _, ref := range topo.Nodes() {
-		p, err := start(ctx, ref.Region, append([]string{"-child-node", ref.Node.Name, "-config", cfg}, prof...)...)
+		p, err := start(ctx, append([]string{"-child-node", ref.Node.Name, "-config", cfg}, prof...)...)
 		if err != nil {
 			return err
 		}
@@ -339,16 +305,16 @@ func bench(ctx context.Context, o options) error {
 		return err
 	}
 	baseAddr := o.hosts + ".9:4599"
-	base, err := start(ctx, "baseline", append([]string{"-child-baseline", baseAddr, "-baseline-dir", baseDir}, prof...)...)
+	base, err := start(ctx, append([]string{"-child-baseline", baseAddr, "-baseline-dir", baseDir}, prof...)...)
 	if err != nil {
 		return err
 	}
-	defer base.stop()
+	defer base.Stop()
 	urls := map[string]string{}
 	for _, ref := range topo.Nodes() {
 		urls[ref.Region] = "http://" + ref.Node.APIAddr()
 		if err := awaitHTTP(ctx, urls[ref.Region]); err != nil {
-			return fmt.Errorf("%w: %s", err, nodes[ref.Region].out.String())
+			return fmt.Errorf("region %s: %w (see its messages above)", ref.Region, err)
 		}
 	}
 	if err := awaitHTTP(ctx, "http://"+baseAddr); err != nil {
@@ -379,8 +345,8 @@ func bench(ctx context.Context, o options) error {
 	want := func(op string, size int) bool {
 		return o.only == "" || slices.Contains(strings.Split(o.only, ","), op+"-"+strings.ReplaceAll(human(size), " ", ""))
 	}
-	basePids := []int{base.cmd.Process.Pid}
-	nodePids := []int{nodes["us-east"].cmd.Process.Pid, nodes["eu-west"].cmd.Process.Pid}
+	basePids := []int{base.Cmd.Process.Pid}
+	nodePids := []int{nodes["us-east"].Cmd.Process.Pid, nodes["eu-west"].Cmd.Process.Pid}
 	for _, size := range []int{64 << 10, 8 << 20} {
 		if !want("PUT", size) && !want("GET", size) {
 			continue
@@ -742,9 +708,9 @@ type bigResult struct {
 
 // bigObject uploads and downloads one big object through presigned URLs
 // (streamed, unsigned payload) and reads the nodes' peak RSS.
-func bigObject(ctx context.Context, east *s3.Client, size int64, nodes map[string]*proc) (*bigResult, error) {
+func bigObject(ctx context.Context, east *s3.Client, size int64, nodes map[string]*procs.Child) (*bigResult, error) {
 	res := &bigResult{size: size}
-	res.eastBefore, _ = memory(nodes["us-east"].cmd.Process.Pid)
+	res.eastBefore, _ = memory(nodes["us-east"].Cmd.Process.Pid)
 	ps := s3.NewPresignClient(east)
 	put, err := ps.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String("big")})
 	if err != nil {
@@ -797,8 +763,8 @@ func bigObject(ctx context.Context, east *s3.Client, size int64, nodes map[strin
 		time.Sleep(50 * time.Millisecond)
 	}
 	res.replicated = time.Since(start).Seconds()
-	_, res.eastPeak = memory(nodes["us-east"].cmd.Process.Pid)
-	_, res.westPeak = memory(nodes["eu-west"].cmd.Process.Pid)
+	_, res.eastPeak = memory(nodes["us-east"].Cmd.Process.Pid)
+	_, res.westPeak = memory(nodes["eu-west"].Cmd.Process.Pid)
 	return res, nil
 }
 
