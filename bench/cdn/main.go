@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string) error {
 	case "cache":
 		return serveCache(ctx, o)
 	case "guard":
-		return guardGroup(o.pgid)
+		return nginx.Guard(o.pgid)
 	case "":
 		return drive(ctx, o)
 	}
@@ -256,11 +256,11 @@ func drive(ctx context.Context, o options) error {
 				if err != nil {
 					return err
 				}
-				defer ng.stop()
-				t := target{name: "nginx-" + v.name, addr: ng.addr, pid: ng.cmd.Process.Pid, children: true}
+				defer ng.Stop()
+				t := target{name: "nginx-" + v.name, addr: ng.Addr, pid: ng.Cmd.Process.Pid, children: true}
 				ngs = append(ngs, t)
 				fmt.Printf("%s: %s (%s), worker_processes %d, access_log off, keepalive_requests 100000, %s, on %s\n",
-					t.name, rep.Nginx, bin, lay.Workers(), v.about, ng.addr)
+					t.name, rep.Nginx, bin, lay.Workers(), v.about, ng.Addr)
 				rep.NginxVariants = append(rep.NginxVariants, t.name+": "+v.about)
 			}
 			targets = append(ngs, targets...)

@@ -3,15 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"syscall"
-	"time"
+
+	"github.com/meridian-platform/meridian/bench/internal/nginx"
 )
 
 // nginxVariant is one nginx configuration measured as a baseline.
@@ -41,17 +35,6 @@ func variantByName(name string) (nginxVariant, bool) {
 	return nginxVariant{}, false
 }
 
-// nginxProc is nginx in the foreground, in a process group of its own, with
-// a config in a temp dir.
-type nginxProc struct {
-	cmd     *exec.Cmd
-	guard   *exec.Cmd
-	guardIn io.WriteCloser
-	dir     string
-	addr    string
-	variant nginxVariant
-}
-
 // freeAddr returns host:port with a port free at the time of the call.
 func freeAddr(host string) (string, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
@@ -64,108 +47,22 @@ func freeAddr(host string) (string, error) {
 }
 
 // startNginx runs nginx serving root statically on host, with workers
-// worker processes, behind pin (taskset), in the foreground. A guard child
-// of this program kills nginx's process group when this program ends in
-// any way.
-func startNginx(ctx context.Context, bin string, v nginxVariant, root, host string, workers int, pin []string) (*nginxProc, error) {
-	dir, err := os.MkdirTemp("", "cdn-bench-nginx-")
-	if err != nil {
-		return nil, err
-	}
+// worker processes, behind pin (taskset), as bench/internal/nginx.Start
+// runs it (with its guard).
+func startNginx(ctx context.Context, bin string, v nginxVariant, root, host string, workers int, pin []string) (*nginx.Proc, error) {
 	addr, err := freeAddr(host)
 	if err != nil {
 		return nil, err
 	}
-	conf := fmt.Sprintf(`worker_processes %[4]d;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  types { application/octet-stream bin; }
+	block := fmt.Sprintf(`  types { application/octet-stream bin; }
   default_type application/octet-stream;
-  keepalive_requests 100000;
   keepalive_timeout 65s;
-  %[5]s
+  %[3]s
   server {
-    listen %[2]s;
-    root %[3]s;
+    listen %[1]s;
+    root %[2]s;
     location / { }
   }
-}
-`, dir, addr, root, workers, v.directives)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	argv := append(pin, bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...) // taskset execs nginx: same pid
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting nginx: %w", err)
-	}
-	n := &nginxProc{cmd: cmd, dir: dir, addr: addr, variant: v}
-	if err := n.startGuard(); err != nil {
-		n.stop()
-		return nil, err
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			break // any answer: it listens
-		}
-		if time.Now().After(deadline) {
-			n.stop()
-			return nil, fmt.Errorf("nginx did not answer on %s (see %s/error.log): %w", addr, dir, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return n, nil
-}
-
-// startGuard starts this program as -role guard for nginx's process
-// group. The guard has no parent-death signal: it must outlive this
-// process to do its job, and it exits right after.
-func (n *nginxProc) startGuard() error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	g := exec.Command(self, "-role", "guard", "-pgid", strconv.Itoa(n.cmd.Process.Pid))
-	g.Stderr = os.Stderr
-	in, err := g.StdinPipe()
-	if err != nil {
-		return err
-	}
-	if err := g.Start(); err != nil {
-		return fmt.Errorf("starting the nginx guard: %w", err)
-	}
-	n.guard, n.guardIn = g, in
-	return nil
-}
-
-func (n *nginxProc) stop() {
-	_ = n.cmd.Process.Signal(syscall.SIGQUIT)
-	done := make(chan struct{})
-	go func() { _ = n.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-done
-	}
-	if n.guard != nil {
-		_ = n.guardIn.Close() // kills whatever is left of the group
-		_ = n.guard.Wait()
-	}
-	_ = os.RemoveAll(n.dir)
+`, addr, root, v.directives)
+	return nginx.Start(ctx, bin, block, []string{addr}, workers, pin)
 }

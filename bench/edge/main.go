@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/meridian-platform/meridian/bench/internal/backends"
+	"github.com/meridian-platform/meridian/bench/internal/nginx"
 )
 
 // The targets.
@@ -68,6 +69,7 @@ type options struct {
 
 	// children
 	role    string
+	pgid    int
 	targets string
 	procs   int
 }
@@ -114,7 +116,8 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.backend, "backend", "nginx", "throughput: what serves behind the proxies: nginx (return 200, a fraction of the CPU per request, so that the proxies are saturated) or go (bench/internal/backends, net/http; the load generator's core is then the limit)")
 	fs.StringVar(&o.edgeProfile, "edge-cpuprofile", "", "throughput: write a CPU profile of the edge proxy process (all its runs)")
 
-	fs.StringVar(&o.role, "role", "", "internal: run as a child (backends, edge)")
+	fs.StringVar(&o.role, "role", "", "internal: run as a child (backends, edge, guard)")
+	fs.IntVar(&o.pgid, "pgid", 0, "internal: process group -role guard kills")
 	fs.StringVar(&o.targets, "targets", "", "internal: backend addresses for -role edge")
 	fs.IntVar(&o.procs, "procs", 0, "internal: GOMAXPROCS of a child")
 	if err := fs.Parse(args); err != nil {
@@ -128,6 +131,8 @@ func run(ctx context.Context, args []string) error {
 		return backends.Serve(ctx, o.backends, o.bodyBytes)
 	case "edge":
 		return serveEdge(ctx, o)
+	case "guard":
+		return nginx.Guard(o.pgid)
 	case "":
 	default:
 		return fmt.Errorf("unknown role %q", o.role)

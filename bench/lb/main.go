@@ -56,6 +56,7 @@ type options struct {
 	proxyCPUs   string
 	loadCPUs    string
 	role        string
+	pgid        int
 	targets     string
 }
 
@@ -86,7 +87,8 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.lbProfile, "lb-cpuprofile", "", "write a CPU profile of the Meridian balancer process")
 	fs.StringVar(&o.proxyCPUs, "proxy-cpus", "auto", "CPUs (taskset -c list) both proxies are pinned to; auto: the upper half; none: no pinning")
 	fs.StringVar(&o.loadCPUs, "load-cpus", "auto", "CPUs the load generator and the backends are pinned to; auto: the lower half")
-	fs.StringVar(&o.role, "role", "", "internal: run as a child (backends, meridian)")
+	fs.StringVar(&o.role, "role", "", "internal: run as a child (backends, meridian, guard)")
+	fs.IntVar(&o.pgid, "pgid", 0, "internal: process group -role guard kills")
 	fs.StringVar(&o.targets, "targets", "", "internal: backend addresses for -role meridian")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -96,6 +98,8 @@ func run(ctx context.Context, args []string) error {
 		return backends.Serve(ctx, o.backends, o.bodyBytes)
 	case "meridian":
 		return serveMeridian(ctx, o)
+	case "guard":
+		return nginx.Guard(o.pgid)
 	case "":
 		return drive(ctx, o)
 	}

@@ -1,8 +1,10 @@
 // Package nginx runs nginx (the Debian package) as the baseline reverse
 // proxy the benchmarks compare Meridian's proxies with (in the foreground,
 // with a generated config in a temp dir, keep-alive on both sides, access
-// log off and the forwarded headers Meridian's proxies set), and as cheap
-// backends behind both.
+// log off and the forwarded headers Meridian's proxies set), as cheap
+// backends behind both, and as the static file server bench/cdn compares
+// its cache with. A program that starts nginx must run Guard when it is
+// started as `-role guard -pgid N` (see Start).
 //
 // Imported by the programs under bench/ only.
 package nginx
@@ -54,12 +56,12 @@ type Proc struct {
 	Addrs   []string
 	Version string
 	dir     string
+	guard   *exec.Cmd
+	guardIn io.WriteCloser
 }
 
-// StartProxy runs nginx from bin as a reverse proxy to backends on a free
-// port of 127.0.0.1, with workers worker processes (auto when 0), behind the
-// pin prefix (taskset, which execs nginx: same pid), and waits until it
-// answers 200.
+// StartProxy runs nginx from bin (see Start) as a reverse proxy to backends
+// on a free port of 127.0.0.1.
 func StartProxy(ctx context.Context, bin string, backends []string, workers int, pin []string) (*Proc, error) {
 	addrs, err := freeAddrs(1)
 	if err != nil {
@@ -87,7 +89,7 @@ func StartProxy(ctx context.Context, bin string, backends []string, workers int,
     }
   }
 `, servers.String(), addrs[0])
-	n, err := start(ctx, bin, block, addrs, workers, pin)
+	n, err := Start(ctx, bin, block, addrs, workers, pin)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +98,7 @@ func StartProxy(ctx context.Context, bin string, backends []string, workers int,
 	return n, nil
 }
 
-// StartBackends runs nginx from bin as n backend servers on free ports of
+// StartBackends runs nginx from bin (see Start) as n backend servers on free ports of
 // 127.0.0.1, each answering every request with backends.Body(bodyBytes)
 // as text/plain (as bench/internal/backends does, at a fraction of its
 // CPU per request, so that one core of load generator and backends can
@@ -117,7 +119,7 @@ func StartBackends(ctx context.Context, bin string, n, bodyBytes, workers int, p
     location = /healthz { return 200 "ok\n"; }
   }
 `, listen.String(), body)
-	return start(ctx, bin, block, addrs, workers, pin)
+	return Start(ctx, bin, block, addrs, workers, pin)
 }
 
 // freeAddrs picks n free ports of 127.0.0.1.
@@ -141,9 +143,17 @@ func workerProcesses(workers int) string {
 	return "auto"
 }
 
-// start runs nginx with block in its http block, listening on addrs,
-// and waits until every addr answers 200.
-func start(ctx context.Context, bin, block string, addrs []string, workers int, pin []string) (*Proc, error) {
+// Start runs nginx from bin in the foreground with block in its http block
+// (after the common part: access log off, temp paths in a temp dir,
+// keepalive_requests 100000), listening on addrs, with workers worker
+// processes (auto when 0), behind the pin prefix (taskset, which execs
+// nginx: same pid), and waits until every addr answers.
+//
+// nginx runs in a process group of its own with a guard: this program
+// re-executed as `-role guard -pgid N` (its main must call Guard then),
+// which kills the group when this program ends in any way, even by
+// SIGKILL: nginx's workers outlive a killed master.
+func Start(ctx context.Context, bin, block string, addrs []string, workers int, pin []string) (*Proc, error) {
 	dir, err := os.MkdirTemp("", "bench-nginx-")
 	if err != nil {
 		return nil, err
@@ -169,11 +179,15 @@ http {
 	argv := append(slices.Clone(pin), bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting nginx: %w", err)
 	}
 	n := &Proc{Cmd: cmd, dir: dir, Addr: addrs[0], Addrs: addrs}
+	if err := n.startGuard(); err != nil {
+		n.Stop()
+		return nil, err
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, addr := range addrs {
 		for {
@@ -181,13 +195,11 @@ http {
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				_ = resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
+				break // any answer: it listens
 			}
 			if time.Now().After(deadline) {
 				n.Stop()
-				return nil, fmt.Errorf("nginx did not answer on %s (see %s/error.log): %v", addr, dir, err) //nolint:errorlint // err is nil when nginx answered but not 200; %w would print %!w(<nil>)
+				return nil, fmt.Errorf("nginx did not answer on %s (see %s/error.log): %w", addr, dir, err)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -196,8 +208,40 @@ http {
 	return n, nil
 }
 
-// Stop asks nginx to quit gracefully (SIGQUIT), kills it after 10 s, and
-// removes its temp dir.
+// startGuard starts this program as -role guard for nginx's process group.
+// The guard has no parent-death signal: it must outlive this process to do
+// its job, and it exits right after.
+func (n *Proc) startGuard() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	g := exec.Command(self, "-role", "guard", "-pgid", strconv.Itoa(n.Cmd.Process.Pid))
+	g.Stderr = os.Stderr
+	in, err := g.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := g.Start(); err != nil {
+		return fmt.Errorf("starting the nginx guard: %w", err)
+	}
+	n.guard, n.guardIn = g, in
+	return nil
+}
+
+// Guard is the -role guard child: when its stdin closes (the program that
+// started nginx stopped it or died, even by SIGKILL) it kills process group
+// pgid.
+func Guard(pgid int) error {
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if pgid > 1 {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+	return nil
+}
+
+// Stop asks nginx to quit gracefully (SIGQUIT), kills it after 10 s, has
+// the guard kill whatever is left of its group, and removes its temp dir.
 func (n *Proc) Stop() {
 	_ = n.Cmd.Process.Signal(syscall.SIGQUIT)
 	done := make(chan struct{})
@@ -207,6 +251,10 @@ func (n *Proc) Stop() {
 	case <-time.After(10 * time.Second):
 		_ = n.Cmd.Process.Kill()
 		<-done
+	}
+	if n.guard != nil {
+		_ = n.guardIn.Close()
+		_ = n.guard.Wait()
 	}
 	_ = os.RemoveAll(n.dir)
 }
