@@ -21,11 +21,10 @@ import (
 // ends, token field names, no obs-fold, no Transfer-Encoding, at most one
 // Content-Length, a request target that needs no unescaping, and none of
 // the headers whose handling net/http spreads over several places
-// (Pragma, Expect, Trailer). Anything else,
-// malformed or merely unusual, is left in the buffer for net/http, so that
-// every rule it enforces (RFC 9112 §6 framing, obs-fold, header syntax
-// and size) still decides those; the tests check that both paths agree
-// wherever this one answers.
+// (Pragma, Expect, Trailer). Anything else, malformed or merely unusual,
+// is left in the buffer for net/http, so that every rule it enforces
+// (RFC 9112 §6 framing, obs-fold, header syntax and size) still decides
+// those; the tests check that both paths agree wherever this one answers.
 
 // peekHead returns the head at the start of br's buffer, with its
 // terminating blank line, reading more from the connection while the
