@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/meridian-platform/meridian/bench/internal/latency"
@@ -57,22 +58,30 @@ func Run(ctx context.Context, t Target, c int, d time.Duration) (Result, error) 
 	defer cancel()
 	parts := make(chan Result, c)
 	start := time.Now()
+	end := start.Add(d)
 	for i := range c {
 		addr := t.Addrs[i%len(t.Addrs)]
 		go func() {
 			var p Result
 			var cl *client
+			// The connection in use, for the AfterFunc to close: a client
+			// blocked on an answer wakes up when the run ends.
+			var cur atomic.Pointer[client]
 			stop := context.AfterFunc(ctx, func() {
-				if cl != nil {
-					cl.close()
+				if c := cur.Load(); c != nil {
+					c.close()
 				}
 			})
 			defer stop()
-			for ctx.Err() == nil {
+			// A failure as the run ends (a dial or read cut by its
+			// deadline, which can come a moment before ctx says so) is
+			// not one.
+			over := func() bool { return ctx.Err() != nil || !time.Now().Before(end) }
+			for !over() {
 				if cl == nil {
 					var err error
 					if cl, err = dial(ctx, addr, t); err != nil {
-						if ctx.Err() == nil {
+						if !over() {
 							p.Errors++
 							p.LastErr = err
 							time.Sleep(10 * time.Millisecond)
@@ -80,20 +89,21 @@ func Run(ctx context.Context, t Target, c int, d time.Duration) (Result, error) 
 						cl = nil
 						continue
 					}
+					cur.Store(cl)
 					if ctx.Err() != nil { // raced with the AfterFunc
-						cl.close()
 						break
 					}
 				}
 				t0 := time.Now()
 				hit, err := cl.get()
 				if err != nil {
-					if ctx.Err() == nil {
+					if !over() {
 						p.Errors++
 						p.LastErr = err
 					}
 					cl.close()
 					cl = nil
+					cur.Store(nil)
 					continue
 				}
 				p.Latency.Record(time.Since(t0))

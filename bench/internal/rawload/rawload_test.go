@@ -2,8 +2,14 @@ package rawload
 
 import (
 	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestReadResponse(t *testing.T) {
@@ -51,5 +57,43 @@ func TestReadResponseKeepAlive(t *testing.T) {
 		if hit, err := readResponse(br, 4); err != nil || !hit {
 			t.Fatalf("response %d: got hit %v, error %v; want a hit", i+1, hit, err)
 		}
+	}
+}
+
+// TestRun drives a real server: every request counted with its latency,
+// hits counted by X-Cache, and a run where every response has the wrong
+// length fails with the reason.
+func TestRun(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "shop.test" || r.URL.Path != "/p" {
+			http.Error(w, "wrong request", http.StatusBadRequest)
+			return
+		}
+		if n.Add(1)%2 == 0 {
+			w.Header().Set("X-Cache", "Hit")
+		}
+		_, _ = io.WriteString(w, "abcd")
+	}))
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+
+	res, err := Run(context.Background(), Target{Addrs: []string{addr}, Host: "shop.test", Path: "/p", Size: 4, CountHits: true}, 4, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests == 0 || res.Errors != 0 || uint64(res.Requests) != res.Latency.Count() {
+		t.Fatalf("requests %d, errors %d (last %v), latencies %d", res.Requests, res.Errors, res.LastErr, res.Latency.Count())
+	}
+	if res.NonHits == 0 || res.NonHits == res.Requests {
+		t.Errorf("non-hits %d of %d: want about half", res.NonHits, res.Requests)
+	}
+	if served := n.Load(); served < int64(res.Requests) {
+		t.Errorf("server answered %d, the load counted %d", served, res.Requests)
+	}
+
+	_, err = Run(context.Background(), Target{Addrs: []string{addr}, Host: "shop.test", Path: "/p", Size: 5}, 2, 100*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "Content-Length 4, want 5") {
+		t.Fatalf("wrong length: got %v", err)
 	}
 }
