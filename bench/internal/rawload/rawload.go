@@ -58,7 +58,7 @@ func Run(ctx context.Context, t Target, c int, d time.Duration) (Result, error) 
 	defer cancel()
 	parts := make(chan Result, c)
 	start := time.Now()
-	end := start.Add(d)
+	end, _ := ctx.Deadline() // what cuts a dial or read short at the end
 	for i := range c {
 		addr := t.Addrs[i%len(t.Addrs)]
 		go func() {
