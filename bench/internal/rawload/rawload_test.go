@@ -78,15 +78,17 @@ func TestRun(t *testing.T) {
 	defer srv.Close()
 	addr := srv.Listener.Addr().String()
 
-	res, err := Run(context.Background(), Target{Addrs: []string{addr}, Host: "shop.test", Path: "/p", Size: 4, CountHits: true}, 4, 300*time.Millisecond)
+	res, err := Run(context.Background(), Target{Addrs: []string{addr}, Host: "shop.test", Path: "/p", Size: 4, CountHits: true}, 4, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Requests == 0 || res.Errors != 0 || uint64(res.Requests) != res.Latency.Count() {
+	// (At least 20: the server alternates hits and misses, and at most
+	// the 4 answers cut off by the end go uncounted.)
+	if res.Requests < 20 || res.Errors != 0 || uint64(res.Requests) != res.Latency.Count() {
 		t.Fatalf("requests %d, errors %d (last %v), latencies %d", res.Requests, res.Errors, res.LastErr, res.Latency.Count())
 	}
 	if res.NonHits == 0 || res.NonHits == res.Requests {
-		t.Errorf("non-hits %d of %d: want about half", res.NonHits, res.Requests)
+		t.Errorf("non-hits %d of %d: want some of each", res.NonHits, res.Requests)
 	}
 	if served := n.Load(); served < int64(res.Requests) {
 		t.Errorf("server answered %d, the load counted %d", served, res.Requests)
