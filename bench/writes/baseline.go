@@ -85,11 +85,12 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 	start := time.Now()
 	from, until := start.Add(warm), start.Add(warm+dur)
 	var (
-		wg       sync.WaitGroup
-		count    atomic.Uint64
-		firstErr atomic.Value
-		mu       sync.Mutex
-		all      latency.Histogram
+		wg        sync.WaitGroup
+		count     atomic.Uint64 // commits inside the window
+		committed atomic.Uint64 // all commits
+		firstErr  atomic.Value
+		mu        sync.Mutex
+		all       latency.Histogram
 	)
 	doc := filler(docBytes)
 	rec := filler(recordBytes)
@@ -150,6 +151,7 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
+				committed.Add(1)
 				for i, ch := range replicas {
 					if i != w%dbs {
 						ch <- [2][]byte{bytes.Clone(key), logKey}
@@ -178,6 +180,14 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	if v.replicated {
+		// Every database must hold every write, or this is no ceiling.
+		for i, db := range open {
+			if n, err := countPrefix(db, "d/"); err != nil || n != committed.Load() {
+				return res, fmt.Errorf("replicated baseline: database %d holds %d of the %d writes (%v)", i, n, committed.Load(), err)
+			}
+		}
+	}
 	res.Writes = count.Load()
 	res.WritesPerSec = float64(res.Writes) / dur.Seconds()
 	res.LatencyP50ms = ms(all.Quantile(0.50))
@@ -189,6 +199,21 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 	}
 	open = nil
 	return res, os.RemoveAll(dir)
+}
+
+// countPrefix counts the keys of db that start with prefix.
+func countPrefix(db *pebble.DB, prefix string) (uint64, error) {
+	upper := []byte(prefix)
+	upper[len(upper)-1]++
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefix), UpperBound: upper})
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for it.First(); it.Valid(); it.Next() {
+		n++
+	}
+	return n, errors.Join(it.Error(), it.Close())
 }
 
 // variant selects what each baseline write does besides committing.
