@@ -183,8 +183,12 @@ func runBaseline(ctx context.Context, dir string, dbs, writers int, warm, dur ti
 	if v.replicated {
 		// Every database must hold every write, or this is no ceiling.
 		for i, db := range open {
-			if n, err := countPrefix(db, "d/"); err != nil || n != committed.Load() {
-				return res, fmt.Errorf("replicated baseline: database %d holds %d of the %d writes (%v)", i, n, committed.Load(), err)
+			n, err := countPrefix(db, "d/")
+			if err != nil {
+				return res, fmt.Errorf("replicated baseline: counting database %d: %w", i, err)
+			}
+			if n != committed.Load() {
+				return res, fmt.Errorf("replicated baseline: database %d holds %d of the %d writes", i, n, committed.Load())
 			}
 		}
 	}
