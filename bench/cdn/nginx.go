@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 
 	"github.com/meridian-platform/meridian/bench/internal/nginx"
 )
@@ -35,25 +34,15 @@ func variantByName(name string) (nginxVariant, bool) {
 	return nginxVariant{}, false
 }
 
-// freeAddr returns host:port with a port free at the time of the call.
-func freeAddr(host string) (string, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", err
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr, nil
-}
-
 // startNginx runs nginx serving root statically on host, with workers
 // worker processes, behind pin (taskset), as bench/internal/nginx.Start
 // runs it (with its guard).
 func startNginx(ctx context.Context, bin string, v nginxVariant, root, host string, workers int, pin []string) (*nginx.Proc, error) {
-	addr, err := freeAddr(host)
+	addrs, err := nginx.FreeAddrs(host, 1)
 	if err != nil {
 		return nil, err
 	}
+	addr := addrs[0]
 	block := fmt.Sprintf(`  types { application/octet-stream bin; }
   default_type application/octet-stream;
   keepalive_timeout 65s;
@@ -64,5 +53,5 @@ func startNginx(ctx context.Context, bin string, v nginxVariant, root, host stri
     location / { }
   }
 `, addr, root, v.directives)
-	return nginx.Start(ctx, bin, block, []string{addr}, workers, pin)
+	return nginx.Start(ctx, bin, block, addrs, workers, pin)
 }

@@ -113,8 +113,9 @@ func throughput(ctx context.Context, o options) (*throughputReport, error) {
 
 	var backendAddrs []string
 	var backendPids func() []int // load-side processes, for their CPU
+	var nginxBin string
 	if o.backend == "nginx" {
-		if _, err := nginx.Find(o.nginx); err != nil {
+		if nginxBin, err = nginx.Find(o.nginx); err != nil {
 			procs.Loud("NGINX IS NOT INSTALLED: go backends, the edge is not saturated (apt-get install -y nginx)")
 			o.backend = "go"
 		}
@@ -130,11 +131,7 @@ func throughput(ctx context.Context, o options) (*throughputReport, error) {
 		backendAddrs = backends.Addrs
 		backendPids = func() []int { return []int{backends.Cmd.Process.Pid} }
 	case "nginx":
-		bin, err := nginx.Find(o.nginx)
-		if err != nil {
-			return rep, fmt.Errorf("-backend nginx: %w", err)
-		}
-		ng, err := nginx.StartBackends(ctx, bin, o.backends, o.bodyBytes, procs.CPUCount(loadCPUs), loadPin)
+		ng, err := nginx.StartBackends(ctx, nginxBin, o.backends, o.bodyBytes, procs.CPUCount(loadCPUs), loadPin)
 		if err != nil {
 			return rep, err
 		}

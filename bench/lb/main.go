@@ -16,7 +16,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -125,6 +124,12 @@ func drive(ctx context.Context, o options) error {
 	}
 	var reps []report
 	for kind := range strings.SplitSeq(o.backend, ",") {
+		if kind == "nginx" {
+			if bin, err := nginxBin(ctx, o); bin == "" || err != nil {
+				procs.Loud("no nginx: the nginx phase (the throughput target) is skipped")
+				continue
+			}
+		}
 		rep, err := phase(ctx, o, lay, kind)
 		if err != nil {
 			return err
@@ -163,12 +168,9 @@ func phase(ctx context.Context, o options, lay procs.Layout, kind string) (repor
 		defer backends.Stop()
 		backendAddrs = backends.Addrs
 	case "nginx":
-		bin, err := nginxBin(ctx, o)
+		bin, err := nginxBin(ctx, o) // found by drive
 		if err != nil {
 			return report{}, err
-		}
-		if bin == "" {
-			return report{}, errors.New("-backend nginx: nginx is not installed")
 		}
 		ng, err := nginx.StartBackends(ctx, bin, o.backends, o.bodyBytes, procs.CPUCount(lay.Load), lay.Prefix(lay.Load))
 		if err != nil {

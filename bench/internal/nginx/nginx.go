@@ -63,7 +63,7 @@ type Proc struct {
 // StartProxy runs nginx from bin (see Start) as a reverse proxy to backends
 // on a free port of 127.0.0.1.
 func StartProxy(ctx context.Context, bin string, backends []string, workers int, pin []string) (*Proc, error) {
-	addrs, err := freeAddrs(1)
+	addrs, err := FreeAddrs("127.0.0.1", 1)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func StartProxy(ctx context.Context, bin string, backends []string, workers int,
 // CPU per request, so that one core of load generator and backends can
 // keep a proxy on another core busy). Proc.Addrs lists them.
 func StartBackends(ctx context.Context, bin string, n, bodyBytes, workers int, pin []string) (*Proc, error) {
-	addrs, err := freeAddrs(n)
+	addrs, err := FreeAddrs("127.0.0.1", n)
 	if err != nil {
 		return nil, err
 	}
@@ -122,11 +122,11 @@ func StartBackends(ctx context.Context, bin string, n, bodyBytes, workers int, p
 	return Start(ctx, bin, block, addrs, workers, pin)
 }
 
-// freeAddrs picks n free ports of 127.0.0.1.
-func freeAddrs(n int) ([]string, error) {
+// FreeAddrs picks n free ports of host, as host:port.
+func FreeAddrs(host string, n int) ([]string, error) {
 	var addrs []string
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
 			return nil, err
 		}
