@@ -48,55 +48,116 @@ func FuzzServer(f *testing.F) {
 	go func() { _ = s.Serve(ln) }()
 	f.Cleanup(func() { _ = s.Shutdown(time.Second) })
 
-	f.Fuzz(func(t *testing.T, in []byte) {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
+	f.Fuzz(func(t *testing.T, in []byte) { checkAnswers(t, ln.Addr().String(), in) })
+}
+
+// checkAnswers sends in to addr as one client connection and checks that
+// what comes back is a sequence of well-formed HTTP/1.1 responses, one per
+// request in in, within 5 s.
+func checkAnswers(t *testing.T, addr string, in []byte) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	go func() {
+		_, _ = c.Write(in)
+		_ = c.(*net.TCPConn).CloseWrite()
+	}()
+	br := bufio.NewReader(c)
+	methods := requestMethods(in)
+	for i := 0; ; {
+		if _, err := br.Peek(1); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("server still holds the connection after 5s (input %q)", in)
+			}
+			return // EOF or reset: the server closed the connection
 		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		go func() {
-			_, _ = c.Write(in)
-			_ = c.(*net.TCPConn).CloseWrite()
-		}()
-		br := bufio.NewReader(c)
-		methods := requestMethods(in)
-		for i := 0; ; {
-			if _, err := br.Peek(1); err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					t.Fatalf("server still holds the connection after 5s (input %q)", in)
-				}
-				return // EOF or reset: the server closed the connection
-			}
-			// The answer to a HEAD has no body whatever its
-			// Content-Length says: the client must know which it reads.
-			var req *http.Request
-			if i < len(methods) {
-				req = &http.Request{Method: methods[i]}
-			}
-			resp, err := http.ReadResponse(br, req)
+		// The answer to a HEAD has no body whatever its
+		// Content-Length says: the client must know which it reads.
+		var req *http.Request
+		if i < len(methods) {
+			req = &http.Request{Method: methods[i]}
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("malformed answer to %q: %v", in, err)
+		}
+		if resp.StatusCode >= 200 {
+			i++ // (a 100 Continue comes before the answer)
+		}
+		if resp.StatusCode < 100 || resp.StatusCode > 599 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		// A body cut by the server closing (a panic) is allowed; a
+		// response the client cannot find the end of is not.
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) &&
+			!strings.Contains(err.Error(), "connection reset") {
+			t.Fatalf("reading a body for %q: %v", in, err)
+		}
+		resp.Body.Close()
+		if resp.Close {
+			// The last answer: what follows (the body of a refusal
+			// of a HEAD, say) is not one.
+			return
+		}
+	}
+}
+
+// FuzzChunkScan checks chunkScan against net/http's chunked body reader:
+// wherever net/http reads a body whole, the scan ends it at the same byte,
+// and wherever the scan ends a body, net/http reads it.
+//
+//	go test -fuzz FuzzChunkScan ./internal/h1
+func FuzzChunkScan(f *testing.F) {
+	for _, seed := range []string{
+		"5\r\nhello\r\n0\r\n\r\n",
+		"5;ext=1\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\nnext",
+		"A \r\n0123456789\r\n000\n\n",
+		"5\r\nhelloXX0\r\n\r\n",
+		"fffffffffffffffff\r\n",
+		"0\r\nbad trailer\r\n\r\n",
+		"3\r\nabc\r\n0\r\n\rx",
+	} {
+		f.Add([]byte(seed), 3)
+	}
+	const head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	f.Fuzz(func(t *testing.T, body []byte, split int) {
+		// net/http's end of the body, and whether it reads the body
+		// whole with nothing after it (with bytes after, it may read an
+		// LF as the trailer's end that it would not take at the end).
+		read := func(body []byte) (int, error) {
+			rd := bytes.NewReader(append([]byte(head), body...))
+			br := bufio.NewReader(rd)
+			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
-				t.Fatalf("malformed answer to %q: %v", in, err)
+				t.Fatal(err)
 			}
-			if resp.StatusCode >= 200 {
-				i++ // (a 100 Continue comes before the answer)
-			}
-			if resp.StatusCode < 100 || resp.StatusCode > 599 {
-				t.Fatalf("status %d", resp.StatusCode)
-			}
-			// A body cut by the server closing (a panic) is allowed; a
-			// response the client cannot find the end of is not.
-			if _, err := io.Copy(io.Discard, resp.Body); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) &&
-				!strings.Contains(err.Error(), "connection reset") {
-				t.Fatalf("reading a body for %q: %v", in, err)
-			}
-			resp.Body.Close()
-			if resp.Close {
-				// The last answer: what follows (the body of a refusal
-				// of a HEAD, say) is not one.
-				return
-			}
+			defer resp.Body.Close()
+			_, herr := io.Copy(io.Discard, resp.Body)
+			return len(body) - rd.Len() - br.Buffered(), herr
+		}
+		hend, herr := read(body)
+		if herr == nil {
+			_, herr = read(body[:hend])
+		}
+
+		// The scan sees the body in two reads, split anywhere.
+		var c chunkScan
+		split = min(max(split, 0), len(body))
+		n, end, err := c.scan(body[:split])
+		if err == nil && !end {
+			var m int
+			m, end, err = c.scan(body[split:])
+			n += m
+		}
+		if herr == nil && (err != nil || !end || n != hend) {
+			t.Fatalf("%q: net/http reads a body of %d bytes; the scan: %d, end %v, %v", body, hend, n, end, err)
+		}
+		if err == nil && end && herr != nil {
+			t.Fatalf("%q: the scan ends a body of %d bytes that net/http refuses: %v", body, n, herr)
 		}
 	})
 }

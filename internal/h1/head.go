@@ -35,32 +35,45 @@ func peekHead(br *bufio.Reader) []byte {
 	from := 0
 	for {
 		buf, _ := br.Peek(br.Buffered())
-		for {
-			i := bytes.IndexByte(buf[from:], '\n')
-			if i < 0 {
-				break
-			}
-			i += from
-			if i+1 < len(buf) && buf[i+1] == '\n' {
-				return nil // LF LF: not ours
-			}
-			if i+2 < len(buf) && buf[i+1] == '\r' && buf[i+2] == '\n' {
-				if i == 0 || buf[i-1] != '\r' {
-					return nil
-				}
-				return buf[:i+3]
-			}
-			if i+2 >= len(buf) {
-				break // the next bytes decide; read more
-			}
-			from = i + 1
+		n, next := scanHead(buf, from)
+		if n > 0 {
+			return buf[:n]
 		}
-		if len(buf) >= br.Size() {
+		if n < 0 || len(buf) >= br.Size() {
 			return nil
 		}
+		from = next
 		if _, err := br.Peek(len(buf) + 1); err != nil {
 			return nil
 		}
+	}
+}
+
+// scanHead looks for the end of the head at the start of buf, from the
+// line that begins at from (0, or what an earlier call returned as next).
+// It returns the head's length with its CRLF CRLF; 0 and where to go on
+// from when buf ends first; -1 when the head does not end the plain way
+// (a bare LF, LF LF): net/http decides those.
+func scanHead(buf []byte, from int) (n, next int) {
+	for {
+		i := bytes.IndexByte(buf[from:], '\n')
+		if i < 0 {
+			return 0, from
+		}
+		i += from
+		if i+1 < len(buf) && buf[i+1] == '\n' {
+			return -1, 0 // LF LF: not ours
+		}
+		if i+2 < len(buf) && buf[i+1] == '\r' && buf[i+2] == '\n' {
+			if i == 0 || buf[i-1] != '\r' {
+				return -1, 0
+			}
+			return i + 3, 0
+		}
+		if i+2 >= len(buf) {
+			return 0, from // the next bytes decide
+		}
+		from = i + 1
 	}
 }
 
@@ -292,6 +305,16 @@ func fastRequest(br *bufio.Reader, base *http.Request) *http.Request {
 	if head == nil {
 		return nil
 	}
+	r := parseRequest(head, base)
+	if r != nil {
+		_, _ = br.Discard(len(head))
+	}
+	return r
+}
+
+// parseRequest is fastRequest on a head (with its CRLF CRLF) in a slice,
+// which it does not keep.
+func parseRequest(head []byte, base *http.Request) *http.Request {
 	// The request line must be plain before a string is made of it all.
 	eol := bytes.IndexByte(head, '\n')
 	if eol < len(" / HTTP/1.1\r") || !bytes.HasSuffix(head[:eol+1], []byte(" HTTP/1.1\r\n")) {
@@ -316,7 +339,6 @@ func fastRequest(br *bufio.Reader, base *http.Request) *http.Request {
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
 	r.Header, r.Host, r.Close = f.h, f.host, f.close
 	r.Body = http.NoBody
-	_, _ = br.Discard(len(head))
 	return r
 }
 
@@ -326,7 +348,27 @@ func fastRequest(br *bufio.Reader, base *http.Request) *http.Request {
 // the response.
 func fastResponse(br *bufio.Reader, req *http.Request) *response {
 	head := peekHead(br)
-	if head == nil || !bytes.HasPrefix(head, []byte("HTTP/1.1 ")) || req == nil || req.Method == http.MethodHead {
+	if head == nil {
+		return nil
+	}
+	rs := parseResponse(head, req)
+	if rs == nil {
+		return nil
+	}
+	if rs.r.ContentLength == 0 {
+		rs.r.Body = http.NoBody
+	} else {
+		rs.body = lengthBody{br: br, n: rs.r.ContentLength}
+		rs.r.Body = &rs.body
+	}
+	_, _ = br.Discard(len(head))
+	return rs
+}
+
+// parseResponse is fastResponse on a head (with its CRLF CRLF) in a slice,
+// which it does not keep; the response it returns has no Body yet.
+func parseResponse(head []byte, req *http.Request) *response {
+	if !bytes.HasPrefix(head, []byte("HTTP/1.1 ")) || req == nil || req.Method == http.MethodHead {
 		return nil
 	}
 	eol := bytes.IndexByte(head, '\n')
@@ -376,13 +418,6 @@ func fastResponse(br *bufio.Reader, req *http.Request) *response {
 	default:
 		rs.up.hop = hopNone
 	}
-	if n == 0 {
-		rs.r.Body = http.NoBody
-	} else {
-		rs.body = lengthBody{br: br, n: n}
-		rs.r.Body = &rs.body
-	}
-	_, _ = br.Discard(len(head))
 	return rs
 }
 

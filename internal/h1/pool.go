@@ -29,6 +29,9 @@ type Pool struct {
 	HeaderTimeout time.Duration
 	// MaxIdle is how many idle connections are kept (0: none).
 	MaxIdle int
+	// ConnectTimeout bounds connecting where the pool dials itself: with
+	// the default Dial, and on a Server's event loops (0: none).
+	ConnectTimeout time.Duration
 	// IdleTimeout closes connections idle longer than this (0: never). Set
 	// it below the upstream's own keep-alive timeout, so that the pool,
 	// not the upstream, closes idle connections.
@@ -88,6 +91,11 @@ func (u *Pool) get(ctx context.Context, replayable bool, deadline time.Time) (*u
 	dial := u.Dial
 	if dial == nil {
 		dial = defaultDialer.DialContext
+		if u.ConnectTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, u.ConnectTimeout)
+			defer cancel()
+		}
 	}
 	c, err := dial(ctx, "tcp", u.Addr)
 	if err != nil {
@@ -152,6 +160,13 @@ func (u *Pool) CloseIdle(forever bool) {
 	for _, pc := range idle {
 		pc.close()
 	}
+}
+
+// isClosed reports whether CloseIdle(true) was called.
+func (u *Pool) isClosed() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.closed
 }
 
 var longAgo = time.Unix(1, 0)
@@ -306,33 +321,39 @@ func (pc *upConn) exchange(req *http.Request) (*http.Response, *upBody, error) {
 
 // writeBodiless writes a request without a body as Request.Write would,
 // without its per-request formatting, header sorting and transfer-writer
-// allocations: request line, Host, the first User-Agent (none when it is
-// absent or empty: the balancer adds none), the other headers, and
-// Content-Length: 0 for the methods that expect a body.
+// allocations (appendBodiless).
 func writeBodiless(bw *bufio.Writer, req *http.Request) {
-	_, _ = bw.WriteString(req.Method)
-	_ = bw.WriteByte(' ')
+	_, _ = bw.Write(appendBodiless(bw.AvailableBuffer(), req))
+}
+
+// appendBodiless appends a request without a body to b: request line,
+// Host, the first User-Agent (none when it is absent or empty: the
+// balancer adds none), the other headers, and Content-Length: 0 for the
+// methods that expect a body.
+func appendBodiless(b []byte, req *http.Request) []byte {
+	b = append(b, req.Method...)
+	b = append(b, ' ')
 	if u := req.URL; u.Opaque == "" {
 		// RequestURI without joining path and query into a new string.
 		p := u.EscapedPath()
 		if p == "" {
 			p = "/"
 		}
-		_, _ = bw.WriteString(p)
+		b = append(b, p...)
 		if u.ForceQuery || u.RawQuery != "" {
-			_ = bw.WriteByte('?')
-			_, _ = bw.WriteString(u.RawQuery)
+			b = append(b, '?')
+			b = append(b, u.RawQuery...)
 		}
 	} else {
-		_, _ = bw.WriteString(u.RequestURI())
+		b = append(b, u.RequestURI()...)
 	}
-	_, _ = bw.WriteString(" HTTP/1.1\r\nHost: ")
-	_, _ = bw.WriteString(req.Host)
-	_, _ = bw.WriteString("\r\n")
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, req.Host...)
+	b = append(b, "\r\n"...)
 	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
-		_, _ = bw.WriteString("User-Agent: ")
-		_, _ = bw.WriteString(headerValue(strings.TrimSpace(ua[0])))
-		_, _ = bw.WriteString("\r\n")
+		b = append(b, "User-Agent: "...)
+		b = append(b, headerValue(strings.TrimSpace(ua[0]))...)
+		b = append(b, "\r\n"...)
 	}
 	for k, vv := range req.Header {
 		switch k {
@@ -340,17 +361,17 @@ func writeBodiless(bw *bufio.Writer, req *http.Request) {
 			continue
 		}
 		for _, v := range vv {
-			_, _ = bw.WriteString(k)
-			_, _ = bw.WriteString(": ")
-			_, _ = bw.WriteString(headerValue(strings.TrimSpace(v)))
-			_, _ = bw.WriteString("\r\n")
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, headerValue(strings.TrimSpace(v))...)
+			b = append(b, "\r\n"...)
 		}
 	}
 	switch req.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
-		_, _ = bw.WriteString("Content-Length: 0\r\n")
+		b = append(b, "Content-Length: 0\r\n"...)
 	}
-	_, _ = bw.WriteString("\r\n")
+	return append(b, "\r\n"...)
 }
 
 // MoreBuffered reports whether body, a response body from a Pool, has

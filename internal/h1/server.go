@@ -76,6 +76,12 @@ type Server struct {
 	// requests.
 	Logger *slog.Logger
 
+	// Proxy, when set, has the plain requests proxied on event loops
+	// (loop.go), Loops of them (0: one per GOMAXPROCS), rather than given
+	// to Handler, which still serves all others. (Linux, TCP listeners.)
+	Proxy Proxy
+	Loops int
+
 	initOnce sync.Once
 	limit    *loglimit.Limiter
 	h2       *http.Server
@@ -88,6 +94,9 @@ type Server struct {
 	wg      sync.WaitGroup
 
 	date atomic.Pointer[dateCache]
+
+	loops     []*evLoop
+	loopState *atomic.Int32
 }
 
 // WatchAfter is how long a request waits for its answer before its
@@ -137,6 +146,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		_ = ln.Close()
 		return nil
 	}
+	if ok, err := s.serveLoops(ln); ok {
+		return err
+	}
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -154,18 +166,25 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		sc := &srvConn{s: s, c: c, remote: c.RemoteAddr().String()}
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			_ = c.Close()
-			continue
-		}
-		s.conns[sc] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go sc.serve()
+		s.serveConn(c, nil)
 	}
+}
+
+// serveConn serves c on a goroutine of its own, pre being what was read
+// of it already (by an event loop).
+func (s *Server) serveConn(c net.Conn, pre []byte) {
+	sc := &srvConn{s: s, c: c, remote: c.RemoteAddr().String()}
+	sc.cr.pre = pre
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	s.conns[sc] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go sc.serve()
 }
 
 // Shutdown stops accepting, closes idle connections, lets active ones
@@ -184,6 +203,7 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 		}
 	}
 	s.mu.Unlock()
+	s.tellLoops(loopDrain)
 	deadline := time.Now().Add(timeout)
 	var h2err error
 	if s.h2 != nil {
@@ -204,6 +224,7 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 		return h2err
 	case <-t.C:
 	}
+	s.tellLoops(loopStop)
 	s.mu.Lock()
 	n := len(s.conns)
 	for sc := range s.conns {
@@ -284,14 +305,16 @@ type srvConn struct {
 }
 
 // connReader is the connection as the request reader sees it: with a limit
-// while headers are read (beyond which the request is too large), and a
-// byte the watch may have read ahead.
+// while headers are read (beyond which the request is too large), bytes an
+// event loop read before handing the connection over, and a byte the watch
+// may have read ahead.
 type connReader struct {
 	c       net.Conn
 	limited bool
 	remain  int64
 	hit     bool
 	read    int64 // bytes read since the last reset
+	pre     []byte
 	ahead   bool
 	b       byte
 }
@@ -311,9 +334,13 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	}
 	var n int
 	var err error
-	if cr.ahead {
+	switch {
+	case len(cr.pre) > 0:
+		n = copy(p, cr.pre)
+		cr.pre = cr.pre[n:]
+	case cr.ahead:
 		p[0], cr.ahead, n = cr.b, false, 1
-	} else {
+	default:
 		n, err = cr.c.Read(p)
 	}
 	cr.remain -= int64(n)
@@ -586,7 +613,7 @@ func (sc *srvConn) watch() {
 	_ = sc.c.SetReadDeadline(time.Time{})
 	sc.watchMu.Unlock()
 	defer close(done)
-	if sc.br.Buffered() > 0 || sc.cr.ahead {
+	if sc.br.Buffered() > 0 || sc.cr.ahead || len(sc.cr.pre) > 0 {
 		return // a pipelined request is already waiting
 	}
 	var b [1]byte
@@ -719,7 +746,17 @@ func (w *respWriter) WriteHeader(code int) {
 			w.closeAfter = true // the end of the body is the end of the connection
 		}
 	}
-	b := append(w.head[:0], "HTTP/1.1 "...)
+	withLength := w.cl >= 0 && code != http.StatusNoContent && code >= 200
+	b := appendHead(w.head[:0], code, w.h, withLength, w.chunked, w.closeAfter, w.sc.s.dateLine())
+	w.head, w.headPending = b, true
+}
+
+// appendHead appends a response head to b: the status line; h's fields,
+// but Transfer-Encoding and Connection, Content-Length unless withLength,
+// and Trailer unless chunked; date (a Date line) when h has no Date; and
+// the fields that chunked and closeAfter call for.
+func appendHead(b []byte, code int, h http.Header, withLength, chunked, closeAfter bool, date []byte) []byte {
+	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
 	if text := http.StatusText(code); text != "" {
@@ -730,16 +767,16 @@ func (w *respWriter) WriteHeader(code int) {
 	}
 	b = append(b, "\r\n"...)
 	hasDate := false
-	for k, vv := range w.h {
+	for k, vv := range h {
 		switch k {
 		case "Content-Length":
-			if w.cl < 0 || code == http.StatusNoContent || code < 200 {
+			if !withLength {
 				continue
 			}
 		case "Transfer-Encoding", "Connection":
 			continue
 		case "Trailer":
-			if !w.chunked {
+			if !chunked {
 				continue
 			}
 		case "Date":
@@ -753,16 +790,15 @@ func (w *respWriter) WriteHeader(code int) {
 		}
 	}
 	if !hasDate {
-		b = append(b, w.sc.s.dateLine()...)
+		b = append(b, date...)
 	}
-	if w.chunked {
+	if chunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
-	if w.closeAfter {
+	if closeAfter {
 		b = append(b, "Connection: close\r\n"...)
 	}
-	b = append(b, "\r\n"...)
-	w.head, w.headPending = b, true
+	return append(b, "\r\n"...)
 }
 
 // sendHead moves the response head into the connection's buffer.

@@ -43,6 +43,9 @@ func startServer(t *testing.T, h http.Handler, configure func(*Server)) *testSer
 			ts.mu.Unlock()
 		},
 	}
+	if handOverAll {
+		ts.Proxy = declineAll{}
+	}
 	if configure != nil {
 		configure(ts.Server)
 	}
@@ -58,6 +61,15 @@ func startServer(t *testing.T, h http.Handler, configure func(*Server)) *testSer
 	})
 	return ts
 }
+
+// handOverAll has startServer's servers take connections on event loops
+// that hand every one to the goroutine server (loop_test.go).
+var handOverAll bool
+
+// declineAll is a Proxy that takes no request.
+type declineAll struct{}
+
+func (declineAll) Exchange(*http.Request) Exchange { return nil }
 
 func (ts *testServer) count(reason string) int {
 	ts.mu.Lock()

@@ -177,7 +177,9 @@ func (g *group) pick(tried []*target) *target {
 		return nil
 	}
 	if len(tried) > 0 {
-		start := int(g.rr.Add(1) % uint64(n)) //nolint:gosec // less than n, an int
+		// A retry takes the next target without moving the turn on: a
+		// failing target must not make every request start on it.
+		start := int((g.rr.Load() + 1) % uint64(n)) //nolint:gosec // less than n, an int
 		for i := range n {
 			t := p.targets[(start+i)%n]
 			if !contains(tried, t) {

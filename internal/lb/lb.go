@@ -81,6 +81,7 @@ func New(cfg Config) (*LB, error) {
 		IdleTimeout:       cfg.IdleTimeout,
 		Rejected:          func(reason string) { l.m.rejected.WithLabelValues(reason).Inc() },
 		Logger:            l.log,
+		Proxy:             l,
 	}
 	return l, nil
 }
@@ -368,5 +369,6 @@ func (l *LB) WaitHealthy(ctx context.Context, group, id string) error {
 // newPool is the keep-alive connection pool to a target.
 func (l *LB) newPool(addr string) *h1.Pool {
 	d := &net.Dialer{Timeout: l.cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
-	return &h1.Pool{Addr: addr, Dial: d.DialContext, HeaderTimeout: l.cfg.UpstreamTimeout, MaxIdle: l.cfg.MaxIdlePerTarget}
+	return &h1.Pool{Addr: addr, Dial: d.DialContext, ConnectTimeout: l.cfg.ConnectTimeout,
+		HeaderTimeout: l.cfg.UpstreamTimeout, MaxIdle: l.cfg.MaxIdlePerTarget}
 }

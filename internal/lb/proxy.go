@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/meridian-platform/meridian/internal/h1"
 )
@@ -102,59 +103,146 @@ func (l *LB) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 func (l *LB) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, g *group, own bool) (int, *target) {
 	out, body := l.outgoing(r, own)
 	defer body.closeOrig()
-	idempotent := h1.Idempotent(r.Method)
-
-	var tried []*target
-	var lastErr error
-	for attempt := 0; attempt < l.cfg.MaxAttempts; {
-		t := g.pick(tried)
-		if t == nil {
-			break
-		}
-		if !t.acquire() {
-			tried = append(tried, t) // began draining after the pick
-			continue
-		}
-		attempt++
+	a := attempts{l: l, g: g, method: r.Method, idempotent: h1.Idempotent(r.Method)}
+	for t := a.next(); t != nil; t = a.next() {
 		out.URL.Host = t.addr
-		resp, err := t.up.RoundTrip(ctx, out, idempotent && body == nil) //nolint:bodyclose // respond closes it
+		resp, err := t.up.RoundTrip(ctx, out, a.idempotent && body == nil) //nolint:bodyclose // respond closes it
 		if err == nil {
 			code := l.respond(w, resp, t, g)
 			t.release()
 			return code, t
 		}
-		t.release()
-		lastErr = err
-		kind := errKind(err)
-		l.m.upstream.WithLabelValues(g.cfg.Name, kind).Inc()
-		if kind == "connect" && errors.Is(err, syscall.ECONNREFUSED) {
-			g.refused(t, err)
-		}
+		a.failed(err, body.touched())
 		if ctx.Err() != nil {
 			return 499, nil // the client went away; nobody to answer
 		}
-		if !retryable(kind, idempotent, body) {
+	}
+	code, msg := a.failure(r.URL.Path)
+	h1.Plain(w, code, msg)
+	return code, nil
+}
+
+// attempts is one request's tries at a group's targets, for both ways a
+// request is served (forward, and the server's event loops: loopExchange).
+type attempts struct {
+	l          *LB
+	g          *group
+	method     string
+	idempotent bool
+	tried      []*target
+	cur        *target // acquired for the attempt under way
+	n          int
+	lastErr    error
+	stop       bool
+}
+
+// next picks and acquires the target for the next attempt, or returns nil
+// when there is none.
+func (a *attempts) next() *target {
+	for !a.stop && a.n < a.l.cfg.MaxAttempts {
+		t := a.g.pick(a.tried)
+		if t == nil {
 			break
 		}
-		tried = append(tried, t)
-		l.limit.Log("upstream_retry", "retrying request on another target",
-			"group", g.cfg.Name, "target", t.id, "method", r.Method, "err", err)
-		if attempt < l.cfg.MaxAttempts && g.pick(tried) != nil {
-			l.m.retries.WithLabelValues(g.cfg.Name).Inc()
+		if !t.acquire() {
+			a.tried = append(a.tried, t) // began draining after the pick
+			continue
 		}
+		if a.n > 0 {
+			a.l.m.retries.WithLabelValues(a.g.cfg.Name).Inc()
+		}
+		a.n++
+		a.cur = t
+		return t
 	}
-	if lastErr == nil {
-		h1.Plain(w, http.StatusServiceUnavailable, "no healthy target")
-		return http.StatusServiceUnavailable, nil
+	return nil
+}
+
+// failed ends the current attempt, which failed with err: the target
+// released, the failure counted, and further attempts stopped unless
+// retryable.
+func (a *attempts) failed(err error, bodyTouched bool) {
+	t := a.cur
+	a.cur = nil
+	t.release()
+	a.lastErr = err
+	kind := errKind(err)
+	a.l.m.upstream.WithLabelValues(a.g.cfg.Name, kind).Inc()
+	if kind == "connect" && errors.Is(err, syscall.ECONNREFUSED) {
+		a.g.refused(t, err)
+	}
+	if !retryable(kind, a.idempotent, bodyTouched) {
+		a.stop = true
+		return
+	}
+	a.tried = append(a.tried, t)
+	a.l.limit.Log("upstream_retry", "retrying request on another target",
+		"group", a.g.cfg.Name, "target", t.id, "method", a.method, "err", err)
+}
+
+// failure is the answer when no attempt succeeded.
+func (a *attempts) failure(path string) (int, string) {
+	if a.lastErr == nil {
+		return http.StatusServiceUnavailable, "no healthy target"
 	}
 	code := http.StatusBadGateway
-	if errKind(lastErr) == "timeout" {
+	if errKind(a.lastErr) == "timeout" {
 		code = http.StatusGatewayTimeout
 	}
-	l.limit.Log("upstream_error", "request failed upstream", "group", g.cfg.Name,
-		"method", r.Method, "path", r.URL.Path, "code", code, "err", lastErr)
-	h1.Plain(w, code, http.StatusText(code))
-	return code, nil
+	a.l.limit.Log("upstream_error", "request failed upstream", "group", a.g.cfg.Name,
+		"method", a.method, "path", path, "code", code, "err", a.lastErr)
+	return code, http.StatusText(code)
+}
+
+// Exchange implements h1.Proxy: the server's event loops serve the plain
+// requests (internal/h1's loop.go) with what forward does for the others.
+func (l *LB) Exchange(r *http.Request) h1.Exchange {
+	g := l.route(r)
+	if g == nil {
+		return nil // (the handler's 404)
+	}
+	h1.ForwardHeaders(r)
+	return &loopExchange{a: attempts{l: l, g: g, method: r.Method, idempotent: h1.Idempotent(r.Method)},
+		path: r.URL.Path, start: l.cfg.Now()}
+}
+
+// loopExchange is one request on an event loop.
+type loopExchange struct {
+	a     attempts
+	path  string
+	start time.Time
+}
+
+func (x *loopExchange) Next(err error) *h1.Pool {
+	if err != nil {
+		x.a.failed(err, false)
+	}
+	if t := x.a.next(); t != nil {
+		return t.up
+	}
+	return nil
+}
+
+func (x *loopExchange) Failed() (int, string) { return x.a.failure(x.path) }
+
+func (x *loopExchange) Answer(*http.Response) {}
+
+func (x *loopExchange) Done(code int, err error) {
+	l, g, t := x.a.l, x.a.g, x.a.cur
+	if err != nil && t != nil {
+		l.m.upstream.WithLabelValues(g.cfg.Name, "body").Inc()
+		l.limit.Log("upstream_body", "target broke off its response", "group", g.cfg.Name,
+			"target", t.id, "err", err)
+	}
+	if t != nil {
+		t.release()
+	}
+	if t != nil && code != 499 {
+		t.counter(code).Inc()
+	} else {
+		l.m.requests.WithLabelValues(g.cfg.Name, "", h1.CodeLabel(code)).Inc()
+	}
+	g.latency.Observe(l.cfg.Now().Sub(x.start).Seconds())
 }
 
 // errKind classifies a RoundTrip error.
@@ -180,12 +268,12 @@ func errKind(err error) string {
 // after a connect failure always (nothing was sent); after the connection
 // was reset before any response byte only for idempotent methods whose body
 // (if any) was not consumed.
-func retryable(kind string, idempotent bool, body *trackedBody) bool {
+func retryable(kind string, idempotent, bodyTouched bool) bool {
 	switch kind {
 	case "connect":
-		return !body.touched()
+		return !bodyTouched
 	case "reset":
-		return idempotent && !body.touched()
+		return idempotent && !bodyTouched
 	}
 	return false
 }
