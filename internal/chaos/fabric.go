@@ -79,6 +79,10 @@ func simulated(t *topology.Topology) bool {
 	return false
 }
 
+// Simulated reports whether any dial may ever carry a simulated condition;
+// when not, Dial is a plain TCP dial.
+func (f *Fabric) Simulated() bool { return simulated(f.topo) }
+
 // Dial connects to addr over the simulated network.
 func (f *Fabric) Dial(ctx context.Context, addr string) (net.Conn, error) { return f.dial(ctx, addr) }
 

@@ -125,29 +125,55 @@ func newRouter(t *topology.Topology, cache, proxy http.Handler) *router {
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if rt.cache != nil {
-		host := strings.ToLower(r.Host)
-		if h, _, ok := strings.Cut(host, ":"); ok {
-			host = h
-		}
-		if bucket, ok := rt.hosts[host]; ok {
-			// A path ending in "/" names no object: to a bucket it would
-			// be a listing, which the edge's credentials must not give
-			// to anyone who asks.
-			if bucket && strings.HasSuffix(r.URL.Path, "/") {
-				http.Error(w, "no such object: give the key of an object", http.StatusNotFound)
-				return
-			}
-			rt.cache.ServeHTTP(w, r)
+	switch m, bucket, host := rt.match(r); m {
+	case cacheHost:
+		// A path ending in "/" names no object: to a bucket it would be a
+		// listing, which the edge's credentials must not give to anyone
+		// who asks.
+		if bucket && strings.HasSuffix(r.URL.Path, "/") {
+			http.Error(w, "no such object: give the key of an object", http.StatusNotFound)
 			return
 		}
-		for _, p := range rt.prefixes {
-			if strings.HasPrefix(r.URL.Path, p.prefix) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-				r.Host = p.host
-				rt.cache.ServeHTTP(w, r)
-				return
-			}
+		rt.cache.ServeHTTP(w, r)
+	case cachePrefix:
+		r.Host = host
+		rt.cache.ServeHTTP(w, r)
+	default:
+		rt.proxy.ServeHTTP(w, r)
+	}
+}
+
+// Where the router sends a request.
+const (
+	toProxy     = iota
+	cacheHost   // a distribution's host
+	cachePrefix // a path under a distribution's prefix
+)
+
+// match says where r goes: with cacheHost, whether the distribution's
+// origin is a bucket; with cachePrefix, the distribution's host.
+func (rt *router) match(r *http.Request) (where int, bucket bool, host string) {
+	if rt.cache == nil {
+		return toProxy, false, ""
+	}
+	h := strings.ToLower(r.Host)
+	if hh, _, ok := strings.Cut(h, ":"); ok {
+		h = hh
+	}
+	if bucket, ok := rt.hosts[h]; ok {
+		return cacheHost, bucket, ""
+	}
+	for _, p := range rt.prefixes {
+		if strings.HasPrefix(r.URL.Path, p.prefix) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			return cachePrefix, false, p.host
 		}
 	}
-	rt.proxy.ServeHTTP(w, r)
+	return toProxy, false, ""
+}
+
+// claims reports whether the router serves r itself rather than pass it to
+// the accelerator (edgeproxy.Config.Wrapped).
+func (rt *router) claims(r *http.Request) bool {
+	where, _, _ := rt.match(r)
+	return where != toProxy
 }

@@ -221,20 +221,32 @@ func (e *Edge) Run(ctx context.Context) error {
 
 // newProxy builds the accelerator to regions, with the cache in front.
 func (e *Edge) newProxy(t *topology.Topology, regions []edgeproxy.Region, checker *health.Checker, measured measuredRTT, fabric *chaos.Fabric, cache *cdn.Cache) (*edgeproxy.Proxy, error) {
+	// Where nothing is simulated the accelerator dials TCP itself, and
+	// serves its plain requests on the server's event loops.
+	var dial edgeproxy.DialFunc
+	if fabric.Simulated() {
+		dial = fabric.DialContext
+	}
+	var rt *router
+	if cache != nil {
+		rt = newRouter(t, cache, nil)
+	}
 	proxy, err := edgeproxy.New(edgeproxy.Config{
 		Name:       e.self.Name,
 		Regions:    regions,
 		Health:     checker,
 		RTT:        measured,
-		Dial:       fabric.DialContext,
+		Dial:       dial,
 		Logger:     e.log,
 		Registerer: e.reg,
 		Wrap: func(proxy http.Handler) http.Handler {
-			if cache == nil {
+			if rt == nil {
 				return proxy
 			}
-			return newRouter(t, cache, proxy)
+			rt.proxy = proxy
+			return rt
 		},
+		Wrapped: func(r *http.Request) bool { return rt != nil && rt.claims(r) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("edge %s: %w", e.self.Name, err)

@@ -146,6 +146,11 @@ type Config struct {
 	// Wrap(proxy), with the same timeouts and limits. The edge puts its
 	// cache in front of the proxy this way.
 	Wrap func(proxy http.Handler) http.Handler
+	// Wrapped, with Wrap, reports whether Wrap's handler serves r itself
+	// rather than pass it to the proxy. The requests it does not claim
+	// may be proxied on the server's event loops (Proxy.Exchange), which
+	// Wrap's handler does not see; without Wrapped none are.
+	Wrapped func(r *http.Request) bool
 	// Logger receives the proxy's logs (component=edgeproxy added); nil
 	// discards them.
 	Logger *slog.Logger

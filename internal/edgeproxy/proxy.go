@@ -113,6 +113,10 @@ type Proxy struct {
 	nameValue []string // X-Meridian-Edge's value, shared by all responses
 }
 
+// prefetchSize is how much of an answer's body is read before the answer
+// is committed to (see the package doc's Failover).
+const prefetchSize = 32 << 10
+
 // New builds a proxy; Serve serves it.
 func New(cfg Config) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
@@ -143,8 +147,9 @@ func New(cfg Config) (*Proxy, error) {
 		MaxConcurrentStreams: 250,
 		Rejected:             func(reason string) { p.m.rejections.WithLabelValues(reason).Inc() },
 		Logger:               p.log,
+		Proxy:                p,
 	}
-	p.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	p.bufs.New = func() any { b := make([]byte, prefetchSize); return &b }
 	for p.seed == 0 {
 		var b [8]byte
 		_, _ = rand.Read(b[:]) // never fails (crypto/rand)

@@ -1,7 +1,9 @@
 package h1
 
 import (
+	"errors"
 	"net/http"
+	"time"
 )
 
 // A proxy's plain requests can be served on event loops instead of a
@@ -33,30 +35,64 @@ type Proxy interface {
 // Exchange is one request's way through an event loop, told by the
 // loop as it goes.
 type Exchange interface {
-	// Next returns the upstream to send the request to, with err the
-	// failure of the previous attempt (nil before the first). A nil Pool
-	// ends the exchange with Failed's answer. The loop tries a pooled
-	// connection found dead before any answer again on a fresh one
-	// without asking (for idempotent methods, as Pool.RoundTrip).
+	// Next returns the next attempt, with err the failure of the previous
+	// one (nil before the first). An Attempt without a Pool ends the
+	// exchange with Failed's answer. The loop tries a pooled connection
+	// found dead before any answer again on a fresh one without asking
+	// (for idempotent methods, as Pool.RoundTrip).
 	//
 	// Errors are those of RoundTrip: *ConnectError (nothing was sent), a
 	// net.Error whose Timeout is true (no answer within the Pool's
 	// HeaderTimeout), io.EOF, io.ErrUnexpectedEOF or syscall.ECONNRESET
 	// (the connection ended before the answer), other errors for a
-	// malformed answer.
-	Next(err error) *Pool
+	// malformed answer; and the Abort's cause, a *BodyError (see
+	// Attempt.Hold), or ErrRefused after Answer refused an answer.
+	Next(err error) Attempt
 	// Failed is the answer when Next gave no upstream: a status and a
-	// short message, sent as Plain does.
-	Failed() (code int, msg string)
+	// short message, sent as Plain does with h (to which it may add); a
+	// status of 0 sends the last answer Answer refused instead (502 if
+	// none was).
+	Failed(h http.Header) (code int, msg string)
 	// Answer is called with the upstream's answer before it is relayed
-	// (hop-by-hop fields removed, no Body); it may change resp.Header.
-	Answer(resp *http.Response)
+	// (hop-by-hop fields removed, no Body); it may change resp.Header. It
+	// returns false to refuse the answer: the loop keeps it (its body
+	// too when it was held) for Failed, and asks Next for another
+	// attempt. The answer Failed asks for is given to Answer again, which
+	// must take it then.
+	Answer(resp *http.Response) bool
 	// Done ends the exchange (once): code is the status the client was
 	// sent, 499 when the client went away before it; err is set when the
 	// upstream broke off its answer's body (the client's connection is
 	// then closed, so that it cannot take a short body for a whole one).
 	Done(code int, err error)
 }
+
+// Attempt is where an exchange sends its request next.
+type Attempt struct {
+	Pool *Pool
+	// ConnectTimeout, when set, bounds connecting for this attempt instead
+	// of the Pool's.
+	ConnectTimeout time.Duration
+	// Abort, when set, lets another goroutine break the attempt off before
+	// its answer is taken (RoundTripAbortable's); Next is then given the
+	// cause.
+	Abort *Abort
+	// Hold is how long an answer's body may be (Content-Length) for the
+	// loop to read it whole before giving the answer to Answer: a body
+	// broken off before then fails the attempt (a *BodyError), not the
+	// answer already under way to the client.
+	Hold int
+}
+
+// BodyError is the failure of an attempt whose answer broke off while its
+// body was held (Attempt.Hold).
+type BodyError struct{ Err error }
+
+func (e *BodyError) Error() string { return "answer broken off: " + e.Err.Error() }
+func (e *BodyError) Unwrap() error { return e.Err }
+
+// ErrRefused is what Next is told after Answer refused an answer.
+var ErrRefused = errors.New("answer refused")
 
 // What Shutdown asks of the event loops.
 const (

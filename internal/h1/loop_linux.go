@@ -48,10 +48,12 @@ type evLoop struct {
 	s     *Server
 	proxy Proxy
 	epfd  int
-	// wake is an eventfd for Shutdown's nudge; wakeMu orders nudges
-	// before its closing.
+	// wake is an eventfd for Shutdown's nudge and posted aborts; wakeMu
+	// orders nudges before its closing.
 	wake   int
 	wakeMu sync.Mutex
+	postMu sync.Mutex
+	posts  []abortPost
 	lfd    int // this loop's copy of the listener; -1 once closed
 	lpaus  time.Time
 	state  *atomic.Int32
@@ -258,6 +260,7 @@ func (l *evLoop) run() {
 			case fd == l.wake:
 				var b [8]byte
 				_, _ = unix.Read(l.wake, b[:])
+				l.takePosts()
 			case fd < len(l.files) && l.files[fd] != nil:
 				l.files[fd].event(ev.Events)
 			}
@@ -640,12 +643,21 @@ type evExchange struct {
 	req        *http.Request
 	reqBytes   []byte
 	idempotent bool
-	pool       *Pool
+	att        Attempt
 	up         *evUp
 	reused     bool
 
-	headSent   bool // the answer's head is in c.out
-	code       int
+	resp     *http.Response // the answer's head, until taken
+	headSeen bool           // resp was read
+	holding  bool           // its body is being read before Answer (Attempt.Hold)
+	headSent bool           // the answer's head is in c.out
+	code     int
+
+	// fallback is the last answer the exchange refused, to send if
+	// Failed asks for it; fallbackBody its body (when it was held).
+	fallback     *http.Response
+	fallbackBody []byte
+
 	noBody     bool // a HEAD request's
 	remain     int64
 	chunked    bool
@@ -657,32 +669,93 @@ type evExchange struct {
 }
 
 func (ex *evExchange) done(code int, err error) {
+	ex.unwatch()
 	if !ex.ended {
 		ex.ended = true
 		ex.x.Done(code, err)
 	}
 }
 
+// unwatch ends the attempt's exposure to its Abort.
+func (ex *evExchange) unwatch() {
+	if ab := ex.att.Abort; ab != nil {
+		_ = ab.detach()
+	}
+}
+
+// resetAnswer forgets what an attempt read of its answer.
+func (ex *evExchange) resetAnswer() {
+	ex.resp, ex.headSeen, ex.holding = nil, false, false
+	ex.noBody = ex.req.Method == http.MethodHead
+	ex.chunked, ex.untilClose, ex.remain, ex.ch = false, false, 0, chunkScan{}
+}
+
+// An aborted attempt, posted to its loop by the Abort's goroutine.
+type abortPost struct {
+	ex *evExchange
+	ab *Abort
+}
+
+// post hands an abort to the loop.
+func (l *evLoop) post(ex *evExchange, ab *Abort) {
+	l.postMu.Lock()
+	l.posts = append(l.posts, abortPost{ex, ab})
+	l.postMu.Unlock()
+	l.nudge()
+}
+
+// takePosts fails the attempts aborted since the last look (those still
+// under way).
+func (l *evLoop) takePosts() {
+	l.postMu.Lock()
+	posts := l.posts
+	l.posts = nil
+	l.postMu.Unlock()
+	for _, p := range posts {
+		ex := p.ex
+		if ex.att.Abort == p.ab && ex.up != nil && !ex.headSent && !ex.ended {
+			if cause := p.ab.detach(); cause != nil {
+				l.upFailed(ex.up, cause)
+			}
+		}
+	}
+}
+
 // attempt sends ex to the upstream Next names after err.
 func (l *evLoop) attempt(ex *evExchange, err error) {
 	for {
-		pool := ex.x.Next(err)
-		if pool == nil {
-			code, msg := ex.x.Failed()
-			l.answer(ex, code, msg)
+		ex.unwatch()
+		ex.att = ex.x.Next(err)
+		if ex.att.Pool == nil {
+			h := http.Header{
+				"Content-Type":           {"text/plain; charset=utf-8"},
+				"X-Content-Type-Options": {"nosniff"},
+			}
+			code, msg := ex.x.Failed(h)
+			switch {
+			case code == 0 && ex.fallback != nil:
+				l.relayFallback(ex)
+			case code == 0:
+				l.answer(ex, h, http.StatusBadGateway, http.StatusText(http.StatusBadGateway))
+			default:
+				l.answer(ex, h, code, msg)
+			}
 			return
 		}
-		ex.pool = pool
+		if ab := ex.att.Abort; ab != nil && !ab.watch(func() { l.post(ex, ab) }) {
+			err = ab.detach()
+			continue
+		}
 		if err = l.send(ex, true); err == nil {
 			return
 		}
 	}
 }
 
-// send writes ex's request on a pooled connection to ex.pool (when
+// send writes ex's request on a pooled connection to ex.att.Pool (when
 // pooled) or a new one.
 func (l *evLoop) send(ex *evExchange, pooled bool) error {
-	pool := ex.pool
+	pool := ex.att.Pool
 	var up *evUp
 	if pooled {
 		up = l.pooled(pool, !ex.idempotent)
@@ -700,8 +773,12 @@ func (l *evLoop) send(ex *evExchange, pooled bool) error {
 	up.out = append(up.out[:0], ex.reqBytes...)
 	if up.connecting {
 		up.deadline = time.Time{}
-		if pool.ConnectTimeout > 0 {
-			up.deadline = l.now.Add(pool.ConnectTimeout)
+		t := ex.att.ConnectTimeout
+		if t == 0 {
+			t = pool.ConnectTimeout
+		}
+		if t > 0 {
+			up.deadline = l.now.Add(t)
 		}
 		return nil
 	}
@@ -772,11 +849,8 @@ func (l *evLoop) dial(pool *Pool) (*evUp, error) {
 
 // upFailed ends ex's attempt on up with err: again on a fresh connection
 // when a pooled one turned out dead, else on the upstream Next names; or,
-// once the answer began, the exchange.
+// once the answer was taken, the exchange.
 func (l *evLoop) upFailed(up *evUp, err error) {
-	if os.Getenv("LOOPDEBUG") != "" {
-		println("upFailed", up.pool.Addr, err.Error(), up.x != nil && up.x.reused, up.x != nil && up.x.headSent)
-	}
 	ex := up.x
 	up.x = nil
 	l.closeUp(up)
@@ -791,22 +865,21 @@ func (l *evLoop) upFailed(up *evUp, err error) {
 		l.closeClient(c)
 		return
 	}
-	if ex.reused && ex.idempotent && isReset(err) {
+	if ex.headSeen {
+		err = &BodyError{Err: err}
+	} else if ex.reused && ex.idempotent && isReset(err) {
 		if err = l.send(ex, true); err == nil {
 			return
 		}
 	}
+	ex.resetAnswer()
 	l.attempt(ex, err)
 }
 
-// answer sends the loop's own answer to ex.
-func (l *evLoop) answer(ex *evExchange, code int, msg string) {
+// answer sends the loop's own answer to ex: msg with h.
+func (l *evLoop) answer(ex *evExchange, h http.Header, code int, msg string) {
 	c := ex.c
-	h := http.Header{
-		"Content-Type":           {"text/plain; charset=utf-8"},
-		"X-Content-Type-Options": {"nosniff"},
-		"Content-Length":         {strconv.Itoa(len(msg) + 1)},
-	}
+	h["Content-Length"] = []string{strconv.Itoa(len(msg) + 1)}
 	c.out = appendHead(c.out, code, h, true, false, c.closeAfter, l.s.dateLine())
 	if !ex.noBody {
 		c.out = append(append(c.out, msg...), '\n')
@@ -918,7 +991,7 @@ func (up *evUp) read() {
 			return
 		}
 		if cap(up.in)-len(up.in) < 4096 {
-			if len(up.in) >= maxUpHead {
+			if !ex.headSeen && len(up.in) >= maxUpHead {
 				l.upFailed(up, errors.New("upstream answer head too large"))
 				return
 			}
@@ -958,15 +1031,18 @@ func (up *evUp) relay() {
 	l := up.l
 	ex := up.x
 	c := ex.c
-	for !ex.headSent {
+	for !ex.headSeen {
 		if !up.readHead() {
+			return // more is needed, or the attempt is over
+		}
+	}
+	if ex.holding {
+		if !ex.noBody && int64(len(up.in)) < ex.remain {
 			return
 		}
-		if ex.headSent {
-			break
-		}
-		if up.x == nil {
-			return // failed
+		ex.holding = false
+		if !l.commit(ex) {
+			return
 		}
 	}
 	switch {
@@ -1014,13 +1090,12 @@ func (up *evUp) relay() {
 	}
 }
 
-// readHead parses the answer's head when up.in holds it all, and puts the
-// client's head in its output; it reports false when more is needed or
-// the attempt failed.
+// readHead parses the answer's head when up.in holds it all and, unless
+// its body is to be held first, has the exchange take it (commit); it
+// reports false when more is needed or the attempt is over.
 func (up *evUp) readHead() bool {
 	l := up.l
 	ex := up.x
-	c := ex.c
 	n, next := scanHead(up.in, up.headFrom)
 	if n == 0 {
 		up.headFrom = next
@@ -1074,7 +1149,6 @@ func (up *evUp) readHead() bool {
 	ex.untilClose = !ex.noBody && !ex.chunked && resp.ContentLength < 0
 	if ex.untilClose {
 		ex.keepUp = false
-		c.closeAfter = true // the end of the body is the end of the connection
 	}
 	if ex.chunked && len(resp.Trailer) > 0 {
 		keys := make([]string, 0, len(resp.Trailer))
@@ -1084,14 +1158,75 @@ func (up *evUp) readHead() bool {
 		h["Trailer"] = []string{joinComma(keys)}
 	}
 	resp.Body = nil
-	ex.x.Answer(resp)
+	ex.resp, ex.headSeen = resp, true
+	if hold := ex.att.Hold; hold > 0 && (ex.noBody || ex.remain >= 0 && ex.remain <= int64(hold)) {
+		ex.holding = true
+		return true
+	}
+	return l.commit(ex)
+}
+
+// commit gives ex's answer to the exchange and, when it takes it, puts
+// its head in the client's output; it reports false when the exchange
+// refused the answer (and went on to its next attempt).
+func (l *evLoop) commit(ex *evExchange) bool {
+	resp, c := ex.resp, ex.c
+	if !ex.x.Answer(resp) {
+		l.refuse(ex)
+		return false
+	}
+	ex.unwatch() // (taken: an Abort breaks off no more)
+	code, h := resp.StatusCode, resp.Header
+	if ex.untilClose {
+		c.closeAfter = true // the end of the body is the end of the connection
+	}
 	withLength := !ex.chunked && !ex.untilClose && code != http.StatusNoContent
 	if !withLength {
 		delete(h, "Content-Length")
 	}
 	c.out = appendHead(c.out, code, h, withLength, ex.chunked, c.closeAfter, l.s.dateLine())
-	ex.code, ex.headSent = code, true
+	ex.code, ex.headSent, ex.resp = code, true, nil
 	return true
+}
+
+// refuse keeps the answer the exchange refused, with its body when it was
+// held, and goes on to the next attempt.
+func (l *evLoop) refuse(ex *evExchange) {
+	up := ex.up
+	var body []byte
+	whole := ex.noBody
+	if !ex.noBody && !ex.chunked && !ex.untilClose && int64(len(up.in)) >= ex.remain {
+		body = bytes.Clone(up.in[:ex.remain])
+		up.in = up.in[:copy(up.in, up.in[ex.remain:])]
+		whole = true
+	}
+	ex.fallback, ex.fallbackBody = ex.resp, body
+	ex.keepUp = ex.keepUp && whole
+	l.release(ex)
+	ex.resetAnswer()
+	l.attempt(ex, ErrRefused)
+}
+
+// relayFallback sends the last answer the exchange refused, when Failed
+// asks for it.
+func (l *evLoop) relayFallback(ex *evExchange) {
+	resp, c := ex.fallback, ex.c
+	ex.fallback = nil
+	ex.x.Answer(resp)
+	code, h := resp.StatusCode, resp.Header
+	delete(h, "Trailer")
+	withLength := code != http.StatusNoContent
+	if withLength {
+		h["Content-Length"] = []string{strconv.Itoa(len(ex.fallbackBody))}
+	}
+	c.out = appendHead(c.out, code, h, withLength, false, c.closeAfter, l.s.dateLine())
+	if !ex.noBody {
+		c.out = append(c.out, ex.fallbackBody...)
+	}
+	ex.code, ex.headSent = code, true
+	c.x = nil
+	ex.done(code, nil)
+	c.flush()
 }
 
 func joinComma(s []string) string {
@@ -1109,10 +1244,21 @@ func joinComma(s []string) string {
 // back to the pool or closed, the client's connection on to its next
 // request once the answer is written.
 func (l *evLoop) finish(ex *evExchange) {
-	up, c := ex.up, ex.c
+	c := ex.c
+	l.release(ex)
+	c.x = nil
+	ex.done(ex.code, nil)
+	c.flush()
+}
+
+// release ends ex's use of its upstream connection: back to the pool when
+// its answer was read whole (keepUp), else closed.
+func (l *evLoop) release(ex *evExchange) {
+	up := ex.up
 	ex.up, up.x = nil, nil
+	ex.unwatch()
 	idle := l.idle[up.pool]
-	if ex.keepUp && len(up.out) == 0 && len(idle) < up.pool.MaxIdle && !up.pool.isClosed() && !l.draining {
+	if ex.keepUp && len(up.out) == 0 && len(up.in) == 0 && len(idle) < up.pool.MaxIdle && !up.pool.isClosed() && !l.draining {
 		up.since = l.now
 		up.deadline = time.Time{}
 		l.idle[up.pool] = append(idle, up)
@@ -1122,9 +1268,6 @@ func (l *evLoop) finish(ex *evExchange) {
 	} else {
 		l.closeUp(up)
 	}
-	c.x = nil
-	ex.done(ex.code, nil)
-	c.flush()
 }
 
 func (l *evLoop) closeUp(up *evUp) {

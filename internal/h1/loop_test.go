@@ -25,6 +25,13 @@ import (
 // loop told its exchanges.
 type testProxy struct {
 	pools []*Pool
+	// hold is each attempt's Hold; refuse, the answers to refuse;
+	// fallback has Failed ask for the last refused answer; aborts gets
+	// each attempt's Abort when set.
+	hold     int
+	refuse   func(code int) bool
+	fallback atomic.Bool
+	aborts   chan *Abort
 
 	mu    sync.Mutex
 	errs  []error // what Next was told
@@ -52,11 +59,12 @@ func (p *testProxy) nextErrs() []error {
 }
 
 type testExchange struct {
-	p *testProxy
-	n int
+	p      *testProxy
+	n      int
+	failed bool // Failed asked for the refused answer
 }
 
-func (x *testExchange) Next(err error) *Pool {
+func (x *testExchange) Next(err error) Attempt {
 	p := x.p
 	if err != nil {
 		p.mu.Lock()
@@ -64,15 +72,32 @@ func (x *testExchange) Next(err error) *Pool {
 		p.mu.Unlock()
 	}
 	if x.n >= len(p.pools) {
-		return nil
+		return Attempt{}
 	}
 	x.n++
-	return p.pools[x.n-1]
+	a := Attempt{Pool: p.pools[x.n-1], Hold: p.hold}
+	if p.aborts != nil {
+		a.Abort = new(Abort)
+		p.aborts <- a.Abort
+	}
+	return a
 }
 
-func (x *testExchange) Failed() (int, string) { return http.StatusBadGateway, "no upstream answered" }
+func (x *testExchange) Failed(http.Header) (int, string) {
+	if x.p.fallback.Load() {
+		x.failed = true
+		return 0, ""
+	}
+	return http.StatusBadGateway, "no upstream answered"
+}
 
-func (x *testExchange) Answer(resp *http.Response) { resp.Header.Set("X-Proxied", "loop") }
+func (x *testExchange) Answer(resp *http.Response) bool {
+	if x.p.refuse != nil && x.p.refuse(resp.StatusCode) && !x.failed && (x.n < len(x.p.pools) || x.p.fallback.Load()) {
+		return false // (the last one taken, unless Failed is to ask for it)
+	}
+	resp.Header.Set("X-Proxied", "loop")
+	return true
+}
 
 func (x *testExchange) Done(code int, err error) {
 	p := x.p
@@ -766,4 +791,91 @@ func loopServer(tb testing.TB, p *testProxy) string {
 	go func() { _ = s.Serve(ln) }()
 	tb.Cleanup(func() { _ = s.Shutdown(time.Second) })
 	return ln.Addr().String()
+}
+
+// TestLoopHoldRefuseAbort: what an exchange can ask of each attempt: a
+// body read whole before the answer is taken (one broken off fails the
+// attempt, not the answer), an answer refused (the next upstream tried,
+// the refused one kept for Failed), an attempt aborted from another
+// goroutine.
+func TestLoopHoldRefuseAbort(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/short":
+			w.Header().Set("Content-Length", "100")
+			_, _ = io.WriteString(w, "ten bytes.")
+			w.(http.Flusher).Flush()
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = c.Close()
+			}
+		case "/busy":
+			http.Error(w, "busy here", http.StatusServiceUnavailable)
+		case "/hang":
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	})
+	second := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/busy" {
+			http.Error(w, "busy too", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "second")
+	})
+	get := func(ts *testServer, path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + ts.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return resp.StatusCode, string(b)
+	}
+
+	p := &testProxy{pools: []*Pool{loopPool(up.addr()), loopPool(second.addr())}, hold: 1024}
+	ts := startLoop(t, http.NotFoundHandler(), p, nil)
+	if code, body := get(ts, "/short"); code != 200 || body != "second" {
+		t.Fatalf("held body broken off: got %d %q, want the second upstream's answer", code, body)
+	}
+	var be *BodyError
+	if errs := p.nextErrs(); len(errs) != 1 || !errors.As(errs[0], &be) {
+		t.Fatalf("Next was told %v, want a *BodyError", errs)
+	}
+
+	p = &testProxy{pools: []*Pool{loopPool(up.addr()), loopPool(second.addr())}, hold: 1024,
+		refuse: func(code int) bool { return code == http.StatusServiceUnavailable }}
+	ts = startLoop(t, http.NotFoundHandler(), p, nil)
+	if code, body := get(ts, "/busy"); code != 503 || body != "busy too\n" {
+		t.Fatalf("refused, then the last answer: got %d %q", code, body)
+	}
+	p.fallback.Store(true) // (the loop reads it; the response is no synchronisation the race detector sees)
+	if code, body := get(ts, "/busy"); code != 503 || body != "busy too\n" {
+		t.Fatalf("both refused, then Failed asks for the last: got %d %q", code, body)
+	}
+	if errs := p.nextErrs(); len(errs) != 3 || !errors.Is(errs[0], ErrRefused) {
+		t.Fatalf("Next was told %v, want ErrRefused each time", errs)
+	}
+
+	p = &testProxy{pools: []*Pool{loopPool(up.addr()), loopPool(second.addr())}, aborts: make(chan *Abort, 2)}
+	ts = startLoop(t, http.NotFoundHandler(), p, nil)
+	cause := errors.New("ejected")
+	go func() {
+		ab := <-p.aborts
+		time.Sleep(50 * time.Millisecond) // (under way upstream)
+		ab.Abort(cause)
+	}()
+	if code, body := get(ts, "/hang"); code != 200 || body != "second" {
+		t.Fatalf("aborted attempt: got %d %q, want the second upstream's answer", code, body)
+	}
+	if errs := p.nextErrs(); len(errs) != 1 || !errors.Is(errs[0], cause) {
+		t.Fatalf("Next was told %v, want the abort's cause", errs)
+	}
 }

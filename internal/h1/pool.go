@@ -191,6 +191,7 @@ func (u *Pool) RoundTrip(ctx context.Context, req *http.Request, replayable bool
 type Abort struct {
 	mu    sync.Mutex
 	pc    *upConn
+	wake  func() // an event loop's, while it runs the attempt
 	cause error
 }
 
@@ -206,6 +207,21 @@ func (a *Abort) Abort(cause error) {
 	if a.pc != nil {
 		a.pc.abort()
 	}
+	if a.wake != nil {
+		a.wake()
+	}
+}
+
+// watch has wake called (once) when the attempt is aborted, until detach;
+// false when it was aborted already.
+func (a *Abort) watch(wake func()) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cause != nil {
+		return false
+	}
+	a.wake = wake
+	return true
 }
 
 // attach makes pc the connection Abort breaks; false when aborted already.
@@ -224,7 +240,7 @@ func (a *Abort) attach(pc *upConn) bool {
 func (a *Abort) detach() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.pc = nil
+	a.pc, a.wake = nil, nil
 	return a.cause
 }
 

@@ -213,19 +213,19 @@ type loopExchange struct {
 	start time.Time
 }
 
-func (x *loopExchange) Next(err error) *h1.Pool {
+func (x *loopExchange) Next(err error) h1.Attempt {
 	if err != nil {
 		x.a.failed(err, false)
 	}
 	if t := x.a.next(); t != nil {
-		return t.up
+		return h1.Attempt{Pool: t.up}
 	}
-	return nil
+	return h1.Attempt{}
 }
 
-func (x *loopExchange) Failed() (int, string) { return x.a.failure(x.path) }
+func (x *loopExchange) Failed(http.Header) (int, string) { return x.a.failure(x.path) }
 
-func (x *loopExchange) Answer(*http.Response) {}
+func (x *loopExchange) Answer(*http.Response) bool { return true }
 
 func (x *loopExchange) Done(code int, err error) {
 	l, g, t := x.a.l, x.a.g, x.a.cur
