@@ -59,7 +59,8 @@ type evLoop struct {
 	state  *atomic.Int32
 	done   chan struct{}
 
-	files   []evFile // by descriptor
+	files   []evSlot // by descriptor
+	gen     int32    // the last registration's number
 	clients map[*evConn]struct{}
 	ups     map[*evUp]struct{}
 	idle    map[*Pool][]*evUp
@@ -75,6 +76,14 @@ type evLoop struct {
 // evFile is a socket of the loop.
 type evFile interface {
 	event(ev uint32)
+}
+
+// evSlot is a registered socket with its registration's number, which its
+// events carry: an event still in a batch for a socket closed earlier in
+// the batch is not given to a new socket that got the same descriptor.
+type evSlot struct {
+	f   evFile
+	gen int32
 }
 
 // serveLoops serves ln on event loops when it can: ln is TCP and the
@@ -157,15 +166,22 @@ func (l *evLoop) nudge() {
 }
 
 func (l *evLoop) add(fd int, events uint32, f evFile) error {
-	ev := unix.EpollEvent{Events: events, Fd: int32(fd)} //nolint:gosec // G115: a descriptor fits
+	var gen int32 // (0 for the listener and the eventfd, known by descriptor)
+	if f != nil {
+		if l.gen++; l.gen <= 0 {
+			l.gen = 1
+		}
+		gen = l.gen
+	}
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: gen} //nolint:gosec // G115: a descriptor fits
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	if f != nil {
 		for fd >= len(l.files) {
-			l.files = append(l.files, make([]evFile, len(l.files)+64)...)
+			l.files = append(l.files, make([]evSlot, len(l.files)+64)...)
 		}
-		l.files[fd] = f
+		l.files[fd] = evSlot{f, gen}
 	}
 	return nil
 }
@@ -179,7 +195,7 @@ const (
 )
 
 func (l *evLoop) mod(fd int, events uint32) {
-	ev := unix.EpollEvent{Events: events, Fd: int32(fd)} //nolint:gosec // G115: a descriptor fits
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: l.files[fd].gen} //nolint:gosec // G115: a descriptor fits
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 }
 
@@ -187,7 +203,7 @@ func (l *evLoop) mod(fd int, events uint32) {
 func (l *evLoop) forget(fd int) {
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	if fd < len(l.files) {
-		l.files[fd] = nil
+		l.files[fd] = evSlot{}
 	}
 	_ = unix.Close(fd)
 }
@@ -261,8 +277,8 @@ func (l *evLoop) run() {
 				var b [8]byte
 				_, _ = unix.Read(l.wake, b[:])
 				l.takePosts()
-			case fd < len(l.files) && l.files[fd] != nil:
-				l.files[fd].event(ev.Events)
+			case fd < len(l.files) && l.files[fd].f != nil && l.files[fd].gen == ev.Pad:
+				l.files[fd].f.event(ev.Events)
 			}
 		}
 		if !l.nextSweep.IsZero() && !l.now.Before(l.nextSweep) {
@@ -624,7 +640,7 @@ func (l *evLoop) closeClient(c *evConn) {
 func (l *evLoop) handOff(c *evConn) {
 	delete(l.clients, c)
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-	l.files[c.fd] = nil
+	l.files[c.fd] = evSlot{}
 	f := os.NewFile(uintptr(c.fd), c.remote)
 	conn, err := net.FileConn(f) // (a duplicate of the descriptor)
 	_ = f.Close()

@@ -17,6 +17,11 @@
 // within WatchAfter; and a request to an upstream runs on the calling
 // goroutine. Connections that open with the HTTP/2 preface (h2c with prior
 // knowledge) are handed to a net/http server when Server.HTTP2 is set.
+//
+// With Server.Proxy set (both proxies set it), the plain requests skip even
+// that: event loops, one per core, read them, send them upstream and relay
+// the answers without a goroutine per connection (loop.go, loop_linux.go),
+// and hand every other connection to the goroutine server.
 package h1
 
 import (
