@@ -40,6 +40,8 @@ const (
 	// go to the goroutine server, which holds them to MaxHeaderBytes.
 	// (Its own fast path sees no longer ones either: its buffer's size.)
 	maxLoopHead = 4096
+	// maxIn bounds what is read ahead of a client (pipelined requests).
+	maxIn = 64 << 10
 	// maxUpHead bounds an upstream's answer head.
 	maxUpHead = 64 << 10
 )
@@ -396,22 +398,14 @@ func (l *evLoop) sweep() {
 // take its P while it is "in a system call" (a third of the loop's time
 // went to that monitor's sleeps and the futex handoffs it caused).
 
-func rawRead(fd int, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p))) //nolint:gosec // G103: the system call takes the buffer's address
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
+func rawRead(fd int, p []byte) (int, error)  { return rawIO(unix.SYS_READ, fd, p) }
+func rawWrite(fd int, p []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, p) }
 
-func rawWrite(fd int, p []byte) (int, error) {
+func rawIO(trap uintptr, fd int, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p))) //nolint:gosec // G103: the system call takes the buffer's address
+	n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p))) //nolint:gosec // G103: the system call takes the buffer's address
 	if e != 0 {
 		return 0, e
 	}
@@ -463,9 +457,6 @@ func (c *evConn) setDeadline(kind uint8, d time.Duration) {
 	}
 }
 
-// maxIn bounds what is read ahead of a client (pipelined requests).
-func (c *evConn) maxIn() int { return 64 << 10 }
-
 func (c *evConn) event(ev uint32) {
 	if ev&unix.EPOLLOUT != 0 && !c.writable {
 		c.writable = true
@@ -485,7 +476,7 @@ func (c *evConn) event(ev uint32) {
 func (c *evConn) read() {
 	c.unread = false
 	for {
-		if len(c.in) >= c.maxIn() {
+		if len(c.in) >= maxIn {
 			c.unread = true
 			break
 		}

@@ -504,26 +504,10 @@ func TestLoopTimeouts(t *testing.T) {
 		s.ReadHeaderTimeout = 200 * time.Millisecond
 		s.WriteTimeout = 200 * time.Millisecond
 	})
-	stall := func(payload string) time.Duration {
-		c, err := net.Dial("tcp", ts.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		start := time.Now()
-		_, _ = io.WriteString(c, payload)
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, err = io.ReadAll(c)
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			t.Fatalf("connection with %q still open after 5s", payload)
-		}
-		return time.Since(start)
-	}
-	if el := stall("GET / HTTP/1.1\r\nHost: x\r\nX-Slow"); el < 150*time.Millisecond {
+	if el := stall(t, ts.addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow"); el < 150*time.Millisecond {
 		t.Errorf("stalled headers cut after %v, before the timeout", el)
 	}
-	stall("")
+	stall(t, ts.addr, "")
 	waitUntil(t, "the timeouts counted", func() bool {
 		return ts.count("header_timeout") == 1 && ts.count("no_request") == 1
 	})

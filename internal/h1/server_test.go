@@ -247,30 +247,34 @@ func TestServerRefusals(t *testing.T) {
 // counted as no_request.
 func TestServerHeaderTimeout(t *testing.T) {
 	ts := startServer(t, http.HandlerFunc(echo), func(s *Server) { s.ReadHeaderTimeout = 200 * time.Millisecond })
-	stall := func(payload string) time.Duration {
-		c, err := net.Dial("tcp", ts.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		start := time.Now()
-		_, _ = io.WriteString(c, payload)
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, err = io.ReadAll(c)
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			t.Fatalf("connection with %q still open after 5s", payload)
-		}
-		return time.Since(start)
-	}
-	if el := stall("GET / HTTP/1.1\r\nHost: x\r\nX-Slow"); el < 150*time.Millisecond {
+	if el := stall(t, ts.addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow"); el < 150*time.Millisecond {
 		t.Errorf("stalled headers cut after %v, before the timeout", el)
 	}
-	stall("")
-	stall("PR") // the start of the HTTP/2 preface, then nothing
+	stall(t, ts.addr, "")
+	stall(t, ts.addr, "PR") // the start of the HTTP/2 preface, then nothing
 	waitUntil(t, "the timeouts counted", func() bool {
 		return ts.count("header_timeout") == 2 && ts.count("no_request") == 1
 	})
+}
+
+// stall sends payload to addr and returns how long the server took to
+// close the connection (at most 5 s).
+func stall(t *testing.T, addr, payload string) time.Duration {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	_, _ = io.WriteString(c, payload)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("connection with %q still open after 5s", payload)
+	}
+	return time.Since(start)
 }
 
 // TestServerH2C: a connection that opens with the HTTP/2 preface is served
