@@ -22,7 +22,7 @@ import (
 // nil (a simulated network's dialer is not theirs), and only requests
 // that Config.Wrap's handler passes to the proxy (Config.Wrapped).
 func (p *Proxy) Exchange(r *http.Request) h1.Exchange {
-	if p.cfg.Dial != nil || p.cfg.Wrap != nil && (p.cfg.Wrapped == nil || p.cfg.Wrapped(r)) {
+	if p.cfg.Wrap != nil && p.cfg.Wrapped(r) {
 		return nil
 	}
 	if _, ok := r.Header["Upgrade"]; ok {

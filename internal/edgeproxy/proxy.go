@@ -147,7 +147,9 @@ func New(cfg Config) (*Proxy, error) {
 		MaxConcurrentStreams: 250,
 		Rejected:             func(reason string) { p.m.rejections.WithLabelValues(reason).Inc() },
 		Logger:               p.log,
-		Proxy:                p,
+	}
+	if cfg.Dial == nil && (cfg.Wrap == nil || cfg.Wrapped != nil) {
+		p.srv.Proxy = p // (loop.go: where the loops can serve requests)
 	}
 	p.bufs.New = func() any { b := make([]byte, prefetchSize); return &b }
 	for p.seed == 0 {
