@@ -22,8 +22,9 @@ type Pool struct {
 	// Addr is the upstream's host:port.
 	Addr string
 	// Dial connects to Addr, bounding the time it takes itself (default: a
-	// net.Dialer with a 30 s keep-alive and no timeout). Its errors are
-	// returned wrapped in a *ConnectError.
+	// net.Dialer with a 30 s keep-alive, bounded by ConnectTimeout). Its
+	// errors are returned wrapped in a *ConnectError. A Server's event
+	// loops dial Addr themselves, with ConnectTimeout.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// HeaderTimeout bounds the wait for the response headers (0: none).
 	HeaderTimeout time.Duration
