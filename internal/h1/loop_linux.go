@@ -468,12 +468,24 @@ func (c *evConn) event(ev uint32) {
 		}
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		c.read()
+		c.read(ev)
 	}
 }
 
+// untilEAGAIN, as read's event, has it read until EAGAIN.
+const untilEAGAIN = unix.EPOLLRDHUP
+
+// drained reports whether a read of n bytes into room bytes, after an
+// event ev, emptied the socket: a short read did (as nginx takes it, saving
+// the read that would fail with EAGAIN; data coming later is another
+// edge), unless the event said the peer closed, which only reading on
+// shows.
+func drained(n, room int, ev uint32) bool {
+	return n < room && ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0
+}
+
 // read reads what the client sent, then serves it.
-func (c *evConn) read() {
+func (c *evConn) read(ev uint32) {
 	c.unread = false
 	for {
 		if len(c.in) >= maxIn {
@@ -483,9 +495,13 @@ func (c *evConn) read() {
 		if cap(c.in)-len(c.in) < 512 {
 			c.in = append(c.in, make([]byte, cap(c.in))...)[:len(c.in)]
 		}
+		room := cap(c.in) - len(c.in)
 		n, err := rawRead(c.fd, c.in[len(c.in):cap(c.in)])
 		if n > 0 {
 			c.in = c.in[:len(c.in)+n]
+			if drained(n, room, ev) {
+				break
+			}
 			continue
 		}
 		if errors.Is(err, unix.EAGAIN) {
@@ -587,7 +603,7 @@ func (c *evConn) flush() bool {
 		if ex.paused {
 			ex.paused = false
 			if ex.up != nil && ex.up.unread {
-				ex.up.read() // (which may end the exchange, even c)
+				ex.up.read(untilEAGAIN) // (which may end the exchange, even c)
 			}
 		}
 		_, open := c.l.clients[c]
@@ -599,7 +615,7 @@ func (c *evConn) flush() bool {
 	}
 	c.setDeadline(dlIdle, c.l.s.IdleTimeout)
 	if c.unread {
-		c.read()
+		c.read(untilEAGAIN)
 	} else {
 		c.serve()
 	}
@@ -909,6 +925,7 @@ type evUp struct {
 	x          *evExchange // nil while idle
 	connecting bool
 	unread     bool // input was left unread (the client was slow)
+	drained    bool // the last read left nothing in the socket
 	deadline   time.Time
 	since      time.Time // idle since
 }
@@ -954,7 +971,7 @@ func (up *evUp) event(ev uint32) {
 		}
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		up.read()
+		up.read(ev)
 	}
 }
 
@@ -980,7 +997,7 @@ func (up *evUp) flush() bool {
 }
 
 // read reads the upstream's answer and relays it.
-func (up *evUp) read() {
+func (up *evUp) read(ev uint32) {
 	l := up.l
 	if up.x == nil {
 		// Idle: closed by the upstream, or it sent what nobody asked.
@@ -1004,11 +1021,16 @@ func (up *evUp) read() {
 			}
 			up.in = append(up.in, make([]byte, cap(up.in))...)[:len(up.in)]
 		}
+		room := cap(up.in) - len(up.in)
 		n, err := rawRead(up.fd, up.in[len(up.in):cap(up.in)])
+		up.drained = n < room
 		switch {
 		case n > 0:
 			up.in = up.in[:len(up.in)+n]
 			up.relay()
+			if drained(n, room, ev) {
+				return
+			}
 			continue
 		case errors.Is(err, unix.EAGAIN):
 			return
@@ -1265,12 +1287,12 @@ func (l *evLoop) release(ex *evExchange) {
 	ex.up, up.x = nil, nil
 	ex.unwatch()
 	idle := l.idle[up.pool]
-	if ex.keepUp && len(up.out) == 0 && len(up.in) == 0 && len(idle) < up.pool.MaxIdle && !up.pool.isClosed() && !l.draining {
+	if ex.keepUp && up.drained && len(up.out) == 0 && len(up.in) == 0 && len(idle) < up.pool.MaxIdle && !up.pool.isClosed() && !l.draining {
 		up.since = l.now
 		up.deadline = time.Time{}
 		l.idle[up.pool] = append(idle, up)
 		if up.unread {
-			up.read() // something came after the answer
+			up.read(untilEAGAIN) // something came after the answer
 		}
 	} else {
 		l.closeUp(up)
