@@ -26,10 +26,10 @@ import (
 // copy of the listening socket (registered EPOLLEXCLUSIVE, so that a new
 // connection wakes one loop), its client connections and its idle upstream
 // connections; nothing is shared between loops but the Server and the
-// Proxy. Every socket is registered once, edge-triggered, for input and
-// output, so that no epoll_ctl is made per request; a loop reads until
-// EAGAIN and remembers what it left unread. Deadlines are checked by a
-// sweep every sweepEvery.
+// Proxy. Sockets are registered edge-triggered, for output only while a
+// write waits, so that no epoll_ctl is made per request; a loop reads until
+// a read comes back short (or EAGAIN) and remembers what it left unread.
+// Deadlines are checked by a sweep every sweepEvery.
 
 const (
 	sweepEvery = 100 * time.Millisecond
@@ -390,13 +390,19 @@ func (l *evLoop) sweep() {
 			l.closeUp(up)
 		}
 	}
+	for pool := range l.addrs {
+		if pool.isClosed() {
+			delete(l.addrs, pool) // (a deregistered target's: pools come and go)
+		}
+	}
 }
 
 // The loops' sockets are non-blocking, so their reads and writes are
 // made as raw system calls: a blocking one (entersyscall) costs its
 // bookkeeping, and has the runtime's monitor poll the thread every 20 µs to
-// take its P while it is "in a system call" (a third of the loop's time
-// went to that monitor's sleeps and the futex handoffs it caused).
+// take its P while it is "in a system call" (the first build of the loops
+// made ~5,000 nanosleep and ~400 futex calls a second under strace, the
+// monitor's and its handoffs'; raw, ~150).
 
 func rawRead(fd int, p []byte) (int, error)  { return rawIO(unix.SYS_READ, fd, p) }
 func rawWrite(fd int, p []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, p) }
