@@ -9,11 +9,15 @@ import (
 // Plain answers with a short plain-text message: a proxy's own answers (no
 // route, no healthy target, a gateway error), never sniffed.
 func Plain(w http.ResponseWriter, code int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
+	plainHeader(w.Header())
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, msg+"\n")
+}
+
+// plainHeader sets the fields of Plain's answers (the event loops' too).
+func plainHeader(h http.Header) {
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
 }
 
 // codeLabels are the labels of the codes 100–599.

@@ -564,8 +564,8 @@ func (c *evConn) serve() {
 	c.headFrom = 0
 	c.closeAfter = req.Close || l.draining
 	c.dl = dlNone
-	ex := &evExchange{c: c, x: x, req: req, idempotent: Idempotent(req.Method),
-		noBody: req.Method == http.MethodHead}
+	ex := &evExchange{c: c, x: x, req: req, idempotent: Idempotent(req.Method)}
+	ex.resetAnswer()
 	ex.reqBytes = appendBodiless(make([]byte, 0, n+256), req)
 	c.x = ex
 	l.attempt(ex, nil)
@@ -756,10 +756,8 @@ func (l *evLoop) attempt(ex *evExchange, err error) {
 		ex.unwatch()
 		ex.att = ex.x.Next(err)
 		if ex.att.Pool == nil {
-			h := http.Header{
-				"Content-Type":           {"text/plain; charset=utf-8"},
-				"X-Content-Type-Options": {"nosniff"},
-			}
+			h := http.Header{}
+			plainHeader(h)
 			code, msg := ex.x.Failed(h)
 			switch {
 			case code == 0 && ex.fallback != nil:
@@ -775,20 +773,17 @@ func (l *evLoop) attempt(ex *evExchange, err error) {
 			err = ab.detach()
 			continue
 		}
-		if err = l.send(ex, true); err == nil {
+		if err = l.send(ex); err == nil {
 			return
 		}
 	}
 }
 
-// send writes ex's request on a pooled connection to ex.att.Pool (when
-// pooled) or a new one.
-func (l *evLoop) send(ex *evExchange, pooled bool) error {
+// send writes ex's request on a pooled connection to ex.att.Pool, or a
+// new one.
+func (l *evLoop) send(ex *evExchange) error {
 	pool := ex.att.Pool
-	var up *evUp
-	if pooled {
-		up = l.pooled(pool, !ex.idempotent)
-	}
+	up := l.pooled(pool, !ex.idempotent)
 	ex.reused = up != nil
 	if up == nil {
 		var err error
@@ -897,7 +892,7 @@ func (l *evLoop) upFailed(up *evUp, err error) {
 	if ex.headSeen {
 		err = &BodyError{Err: err}
 	} else if ex.reused && ex.idempotent && isReset(err) {
-		if err = l.send(ex, true); err == nil {
+		if err = l.send(ex); err == nil {
 			return
 		}
 	}
@@ -914,8 +909,14 @@ func (l *evLoop) answer(ex *evExchange, h http.Header, code int, msg string) {
 		c.out = append(append(c.out, msg...), '\n')
 	}
 	ex.code, ex.headSent = code, true
+	l.end(ex)
+}
+
+// end ends ex, whose answer is in the client's output.
+func (l *evLoop) end(ex *evExchange) {
+	c := ex.c
 	c.x = nil
-	ex.done(code, nil)
+	ex.done(ex.code, nil)
 	c.flush()
 }
 
@@ -1259,9 +1260,7 @@ func (l *evLoop) relayFallback(ex *evExchange) {
 		c.out = append(c.out, ex.fallbackBody...)
 	}
 	ex.code, ex.headSent = code, true
-	c.x = nil
-	ex.done(code, nil)
-	c.flush()
+	l.end(ex)
 }
 
 func joinComma(s []string) string {
@@ -1279,11 +1278,8 @@ func joinComma(s []string) string {
 // back to the pool or closed, the client's connection on to its next
 // request once the answer is written.
 func (l *evLoop) finish(ex *evExchange) {
-	c := ex.c
 	l.release(ex)
-	c.x = nil
-	ex.done(ex.code, nil)
-	c.flush()
+	l.end(ex)
 }
 
 // release ends ex's use of its upstream connection: back to the pool when
