@@ -51,9 +51,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				p.giveUp(w, r, last, reason) // last is not a status: those are answered at once
 				return
 			}
-			p.m.retries.WithLabelValues(last.r.cfg.ID).Inc()
-			p.limit.Log("retry_"+last.r.cfg.ID, "region failed a request before answering; trying the next region",
-				"region", last.r.cfg.ID, "next", rg.cfg.ID, "failure", last.kind, "err", last.errText())
+			p.noteRetry(last, rg)
 		}
 		start := p.cfg.Now()
 		body.attach(out)
@@ -168,18 +166,32 @@ func (f *failure) noRetry(retryable bool, body *reqBody) string {
 	return ""
 }
 
+// noteRetry counts and logs (rate-limited) a request going on to region
+// next after last.
+func (p *Proxy) noteRetry(last *failure, next *region) {
+	p.m.retries.WithLabelValues(last.r.cfg.ID).Inc()
+	p.limit.Log("retry_"+last.r.cfg.ID, "region failed a request before answering; trying the next region",
+		"region", last.r.cfg.ID, "next", next.cfg.ID, "failure", last.kind, "err", last.errText())
+}
+
 // giveUp answers a request no region answered.
 func (p *Proxy) giveUp(w http.ResponseWriter, r *http.Request, f *failure, reason string) {
+	code, msg := p.giveUpAnswer(r.Method, f, reason)
+	w.Header().Set("X-Meridian-Edge", p.cfg.Name)
+	h1.Plain(w, code, msg)
+}
+
+// giveUpAnswer logs and counts the edge's own answer to a request no
+// region answered, and returns it.
+func (p *Proxy) giveUpAnswer(method string, f *failure, reason string) (int, string) {
 	code := http.StatusBadGateway
 	if f.kind == "timeout" {
 		code = http.StatusGatewayTimeout
 	}
 	p.limit.Log("give_up", "request failed: no region answered it", "region", f.r.cfg.ID,
-		"method", r.Method, "failure", f.kind, "code", code, "reason", reason)
-	w.Header().Set("X-Meridian-Edge", p.cfg.Name)
-	msg := fmt.Sprintf("region %s failed before answering (%s); %s", f.r.cfg.ID, failureText(f), reason)
-	h1.Plain(w, code, msg)
+		"method", method, "failure", f.kind, "code", code, "reason", reason)
 	p.m.requests.WithLabelValues("", h1.CodeLabel(code)).Inc()
+	return code, fmt.Sprintf("region %s failed before answering (%s); %s", f.r.cfg.ID, failureText(f), reason)
 }
 
 func failureText(f *failure) string {
@@ -402,6 +414,25 @@ func bufferResponse(resp *http.Response) *http.Response {
 	return resp
 }
 
+// brokeOff counts and logs a region's answer broken off after its head
+// went to the client (whose connection is then reset).
+func (p *Proxy) brokeOff(rg *region, err error) {
+	p.m.failures.WithLabelValues(rg.cfg.ID, "body").Inc()
+	p.limit.Log("body_"+rg.cfg.ID, "region broke off its response; resetting the client's connection",
+		"region", rg.cfg.ID, "err", err)
+}
+
+// regionFields adds the edge's fields to region rg's answer with code:
+// X-Meridian-Edge and -Region, and the affinity cookie when the client's
+// is not for rg (not on a gateway failure).
+func (p *Proxy) regionFields(h http.Header, rg *region, affinity string, code int) {
+	h["X-Meridian-Edge"] = p.nameValue
+	h["X-Meridian-Region"] = rg.idValue
+	if !p.cfg.DisableAffinity && affinity != rg.cfg.ID && !gatewayFailure(code) {
+		h["Set-Cookie"] = append(h["Set-Cookie"], rg.cookieValue)
+	}
+}
+
 // prefetch reads the start of resp's body into buf: all of it when its
 // length is known and fits, else what the first reads bring without
 // waiting for more (a stream's first event must not wait for the next).
@@ -429,11 +460,7 @@ func prefetch(resp *http.Response, buf []byte) (head []byte, eof bool, err error
 func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, affinity string, head []byte, eof bool) {
 	defer func() { _ = resp.Body.Close() }()
 	h := h1.ResponseHeader(w, resp)
-	h["X-Meridian-Edge"] = p.nameValue
-	h["X-Meridian-Region"] = rg.idValue
-	if !p.cfg.DisableAffinity && affinity != rg.cfg.ID && !gatewayFailure(resp.StatusCode) {
-		h["Set-Cookie"] = append(h["Set-Cookie"], rg.cookieValue)
-	}
+	p.regionFields(h, rg, affinity, resp.StatusCode)
 	if len(resp.Trailer) > 0 {
 		keys := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
@@ -477,9 +504,7 @@ func (p *Proxy) respond(w http.ResponseWriter, resp *http.Response, rg *region, 
 			break
 		}
 		if rerr != nil {
-			p.m.failures.WithLabelValues(rg.cfg.ID, "body").Inc()
-			p.limit.Log("body_"+rg.cfg.ID, "region broke off its response; resetting the client's connection",
-				"region", rg.cfg.ID, "err", rerr)
+			p.brokeOff(rg, rerr)
 			// Abort the client's connection so it cannot take a truncated
 			// body for a whole one.
 			panic(http.ErrAbortHandler)

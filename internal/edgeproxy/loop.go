@@ -62,10 +62,7 @@ type loopExchange struct {
 
 func (x *loopExchange) Next(err error) h1.Attempt {
 	p := x.p
-	if x.abort != nil {
-		x.cur.out.untrack(x.abort)
-		x.abort = nil
-	}
+	x.untrack()
 	if err != nil {
 		rg := x.cur
 		kind := errKind(err)
@@ -98,9 +95,7 @@ func (x *loopExchange) Next(err error) h1.Attempt {
 	rg := x.order[x.i]
 	x.i++
 	if x.last != nil {
-		p.m.retries.WithLabelValues(x.last.r.cfg.ID).Inc()
-		p.limit.Log("retry_"+x.last.r.cfg.ID, "region failed a request before answering; trying the next region",
-			"region", x.last.r.cfg.ID, "next", rg.cfg.ID, "failure", x.last.kind, "err", x.last.errText())
+		p.noteRetry(x.last, rg)
 	}
 	x.cur = rg
 	x.start = p.cfg.Now()
@@ -131,20 +126,12 @@ func (x *loopExchange) Failed(h http.Header) (int, string) {
 		p.m.requests.WithLabelValues("", "503").Inc()
 		return http.StatusServiceUnavailable, "the edge has no region to forward to"
 	}
-	code := http.StatusBadGateway
-	if f.kind == "timeout" {
-		code = http.StatusGatewayTimeout
-	}
-	p.limit.Log("give_up", "request failed: no region answered it", "region", f.r.cfg.ID,
-		"method", x.method, "failure", f.kind, "code", code, "reason", x.giveUp)
-	p.m.requests.WithLabelValues("", h1.CodeLabel(code)).Inc()
 	x.cur = nil // the edge's answer, not a region's
-	return code, fmt.Sprintf("region %s failed before answering (%s); %s", f.r.cfg.ID, failureText(f), x.giveUp)
+	return p.giveUpAnswer(x.method, f, x.giveUp)
 }
 
 func (x *loopExchange) Answer(resp *http.Response) bool {
 	p, rg := x.p, x.cur
-	h := resp.Header
 	if x.fallback {
 		rg = x.saved.r // the kept answer, which Failed asked for
 	} else {
@@ -163,27 +150,26 @@ func (x *loopExchange) Answer(resp *http.Response) bool {
 		}
 	}
 	x.cur = rg
-	h["X-Meridian-Edge"] = p.nameValue
-	h["X-Meridian-Region"] = rg.idValue
-	if !p.cfg.DisableAffinity && x.affinity != rg.cfg.ID && !gatewayFailure(resp.StatusCode) {
-		h["Set-Cookie"] = append(h["Set-Cookie"], rg.cookieValue)
-	}
+	p.regionFields(resp.Header, rg, x.affinity, resp.StatusCode)
 	p.answered(rg, resp.StatusCode)
 	return true
 }
 
 func (x *loopExchange) Done(code int, err error) {
 	p := x.p
-	if x.abort != nil {
-		x.cur.out.untrack(x.abort)
-		x.abort = nil
-	}
+	x.untrack()
 	switch {
 	case code == 499:
 		p.m.requests.WithLabelValues("", "499").Inc() // the client went away
 	case err != nil && x.cur != nil:
-		p.m.failures.WithLabelValues(x.cur.cfg.ID, "body").Inc()
-		p.limit.Log("body_"+x.cur.cfg.ID, "region broke off its response; resetting the client's connection",
-			"region", x.cur.cfg.ID, "err", err)
+		p.brokeOff(x.cur, err)
+	}
+}
+
+// untrack ends the ejection's hold on the last attempt.
+func (x *loopExchange) untrack() {
+	if x.abort != nil {
+		x.cur.out.untrack(x.abort)
+		x.abort = nil
 	}
 }
